@@ -1,0 +1,64 @@
+//! Choosing a burn device configured for `f64`.
+//!
+//! burn 0.22 selects the backend at run time through the `Device`; the default float type is a
+//! per-device setting that can be set only once per process, before the first tensor is made.
+//! [`f64_device`] does that exactly once per backend (thread-safe), so every test and command can
+//! ask for a device without racing on the configuration.
+
+use burn::tensor::{Device, FloatDType};
+use std::sync::Once;
+
+/// CPU backends neurodyn is built and tested with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BackendKind {
+    /// burn's pure-Rust Flex CPU backend (the default: faster in our benchmarks).
+    #[default]
+    Flex,
+    /// burn-ndarray, the backend named in the design card.
+    NdArray,
+}
+
+impl BackendKind {
+    /// All names accepted in experiment files and on the command line.
+    pub const NAMES: [&'static str; 2] = ["flex", "ndarray"];
+
+    /// Parses a backend name (`flex` or `ndarray`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "flex" => Some(Self::Flex),
+            "ndarray" => Some(Self::NdArray),
+            _ => None,
+        }
+    }
+
+    /// The name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::NdArray => "ndarray",
+        }
+    }
+}
+
+static CONFIGURE: Once = Once::new();
+
+// burn 0.22 marks burn-ndarray deprecated in favour of Flex; the design card requires it, so
+// it stays supported and tested.
+
+/// Returns a device of the given backend whose default float type is `f64`; with `autodiff`,
+/// the autodiff-tracking view of the same device.
+#[allow(deprecated)]
+pub fn f64_device(kind: BackendKind, autodiff: bool) -> Device {
+    CONFIGURE.call_once(|| {
+        // The default device is configured too: burn loads optimizer state onto it.
+        for mut device in [Device::flex(), Device::ndarray(), Device::default()] {
+            // Already-initialised devices keep their settings; nothing else can fail here.
+            let _ = device.configure(FloatDType::F64);
+        }
+    });
+    let device = match kind {
+        BackendKind::Flex => Device::flex(),
+        BackendKind::NdArray => Device::ndarray(),
+    };
+    if autodiff { device.autodiff() } else { device }
+}

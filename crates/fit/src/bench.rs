@@ -1,0 +1,216 @@
+//! `fit bench` (speed and memory against a plain-Rust loop) and `fit gradcheck`.
+//!
+//! Benchmarks, not tests: the machines are shared, so the report gives ratios measured in one
+//! run (best of several repetitions) next to the absolute numbers.
+
+use crate::alloc;
+use crate::context::RunContext;
+use crate::jr_setup::JrSetup;
+use crate::objective::Objective;
+use crate::train::{FitParams, column_names, evaluate};
+use anyhow::{Result, anyhow};
+use burn::tensor::{Tensor, TensorData};
+use dynamics::BackendKind;
+use dynamics::jansen_rit::{JrParam, N_JR_PARAMS};
+use solvers::network_kernel::{self, JrProblem};
+use solvers::{JrSimulation, simulate_jr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The same forward math as the fused kernel, written as the most direct loop (ring-buffer
+/// history of raw (y1, y2), sigmoid per delayed pair): the "speed of light" reference.
+pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
+    let n = problem.n;
+    let nh = problem.horizon;
+    let p = |k: JrParam, i: usize| params[k.index() * n + i];
+    let mut x = problem.init_state.to_vec();
+    // hist[r][j] = sigmoid of source j, r = time mod nh.
+    let mut hist = vec![0.0; nh * n];
+    let s = |i: usize, y1: f64, y2: f64| {
+        let (cmax, cmin) = (p(JrParam::coupling_cmax, i), p(JrParam::coupling_cmin, i));
+        cmin + (cmax - cmin) / (1.0 + (p(JrParam::coupling_r, i) * (p(JrParam::coupling_midpoint, i) - y1 + y2)).exp())
+    };
+    for r in 0..nh {
+        for j in 0..n {
+            let h = &problem.init_history;
+            hist[r * n + j] = s(j, h[(r * 2) * n + j], h[(r * 2 + 1) * n + j]);
+        }
+    }
+    let mut out = Vec::with_capacity(problem.steps * 6 * n);
+    let sq = problem.dt.sqrt() * problem.sigma;
+    let f = |i: usize, y: &[f64; 6], c: f64| -> [f64; 6] {
+        let (a, b, a_amp, b_amp, j_syn) = (p(JrParam::a, i), p(JrParam::b, i), p(JrParam::A, i), p(JrParam::B, i), p(JrParam::J, i));
+        let (nu, r, v0) = (p(JrParam::nu_max, i), p(JrParam::r, i), p(JrParam::v0, i));
+        let sig = |v: f64| 2.0 * nu / (1.0 + (r * (v0 - v)).exp());
+        [
+            y[3],
+            y[4],
+            y[5],
+            -y[0] * (a * a) - 2.0 * a * y[3] + a_amp * a * sig(y[1] - y[2]),
+            -y[1] * (a * a) - 2.0 * a * y[4]
+                + a_amp * a * (c + p(JrParam::mu, i) + p(JrParam::local_coupling, i) * (y[1] - y[2]) + j_syn * p(JrParam::a_2, i) * sig(j_syn * p(JrParam::a_1, i) * y[0])),
+            -y[2] * (b * b) - 2.0 * b * y[5] + b_amp * j_syn * p(JrParam::a_4, i) * b * sig(j_syn * p(JrParam::a_3, i) * y[0]),
+        ]
+    };
+    let mut c = vec![0.0; n];
+    for k in 0..problem.steps {
+        let now = (k + nh - 1) % nh;
+        for i in 0..n {
+            let mut acc = 0.0;
+            for j in 0..n {
+                let lag = problem.lag[i * n + j];
+                acc += problem.weights[i * n + j] * hist[((now + nh - lag) % nh) * n + j];
+            }
+            c[i] = p(JrParam::coupling_a, i) * acc;
+        }
+        for i in 0..n {
+            let y: [f64; 6] = std::array::from_fn(|v| x[v * n + i]);
+            let eta: [f64; 6] = std::array::from_fn(|v| problem.noise.as_ref().map_or(0.0, |z| sq * z[(k * 6 + v) * n + i]));
+            let d0 = f(i, &y, c[i]);
+            let x1: [f64; 6] = std::array::from_fn(|v| y[v] + d0[v] * problem.dt + eta[v]);
+            let d1 = f(i, &x1, c[i]);
+            for v in 0..6 {
+                x[v * n + i] = y[v] + (d0[v] + d1[v]) * (problem.dt / 2.0) + eta[v];
+            }
+        }
+        let next = (k + nh) % nh;
+        for j in 0..n {
+            hist[next * n + j] = s(j, x[n + j], x[2 * n + j]);
+        }
+        out.extend_from_slice(&x);
+    }
+    out
+}
+
+fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(v);
+    }
+    (best, last.expect("reps >= 1"))
+}
+
+fn shipped(name: &str) -> PathBuf {
+    let local = PathBuf::from("experiments").join(name);
+    if local.exists() { local } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name) }
+}
+
+fn load_setup(name: &str, overrides: &[String]) -> Result<JrSetup> {
+    let path = shipped(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    JrSetup::new(crate::yaml::parse_experiment(&path, &text, overrides)?, &path)
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// `fit bench`: Jansen-Rit (84 regions) forward, forward + gradient and memory, and the
+/// plain-Rust loop, all in one run.
+pub fn bench(steps: usize, quick: bool) -> Result<()> {
+    let reps = if quick { 1 } else { 3 };
+    let dur = format!("integration.duration={steps}");
+    let setup = load_setup("jr_peak.yaml", std::slice::from_ref(&dur))?;
+    let problem = setup.problem.clone();
+    let n = setup.n();
+    println!("Jansen-Rit, {n} regions, {steps} steps of dt = {} ms, sigma = {}, f64", problem.dt, problem.sigma);
+    println!("threads available: {}", std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1));
+
+    let (t_plain, plain) = best_of(reps, || plain_forward(&problem, &setup.base_params));
+    let (t_kernel, (out, _)) = best_of(reps, || network_kernel::forward(&problem, &setup.base_params, false));
+    let diff = plain.iter().zip(&out.trace).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    println!("\nforward (one simulation, full [steps, 6, n] trace)");
+    println!("  plain-Rust loop              {t_plain:8.4} s");
+    println!("  fused kernel                 {t_kernel:8.4} s   ({:.2}x the plain loop; max |diff| {diff:.1e})", t_kernel / t_plain);
+    for kind in [BackendKind::Flex, BackendKind::NdArray] {
+        let device = dynamics::f64_device(kind, false);
+        let sim = JrSimulation(Arc::new(problem.clone()));
+        let (t, _) = best_of(reps, || {
+            let p = Tensor::<1>::from_data(TensorData::new(setup.base_params.clone(), [N_JR_PARAMS * n]), &device)
+                .reshape([1, N_JR_PARAMS, n]);
+            simulate_jr(p, &sim).into_data()
+        });
+        println!("  burn op, {:<8} backend     {t:8.4} s   ({:.2}x the plain loop)", kind.name(), t / t_plain);
+    }
+
+    println!("\nloss + gradient (jr_peak objective: y0[::10] -> Welch -> 1 - corr; one Adam step)");
+    for kind in [BackendKind::Flex, BackendKind::NdArray] {
+        for segment in [100usize, 250, 1000] {
+            if segment > steps || (kind == BackendKind::NdArray && segment != 250) {
+                continue;
+            }
+            let mut s = setup.clone();
+            s.problem.segment = segment;
+            let device = dynamics::f64_device(kind, true);
+            let mut obj = Objective::new(&s, 1, &device, false)?;
+            obj.set_target(&s, &shipped("jr_peak.yaml"))?;
+            let values: Vec<Vec<f64>> = s.free.iter().map(|f| f.init.clone()).collect();
+            let shapes: Vec<[usize; 2]> = values.iter().map(|v| [1, v.len()]).collect();
+            let base = alloc::reset_peak();
+            let (t, e) = best_of(reps, || evaluate(&obj, &FitParams::from_host(&values, &shapes, &device)));
+            let e = e?;
+            let peak = alloc::peak().saturating_sub(base);
+            println!(
+                "  {:<8} segment {segment:>5}     {t:8.4} s   peak heap {:8.1} MiB   loss {:.6}  ({:.1}x the plain forward)",
+                kind.name(),
+                mib(peak),
+                e.losses[0],
+                t / t_plain
+            );
+        }
+    }
+
+    let batch = if quick { 8 } else { 64 };
+    let mut params = Vec::with_capacity(batch * N_JR_PARAMS * n);
+    for k in 0..batch {
+        let mut p = setup.base_params.clone();
+        p[JrParam::a.index() * n..(JrParam::a.index() + 1) * n].fill(0.03 + 0.001 * k as f64);
+        params.extend(p);
+    }
+    let mut obs = crate::objective::observation_problem(&setup);
+    obs.segment = 250;
+    let (t_batch, _) = best_of(1, || network_kernel::forward(&obs, &params, false));
+    println!("\nbatched forward, {batch} parameter sets (observed y0[::10] only)");
+    println!("  {t_batch:8.3} s total, {:.4} s per simulation", t_batch / batch as f64);
+    println!("\n(the binary counts heap allocations; peak = largest live heap above the baseline)");
+    Ok(())
+}
+
+/// `fit gradcheck EXP.yaml`: the fit's gradient at the start point against central differences.
+pub fn gradcheck(ctx: &RunContext) -> Result<()> {
+    let setup = crate::simulate::load(ctx)?;
+    let device = dynamics::f64_device(setup.backend, true);
+    let mut obj = Objective::new(&setup, 1, &device, false)?;
+    obj.set_target(&setup, &ctx.exp_path)?;
+    let values: Vec<Vec<f64>> = setup.free.iter().map(|f| f.init.clone()).collect();
+    let shapes: Vec<[usize; 2]> = values.iter().map(|v| [1, v.len()]).collect();
+    let e = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
+    let names = column_names(&setup);
+    println!("loss {:.12} at the start point", e.losses[0]);
+    println!("{:<16} {:>18} {:>18} {:>10}", "parameter", "autodiff", "central FD", "rel err");
+    let flat: Vec<f64> = e.grads.iter().flatten().copied().collect();
+    let mut worst: f64 = 0.0;
+    let mut col = 0;
+    for (k, v) in values.iter().enumerate() {
+        for i in 0..v.len() {
+            let h = 1e-6 * v[i].abs().max(1e-3);
+            let f = |d: f64| -> Result<f64> {
+                let mut vv = values.clone();
+                vv[k][i] += d;
+                Ok(evaluate(&obj, &FitParams::from_host(&vv, &shapes, &device))?.losses[0])
+            };
+            let fd = (f(h)? - f(-h)?) / (2.0 * h);
+            let rel = (flat[col] - fd).abs() / fd.abs().max(1e-300);
+            worst = worst.max(rel);
+            println!("{:<16} {:>18.10e} {:>18.10e} {:>10.2e}", names[col], flat[col], fd, rel);
+            col += 1;
+        }
+    }
+    println!("worst relative error {worst:.2e}");
+    Ok(())
+}

@@ -1,0 +1,567 @@
+//! The Jansen-Rit experiment schema (YAML), modelled on TVB-O's `SimulationExperiment`.
+//!
+//! Sections mirror TVB-O so its users can map them one-to-one: `model`, `connectivity`,
+//! `coupling`, `integration`, `initial_conditions`, `monitors`, plus neurodyn's `observation`
+//! (the spectrum a loss looks at), `optimization`, `exploration` and `outputs`. Every struct
+//! denies unknown fields, so a typo is an error naming file, line, field and valid names.
+
+use serde::{Deserialize, Serialize};
+
+/// A parameter value: one number for every region, or one per region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// The same value in every region.
+    Scalar(f64),
+    /// One value per region.
+    PerRegion(Vec<f64>),
+}
+
+/// One model or coupling parameter: its value and, for fits and grids, how it may vary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    /// Name as TVB-O writes it (optional, must match the key when given).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Value (scalar or per region).
+    pub value: Value,
+    /// Fitted or explored when true.
+    #[serde(default)]
+    pub free: bool,
+    /// Lower bound (fits: smooth bound; grids: first point).
+    #[serde(default)]
+    pub low: Option<f64>,
+    /// Upper bound (fits: smooth bound; grids: last point).
+    #[serde(default)]
+    pub high: Option<f64>,
+    /// Grid points along this axis (exploration).
+    #[serde(default)]
+    pub n: Option<usize>,
+    /// Fit one value per region instead of one global value.
+    #[serde(default)]
+    pub per_region: bool,
+    /// Unit, for documentation only.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// Jansen-Rit parameters (`model.parameters`); omitted ones take the seed's defaults.
+#[allow(non_snake_case)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JrParams {
+    /// Excitatory rate constant (ms⁻¹).
+    pub a: Option<Param>,
+    /// Inhibitory rate constant (ms⁻¹).
+    pub b: Option<Param>,
+    /// External input (ms⁻¹).
+    pub mu: Option<Param>,
+    /// Maximum EPSP (mV).
+    pub A: Option<Param>,
+    /// Maximum IPSP (mV).
+    pub B: Option<Param>,
+    /// Synapse count.
+    pub J: Option<Param>,
+    /// PC → EIN constant.
+    pub a_1: Option<Param>,
+    /// EIN → PC constant.
+    pub a_2: Option<Param>,
+    /// PC → IIN constant.
+    pub a_3: Option<Param>,
+    /// IIN → PC constant.
+    pub a_4: Option<Param>,
+    /// Maximum firing rate (ms⁻¹).
+    pub nu_max: Option<Param>,
+    /// Sigmoid steepness (mV⁻¹).
+    pub r: Option<Param>,
+    /// Sigmoid threshold (mV).
+    pub v0: Option<Param>,
+    /// Local coupling gain.
+    pub local_coupling: Option<Param>,
+}
+
+/// `SigmoidalJansenRit` coupling parameters (`coupling.parameters`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouplingParamsCfg {
+    /// Global scale (per target region when given per region).
+    pub a: Option<Param>,
+    /// Sigmoid maximum.
+    pub cmax: Option<Param>,
+    /// Sigmoid minimum.
+    pub cmin: Option<Param>,
+    /// Sigmoid steepness.
+    pub r: Option<Param>,
+    /// Sigmoid midpoint.
+    pub midpoint: Option<Param>,
+}
+
+/// Neural mass models this schema runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelName {
+    /// Jansen & Rit (1995).
+    JansenRit,
+}
+
+/// `model:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCfg {
+    /// Model name.
+    pub name: ModelName,
+    /// Parameters.
+    #[serde(default)]
+    pub parameters: JrParams,
+}
+
+/// Coupling functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CouplingName {
+    /// TVB-O's sigmoidal Jansen-Rit coupling.
+    SigmoidalJansenRit,
+}
+
+/// `coupling:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouplingCfg {
+    /// Coupling function.
+    pub name: CouplingName,
+    /// Its parameters.
+    #[serde(default)]
+    pub parameters: CouplingParamsCfg,
+}
+
+/// Weight normalisation choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormCfg {
+    /// Raw weights (TVB-O default).
+    #[default]
+    None,
+    /// Divide by the largest weight.
+    Max,
+    /// Each row sums to one.
+    RowSum,
+}
+
+/// `connectivity:` section: a shipped dataset by name, or files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectivityCfg {
+    /// Shipped dataset (`dk_average`, `dk87_dtor`) or a folder holding one.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// Weights file (CSV/TSV or BIDS relmat `.tsv`), instead of a dataset.
+    #[serde(default)]
+    pub weights: Option<String>,
+    /// Tract lengths file (mm).
+    #[serde(default)]
+    pub lengths: Option<String>,
+    /// Region labels file (one per line, or BIDS `nodeindices.tsv`).
+    #[serde(default)]
+    pub labels: Option<String>,
+    /// Conduction speed (mm/ms).
+    #[serde(default = "default_speed")]
+    pub conduction_speed: f64,
+    /// Weight normalisation.
+    #[serde(default)]
+    pub normalisation: NormCfg,
+}
+
+fn default_speed() -> f64 {
+    3.0
+}
+
+/// Integration methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    /// Stochastic Heun with TVB-O semantics.
+    Heun,
+}
+
+/// `integration.noise:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseCfg {
+    /// σ of the additive noise (η = sqrt(dt)·σ·ξ on all six states).
+    #[serde(default)]
+    pub sigma: f64,
+    /// Seed of the ChaCha8 generator drawing ξ.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `.npy` of standard normal draws `[steps, 6, nodes]` used instead of the generator.
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+impl Default for NoiseCfg {
+    fn default() -> Self {
+        Self { sigma: 0.0, seed: default_seed(), file: None }
+    }
+}
+
+/// `integration:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationCfg {
+    /// Method (only `Heun`).
+    #[serde(default = "default_method")]
+    pub method: Method,
+    /// Step (ms).
+    pub dt: f64,
+    /// Duration (ms), a multiple of dt.
+    pub duration: f64,
+    /// Additive noise.
+    #[serde(default)]
+    pub noise: NoiseCfg,
+    /// Steps per checkpoint segment of the adjoint (memory vs recomputation).
+    #[serde(default = "default_segment")]
+    pub segment: usize,
+}
+
+fn default_method() -> Method {
+    Method::Heun
+}
+
+fn default_segment() -> usize {
+    200
+}
+
+/// `initial_conditions:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum InitialCfg {
+    /// Every state and history entry equal to `value` (TVB-O: 0.1).
+    Cold {
+        /// The value.
+        #[serde(default = "default_cold")]
+        value: f64,
+    },
+    /// Run `transient` ms from a cold start first and start from its end (state and history).
+    Warm {
+        /// Transient length (ms).
+        transient: f64,
+    },
+    /// Start from the end of a previous run's `trace.npy` (`[steps, 6, nodes]`).
+    File {
+        /// Path of the trace.
+        path: String,
+    },
+}
+
+fn default_cold() -> f64 {
+    0.1
+}
+
+impl Default for InitialCfg {
+    fn default() -> Self {
+        Self::Cold { value: default_cold() }
+    }
+}
+
+/// `monitors:` section (what `fit simulate` records).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorCfg {
+    /// Record every `stride`-th step (1 = TVB-O's Raw monitor).
+    #[serde(default = "one")]
+    pub stride: usize,
+    /// Recorded variables (`y0`…`y5`).
+    #[serde(default = "all_vars")]
+    pub variables: Vec<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn all_vars() -> Vec<String> {
+    (0..6).map(|v| format!("y{v}")).collect()
+}
+
+impl Default for MonitorCfg {
+    fn default() -> Self {
+        Self { stride: 1, variables: all_vars() }
+    }
+}
+
+/// How spectra of regions are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Average {
+    /// Mean over regions (the seed's `avg_spectrum`).
+    #[default]
+    Regions,
+    /// One spectrum per region (heterogeneous fits).
+    None,
+}
+
+/// `observation:` section: the spectrum fits and grids look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationCfg {
+    /// Variable whose spectrum is taken.
+    #[serde(default = "y0")]
+    pub variable: String,
+    /// Subsampling stride (seed: 10, i.e. fs = 100 Hz at dt = 1 ms).
+    #[serde(default = "ten")]
+    pub stride: usize,
+    /// Welch segment length; `null` = the whole input (what TVB-O's JAX call does).
+    #[serde(default)]
+    pub nperseg: Option<usize>,
+    /// Welch overlap; `null` = nperseg / 2.
+    #[serde(default)]
+    pub noverlap: Option<usize>,
+    /// Region averaging.
+    #[serde(default)]
+    pub average: Average,
+    /// Frequency band (Hz) for peak statistics; `null` = all bins.
+    #[serde(default)]
+    pub band: Option<[f64; 2]>,
+    /// Exclude the DC bin from peak statistics.
+    #[serde(default)]
+    pub exclude_dc: bool,
+}
+
+fn y0() -> String {
+    "y0".into()
+}
+
+fn ten() -> usize {
+    10
+}
+
+impl Default for ObservationCfg {
+    fn default() -> Self {
+        Self {
+            variable: y0(),
+            stride: 10,
+            nperseg: None,
+            noverlap: None,
+            average: Average::Regions,
+            band: None,
+            exclude_dc: false,
+        }
+    }
+}
+
+/// Loss functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// 1 − Pearson correlation of spectra (the seed's loss).
+    SpectralCorrelation,
+    /// Mean squared error of log spectra.
+    LogSpectrumMse,
+    /// Squared error of the softmax-weighted peak frequency against target peaks.
+    PeakFrequency,
+}
+
+/// Where the target comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum TargetCfg {
+    /// The spectrum simulated at these parameter values (same noise): parameter recovery.
+    Simulated {
+        /// Model parameter values (`a`, `b`, …) overriding the experiment's.
+        parameters: std::collections::BTreeMap<String, f64>,
+    },
+    /// A spectrum from `.npy` (values per bin) or CSV (`freq,power`).
+    File {
+        /// Path.
+        path: String,
+    },
+    /// Per-region peak frequencies from the MEG alpha amplitudes, mapped linearly from the
+    /// amplitude range to `[freq_low, freq_high]` Hz.
+    MegAlpha {
+        /// Path of the dscalar YAML (default: datasets/meg_alpha).
+        #[serde(default)]
+        path: Option<String>,
+        /// Frequency of the smallest amplitude (Hz).
+        freq_low: f64,
+        /// Frequency of the largest amplitude (Hz).
+        freq_high: f64,
+    },
+}
+
+/// Adam settings (optax names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamCfg {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    #[serde(default = "b1")]
+    pub beta1: f64,
+    /// Second-moment decay.
+    #[serde(default = "b2")]
+    pub beta2: f64,
+    /// Denominator epsilon (optax default 1e-8).
+    #[serde(default = "eps")]
+    pub eps: f64,
+}
+
+fn b1() -> f64 {
+    0.9
+}
+fn b2() -> f64 {
+    0.999
+}
+fn eps() -> f64 {
+    1e-8
+}
+
+/// `optimization:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizationCfg {
+    /// Adam settings.
+    pub adam: AdamCfg,
+    /// Number of Adam steps.
+    pub steps: usize,
+    /// Loss.
+    #[serde(default = "default_loss")]
+    pub loss: LossKind,
+    /// Target.
+    pub target: TargetCfg,
+    /// Write a checkpoint every this many steps (and at the end).
+    #[serde(default = "five")]
+    pub checkpoint_every: usize,
+    /// Clip the gradient norm to this value.
+    #[serde(default)]
+    pub grad_clip: Option<f64>,
+    /// Temperature τ of the differentiable peak statistic (weights ∝ P^(1/τ)).
+    #[serde(default = "default_temp")]
+    pub peak_temperature: f64,
+    /// Keep free parameters inside `[low, high]` with a smooth (sigmoid) transform.
+    #[serde(default)]
+    pub bounds: BoundsCfg,
+}
+
+/// Whether fits respect parameter bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoundsCfg {
+    /// Adam on the raw values (as the JAX/optax peer); `low`/`high` only bound grids.
+    #[default]
+    None,
+    /// θ = low + (high − low)·sigmoid(u), Adam on u.
+    Sigmoid,
+}
+
+fn default_loss() -> LossKind {
+    LossKind::SpectralCorrelation
+}
+fn five() -> usize {
+    5
+}
+fn default_temp() -> f64 {
+    0.1
+}
+
+/// Statistics a grid can record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// Frequency of the spectral maximum (Hz).
+    PeakFrequency,
+    /// Value of the spectral maximum.
+    SpectralMax,
+    /// The optimization loss against its target.
+    Loss,
+}
+
+/// `exploration:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplorationCfg {
+    /// Statistics recorded per grid point.
+    #[serde(default = "default_stats")]
+    pub statistics: Vec<Statistic>,
+    /// Parameter sets per batched chunk; `null` = chosen from memory.
+    #[serde(default)]
+    pub chunk: Option<usize>,
+    /// Use every grid point as a start for Adam (grid of fits) instead of simulating it.
+    #[serde(default)]
+    pub fit: bool,
+}
+
+fn default_stats() -> Vec<Statistic> {
+    vec![Statistic::PeakFrequency]
+}
+
+/// `outputs:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsCfg {
+    /// Default run folder (overridden by `--out`).
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Write `trace.npy` in `fit simulate`.
+    #[serde(default = "yes")]
+    pub trace: bool,
+    /// Variable drawn in the per-region PNG.
+    #[serde(default = "y0")]
+    pub plot_variable: String,
+    /// Write PNG plots.
+    #[serde(default = "yes")]
+    pub plots: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for OutputsCfg {
+    fn default() -> Self {
+        Self { dir: None, trace: true, plot_variable: y0(), plots: true }
+    }
+}
+
+/// A Jansen-Rit experiment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Free-text description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The neural mass model.
+    pub model: ModelCfg,
+    /// The structural network.
+    pub connectivity: ConnectivityCfg,
+    /// The coupling function.
+    pub coupling: CouplingCfg,
+    /// The integrator.
+    pub integration: IntegrationCfg,
+    /// Initial conditions.
+    #[serde(default)]
+    pub initial_conditions: InitialCfg,
+    /// What `fit simulate` records.
+    #[serde(default)]
+    pub monitors: MonitorCfg,
+    /// The spectrum used by fits and grids.
+    #[serde(default)]
+    pub observation: ObservationCfg,
+    /// Fit settings.
+    #[serde(default)]
+    pub optimization: Option<OptimizationCfg>,
+    /// Grid settings.
+    #[serde(default)]
+    pub exploration: Option<ExplorationCfg>,
+    /// Output settings.
+    #[serde(default)]
+    pub outputs: OutputsCfg,
+    /// burn backend (`flex` or `ndarray`).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+}
+
+fn default_backend() -> String {
+    "flex".into()
+}

@@ -1,0 +1,389 @@
+//! `fit explore`: a grid over the free parameters, evaluated as batched tensor programs, or a
+//! grid of fits (every point a start for Adam, all optimised together as one batch).
+//! `--shard K/N` evaluates one contiguous share of the points; `fit merge` assembles shards.
+//!
+//! Mirrors tvboptim's `GridSpace` + `ParallelExecution`, but one batched simulation per chunk
+//! replaces the Python loop, and only the subsampled observed variable is ever stored.
+
+use crate::config::Statistic;
+use crate::context::RunContext;
+use crate::jr_setup::JrSetup;
+use crate::npy::write_npy;
+use crate::objective::{Objective, Target};
+use crate::plot::heatmap;
+use crate::progress::progress_bar;
+use crate::run_dir::{CsvAppender, write_json};
+use crate::simulate::{load, write_resolved};
+use crate::train::{FitParams, adam, column_names, evaluate};
+use anyhow::{Context, Result, anyhow, bail};
+use dynamics::jansen_rit::N_JR_PARAMS;
+use serde::{Deserialize, Serialize};
+use solvers::network_kernel;
+use spectra::peak_frequency;
+use std::path::Path;
+
+/// One grid axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    /// Parameter name.
+    pub name: String,
+    /// Points (numpy `linspace(low, high, n)`).
+    pub values: Vec<f64>,
+}
+
+/// `numpy.linspace(lo, hi, n)`.
+pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    match n {
+        0 => vec![],
+        1 => vec![lo],
+        _ => {
+            let step = (hi - lo) / (n - 1) as f64;
+            // numpy computes lo + k·step and sets the last point to hi exactly.
+            (0..n).map(|k| if k == n - 1 { hi } else { lo + k as f64 * step }).collect()
+        }
+    }
+}
+
+/// The axes of an experiment's grid (free parameters with low, high, n).
+pub fn grid_axes(setup: &JrSetup, path: &Path) -> Result<Vec<Axis>> {
+    if setup.free.is_empty() {
+        bail!("{}: no parameter is marked `free: true`; nothing to explore", path.display());
+    }
+    setup
+        .free
+        .iter()
+        .map(|f| {
+            let name = f.param.qualified_name();
+            if f.per_region {
+                bail!("{}: {name}: per-region parameters cannot be grid axes", path.display());
+            }
+            match (f.low, f.high, f.n) {
+                (Some(lo), Some(hi), Some(n)) if n >= 1 => Ok(Axis { name, values: linspace(lo, hi, n) }),
+                _ => bail!("{}: free parameter {name} needs low, high and n (>= 1) to be a grid axis", path.display()),
+            }
+        })
+        .collect()
+}
+
+/// Point `k` of the grid in 'ij' order (first axis slowest), one value per axis.
+pub fn grid_point(axes: &[Axis], mut k: usize) -> Vec<f64> {
+    let mut out = vec![0.0; axes.len()];
+    for (a, axis) in axes.iter().enumerate().rev() {
+        let n = axis.values.len();
+        out[a] = axis.values[k % n];
+        k /= n;
+    }
+    out
+}
+
+/// Parses `K/N` (1-based K).
+pub fn parse_shard(spec: &str) -> Result<(usize, usize)> {
+    let (k, n) = spec.split_once('/').ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
+    let (k, n): (usize, usize) = (k.trim().parse()?, n.trim().parse()?);
+    if n == 0 || k == 0 || k > n {
+        bail!("--shard {spec}: need 1 <= K <= N");
+    }
+    Ok((k, n))
+}
+
+/// The half-open range of points of shard `k` of `n`.
+pub fn shard_range(points: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    let start = points * (k - 1) / n;
+    let end = points * k / n;
+    start..end
+}
+
+/// What a shard (or an unsharded run) computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardFile {
+    /// Experiment hash (shards of different experiments must not be merged).
+    pub experiment_hash: String,
+    /// Shard K (1-based) of N.
+    pub shard: [usize; 2],
+    /// Total grid points.
+    pub points: usize,
+    /// First point of this shard.
+    pub start: usize,
+    /// The axes.
+    pub axes: Vec<Axis>,
+    /// Statistic names.
+    pub statistics: Vec<String>,
+    /// Values `[statistic][point − start]`, as f64 bit patterns (exact).
+    pub values_bits: Vec<Vec<u64>>,
+}
+
+fn stat_name(s: Statistic) -> &'static str {
+    match s {
+        Statistic::PeakFrequency => "peak_frequency",
+        Statistic::SpectralMax => "spectral_max",
+        Statistic::Loss => "loss",
+    }
+}
+
+fn chunk_size(setup: &JrSetup) -> usize {
+    let threads = std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1);
+    setup.exp.exploration.as_ref().and_then(|e| e.chunk).unwrap_or(16 * threads).max(1)
+}
+
+/// Evaluates points `range` of the grid; returns `[statistic][point]`.
+fn evaluate_points(ctx: &RunContext, setup: &JrSetup, axes: &[Axis], range: std::ops::Range<usize>) -> Result<Vec<Vec<f64>>> {
+    let stats = setup.exp.exploration.as_ref().map(|e| e.statistics.clone()).unwrap_or_default();
+    let device = dynamics::f64_device(setup.backend, false);
+    let chunk = chunk_size(setup);
+    let mut obj = Objective::new(setup, 1, &device, false)?;
+    if stats.contains(&Statistic::Loss) {
+        obj.set_target(setup, &ctx.exp_path)?;
+    }
+    let n = setup.n();
+    let freqs = obj.welch.freqs().to_vec();
+    let nf = freqs.len();
+    let obs = &setup.exp.observation;
+    let mut out = vec![Vec::with_capacity(range.len()); stats.len()];
+    let bar = progress_bar(range.len() as u64, ctx.quiet);
+    bar.set_prefix("grid");
+    let mut k = range.start;
+    while k < range.end {
+        let b = chunk.min(range.end - k);
+        let mut params = Vec::with_capacity(b * N_JR_PARAMS * n);
+        for p in k..k + b {
+            let mut set = setup.base_params.clone();
+            for (f, v) in setup.free.iter().zip(grid_point(axes, p)) {
+                set[f.param.index() * n..(f.param.index() + 1) * n].fill(v);
+            }
+            params.extend(set);
+        }
+        // Forward only: no tape, and only the subsampled observed variable is kept.
+        let (sim, _) = network_kernel::forward(&obj.sim.0, &params, false);
+        let t = obj.welch.len();
+        let x = burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(sim.trace, [b * t * n]), &device)
+            .reshape([b, t, n])
+            .swap_dims(1, 2);
+        let psd = obj.welch.psd(x).mean_dim(1); // [b, 1, F]
+        let host: Vec<f64> = psd.clone().into_data().convert::<f64>().try_into_vec()?;
+        let losses = if stats.contains(&Statistic::Loss) {
+            match obj.target() {
+                Some(Target::Spectrum(_)) => obj.loss_of(psd)?.into_data().convert::<f64>().try_into_vec()?,
+                _ => bail!("{}: the loss statistic needs a spectrum target", ctx.exp_path.display()),
+            }
+        } else {
+            vec![]
+        };
+        for j in 0..b {
+            let s = &host[j * nf..(j + 1) * nf];
+            for (si, stat) in stats.iter().enumerate() {
+                out[si].push(match stat {
+                    Statistic::PeakFrequency => peak_frequency(&freqs, s, obs.band, obs.exclude_dc),
+                    Statistic::SpectralMax => s.iter().cloned().fold(f64::NAN, f64::max),
+                    Statistic::Loss => losses[j],
+                });
+            }
+        }
+        k += b;
+        bar.set_position((k - range.start) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Writes grid arrays, axes and heatmaps from complete values `[statistic][point]`.
+fn write_outputs(dir: &Path, axes: &[Axis], stats: &[String], values: &[Vec<f64>]) -> Result<()> {
+    let shape: Vec<usize> = axes.iter().map(|a| a.values.len()).collect();
+    write_json(&dir.join("axes.json"), &serde_json::json!({
+        "indexing": "ij",
+        "axes": axes,
+        "statistics": stats,
+    }))?;
+    for (name, v) in stats.iter().zip(values) {
+        write_npy(&dir.join(format!("grid_{name}.npy")), v, &shape)?;
+        if axes.len() == 2 {
+            heatmap(
+                &dir.join(format!("grid_{name}.png")),
+                &format!("{name} over ({}, {})", axes[0].name, axes[1].name),
+                &axes[0].name,
+                &axes[1].name,
+                &axes[0].values,
+                &axes[1].values,
+                v,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `fit explore EXP.yaml [--shard K/N]`.
+pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
+    let setup = load(ctx)?;
+    if setup.exp.exploration.as_ref().is_some_and(|e| e.fit) {
+        if shard.is_some() {
+            bail!("--shard is for grids of simulations, not grids of fits");
+        }
+        return grid_of_fits(ctx, &setup);
+    }
+    let axes = grid_axes(&setup, &ctx.exp_path)?;
+    let stats: Vec<String> = setup
+        .exp
+        .exploration
+        .as_ref()
+        .map(|e| e.statistics.iter().map(|s| stat_name(*s).to_string()).collect())
+        .unwrap_or_else(|| vec!["peak_frequency".into()]);
+    let points: usize = axes.iter().map(|a| a.values.len()).product();
+    let (k, n) = shard.map(parse_shard).transpose()?.unwrap_or((1, 1));
+    let range = shard_range(points, k, n);
+    std::fs::create_dir_all(&ctx.out_dir)?;
+    write_resolved(ctx)?;
+    let t0 = std::time::Instant::now();
+    let values = evaluate_points(ctx, &setup, &axes, range.clone())?;
+    let wall = t0.elapsed().as_secs_f64();
+    if shard.is_none() {
+        write_outputs(&ctx.out_dir, &axes, &stats, &values)?;
+        println!(
+            "{points} grid points in {wall:.2} s ({:.4} s per simulation); outputs in {}",
+            wall / points as f64,
+            ctx.out_dir.display()
+        );
+    } else {
+        let file = ShardFile {
+            experiment_hash: ctx.experiment_hash(),
+            shard: [k, n],
+            points,
+            start: range.start,
+            axes,
+            statistics: stats,
+            values_bits: values.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect(),
+        };
+        let path = ctx.out_dir.join("shards").join(format!("shard-{k:04}-of-{n:04}.json"));
+        write_json(&path, &file)?;
+        println!("shard {k}/{n}: points {}..{} in {wall:.2} s -> {}", range.start, range.end, path.display());
+    }
+    Ok(())
+}
+
+/// `fit merge DIR`: checks that every shard is present and consistent, then writes the outputs.
+pub fn merge(dir: &Path) -> Result<()> {
+    let sdir = dir.join("shards");
+    let mut files: Vec<ShardFile> = Vec::new();
+    for e in std::fs::read_dir(&sdir).with_context(|| format!("{}: no shards folder", dir.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            files.push(serde_json::from_slice(&std::fs::read(&p)?).with_context(|| format!("{}: unreadable shard", p.display()))?);
+        }
+    }
+    let first = files.first().ok_or_else(|| anyhow!("{}: no shard files", sdir.display()))?.clone();
+    let n = first.shard[1];
+    files.sort_by_key(|f| f.shard[0]);
+    for f in &files {
+        if f.experiment_hash != first.experiment_hash || f.shard[1] != n || f.axes != first.axes || f.statistics != first.statistics {
+            bail!("{}: shard {}/{} belongs to a different experiment or split", sdir.display(), f.shard[0], f.shard[1]);
+        }
+    }
+    let have: Vec<usize> = files.iter().map(|f| f.shard[0]).collect();
+    let missing: Vec<usize> = (1..=n).filter(|k| !have.contains(k)).collect();
+    if !missing.is_empty() {
+        bail!("{}: shards {missing:?} of {n} are missing; run them with --shard K/{n}", sdir.display());
+    }
+    let mut values = vec![vec![0.0; first.points]; first.statistics.len()];
+    for f in &files {
+        for (s, v) in f.values_bits.iter().enumerate() {
+            for (j, bits) in v.iter().enumerate() {
+                values[s][f.start + j] = f64::from_bits(*bits);
+            }
+        }
+    }
+    write_outputs(dir, &first.axes, &first.statistics, &values)?;
+    println!("merged {n} shards ({} points) into {}", first.points, dir.display());
+    Ok(())
+}
+
+/// Every grid point as a start for Adam; all starts optimised together as one batch, each with
+/// its own Adam moments (Adam is element-wise, so a `[B, 1]` parameter carries B states).
+fn grid_of_fits(ctx: &RunContext, setup: &JrSetup) -> Result<()> {
+    let cfg = setup
+        .exp
+        .optimization
+        .clone()
+        .ok_or_else(|| anyhow!("{}: a grid of fits needs an `optimization` section", ctx.exp_path.display()))?;
+    let axes = grid_axes(setup, &ctx.exp_path)?;
+    let points: usize = axes.iter().map(|a| a.values.len()).product();
+    let device = dynamics::f64_device(setup.backend, true);
+    let mut obj = Objective::new(setup, points, &device, false)?;
+    obj.set_target(setup, &ctx.exp_path)?;
+    std::fs::create_dir_all(ctx.out_dir.join("starts"))?;
+    write_resolved(ctx)?;
+    let names = column_names(setup);
+    let mut header = vec!["step".to_string(), "loss".to_string()];
+    header.extend(names.iter().cloned());
+    header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
+    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut files = (0..points)
+        .map(|p| CsvAppender::create(&ctx.out_dir.join("starts").join(format!("start-{p:05}.csv")), &hdr))
+        .collect::<Result<Vec<_>>>()?;
+    let values: Vec<Vec<f64>> = (0..axes.len()).map(|a| (0..points).map(|p| grid_point(&axes, p)[a]).collect()).collect();
+    let shapes = vec![[points, 1]; axes.len()];
+    let mut module = FitParams::from_host(&values, &shapes, &device);
+    let mut optim = adam(&cfg);
+    let bar = progress_bar(cfg.steps as u64, ctx.quiet);
+    bar.set_prefix("fits");
+    let t0 = std::time::Instant::now();
+    let mut last = None;
+    for step in 0..=cfg.steps {
+        let eval = evaluate(&obj, &module)?;
+        let wall = t0.elapsed().as_secs_f64();
+        for (p, f) in files.iter_mut().enumerate() {
+            let mut row = vec![step as f64, eval.losses[p]];
+            let g: f64 = eval.grads.iter().map(|g| g[p] * g[p]).sum::<f64>().sqrt();
+            row.extend(eval.thetas.iter().map(|t| t[p]));
+            row.extend([g, wall]);
+            f.append(&row)?;
+        }
+        let best = eval.losses.iter().cloned().fold(f64::INFINITY, f64::min);
+        bar.set_message(format!("best loss {best:.5}"));
+        if step == cfg.steps {
+            last = Some(eval);
+            break;
+        }
+        module = optim.step(cfg.adam.lr, module, eval.grads_params);
+        bar.set_position(step as u64 + 1);
+    }
+    bar.finish_and_clear();
+    let eval = last.expect("final evaluation");
+    let mut order: Vec<usize> = (0..points).collect();
+    order.sort_by(|&a, &b| eval.losses[a].total_cmp(&eval.losses[b]));
+    let mut best = CsvAppender::create(
+        &ctx.out_dir.join("best_fits.csv"),
+        &std::iter::once("start").chain(std::iter::once("final_loss")).chain(names.iter().map(String::as_str)).collect::<Vec<_>>(),
+    )?;
+    for &p in &order {
+        let mut row = vec![p as f64, eval.losses[p]];
+        row.extend(eval.thetas.iter().map(|t| t[p]));
+        best.append(&row)?;
+    }
+    let p = order[0];
+    println!(
+        "{points} fits x {} steps in {:.2} s; best start {p}: loss {:.6}, {}",
+        cfg.steps,
+        t0.elapsed().as_secs_f64(),
+        eval.losses[p],
+        names.iter().zip(&eval.thetas).map(|(n, t)| format!("{n} = {:.5}", t[p])).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linspace_and_ij_order() {
+        assert_eq!(linspace(0.0, 1.0, 5), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        let axes = vec![
+            Axis { name: "a".into(), values: vec![1.0, 2.0] },
+            Axis { name: "b".into(), values: vec![10.0, 20.0, 30.0] },
+        ];
+        assert_eq!(grid_point(&axes, 0), vec![1.0, 10.0]);
+        assert_eq!(grid_point(&axes, 1), vec![1.0, 20.0]);
+        assert_eq!(grid_point(&axes, 3), vec![2.0, 10.0]);
+        let covered: Vec<usize> = (1..=3).flat_map(|k| shard_range(10, k, 3)).collect();
+        assert_eq!(covered, (0..10).collect::<Vec<_>>());
+        assert!(parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("2/3").is_ok());
+    }
+}

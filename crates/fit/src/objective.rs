@@ -1,0 +1,336 @@
+//! The Jansen-Rit fitting objective: parameters → simulation → Welch spectrum → loss.
+//!
+//! Everything here is a burn tensor program: the simulation is one custom autodiff op
+//! ([`solvers::simulate_jr`]), the spectrum and the loss are ordinary tensor code on top, so
+//! `loss.backward()` gives exact gradients with respect to every free parameter. A leading batch
+//! dimension carries independent parameter sets (grids of fits), each with its own loss.
+
+use crate::config::{Average, LossKind, TargetCfg};
+use crate::datasets::{load_meg_alpha, resolve_dataset};
+use crate::jr_setup::{FreeParam, JrSetup, variable_index};
+use crate::npy::read_npy;
+use anyhow::{Result, anyhow, bail};
+use burn::tensor::{Device, Tensor, TensorData};
+use dynamics::jansen_rit::{JrParam, N_JR_PARAMS};
+use solvers::network_kernel::{self, JrProblem, Monitor};
+use solvers::{JrSimulation, simulate_jr};
+use spectra::{Welch, WelchConfig, log_spectrum_mse, one_minus_correlation, soft_peak_frequency};
+use std::path::Path;
+use std::sync::Arc;
+
+/// How a free parameter's unconstrained value `u` maps to the model value θ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Transform {
+    /// θ = u.
+    Identity,
+    /// θ = lo + (hi − lo)·sigmoid(u): smooth bounds.
+    Sigmoid {
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+    },
+}
+
+impl Transform {
+    /// θ(u) on tensors.
+    pub fn forward<const D: usize>(&self, u: Tensor<D>) -> Tensor<D> {
+        match *self {
+            Self::Identity => u,
+            Self::Sigmoid { lo, hi } => u.neg().exp().add_scalar(1.0).recip().mul_scalar(hi - lo).add_scalar(lo),
+        }
+    }
+
+    /// θ(u) on numbers.
+    pub fn value(&self, u: f64) -> f64 {
+        match *self {
+            Self::Identity => u,
+            Self::Sigmoid { lo, hi } => lo + (hi - lo) / (1.0 + (-u).exp()),
+        }
+    }
+
+    /// u(θ); errors when θ is outside the bounds.
+    pub fn inverse(&self, theta: f64) -> Result<f64> {
+        match *self {
+            Self::Identity => Ok(theta),
+            Self::Sigmoid { lo, hi } => {
+                if !(theta > lo && theta < hi) {
+                    bail!("start value {theta} is not strictly inside the bounds ({lo}, {hi})");
+                }
+                let s = (theta - lo) / (hi - lo);
+                Ok((s / (1.0 - s)).ln())
+            }
+        }
+    }
+}
+
+/// What the loss compares against.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A spectrum `[R', F]` (R' = 1 when averaging regions).
+    Spectrum(Vec<f64>),
+    /// Per-region peak frequencies (NaN = no target for that region).
+    Peaks(Vec<f64>),
+}
+
+/// The loss pipeline for a batch of parameter sets.
+#[derive(Debug, Clone)]
+pub struct Objective {
+    /// The simulation (monitor = the observed variable, subsampled).
+    pub sim: JrSimulation,
+    /// The Welch estimator.
+    pub welch: Welch,
+    /// Free parameters.
+    pub free: Vec<FreeParam>,
+    /// Their transforms.
+    pub transforms: Vec<Transform>,
+    /// Loss kind.
+    pub loss: LossKind,
+    /// Region averaging.
+    pub average: Average,
+    /// Peak band.
+    pub band: Option<[f64; 2]>,
+    /// Exclude DC from peaks.
+    pub exclude_dc: bool,
+    /// Soft-peak temperature.
+    pub tau: f64,
+    /// Parameter sets per batch.
+    pub batch: usize,
+    /// Fixed parameters `[B, 19, n]`.
+    base: Tensor<3>,
+    masks: Vec<Tensor<3>>,
+    target: Option<Target>,
+    device: Device,
+}
+
+/// The observation problem: the setup's problem recording only the observed variable.
+pub fn observation_problem(setup: &JrSetup) -> JrProblem {
+    let obs = &setup.exp.observation;
+    let mut p = setup.problem.clone();
+    p.monitor = Monitor {
+        stride: obs.stride,
+        variables: vec![variable_index(&obs.variable).expect("validated")],
+    };
+    p
+}
+
+impl Objective {
+    /// Builds the pipeline for `batch` parameter sets on `device`; `bounded` turns on the
+    /// sigmoid transform for free parameters with both bounds.
+    pub fn new(setup: &JrSetup, batch: usize, device: &Device, bounded: bool) -> Result<Self> {
+        let n = setup.n();
+        let problem = observation_problem(setup);
+        let samples = problem.monitor.samples(problem.steps);
+        let obs = &setup.exp.observation;
+        let fs = 1000.0 / (problem.dt * obs.stride as f64);
+        let welch = Welch::new(WelchConfig { fs, nperseg: obs.nperseg, noverlap: obs.noverlap }, samples, device)
+            .map_err(|e| anyhow!("observation: {e}"))?;
+        let transforms = setup
+            .free
+            .iter()
+            .map(|f| match (bounded, f.low, f.high) {
+                (true, Some(lo), Some(hi)) => Transform::Sigmoid { lo, hi },
+                _ => Transform::Identity,
+            })
+            .collect();
+        let mut base = Vec::with_capacity(batch * N_JR_PARAMS * n);
+        for _ in 0..batch {
+            base.extend_from_slice(&setup.base_params);
+        }
+        let base = Tensor::<1>::from_data(TensorData::new(base, [batch * N_JR_PARAMS * n]), device)
+            .reshape([batch, N_JR_PARAMS, n]);
+        let masks = setup
+            .free
+            .iter()
+            .map(|f| {
+                let mut m = vec![0.0; N_JR_PARAMS];
+                m[f.param.index()] = 1.0;
+                Tensor::<1>::from_data(TensorData::new(m, [N_JR_PARAMS]), device).reshape([1, N_JR_PARAMS, 1])
+            })
+            .collect();
+        let opt = setup.exp.optimization.as_ref();
+        Ok(Self {
+            sim: JrSimulation(Arc::new(problem)),
+            welch,
+            free: setup.free.clone(),
+            transforms,
+            loss: opt.map_or(LossKind::SpectralCorrelation, |o| o.loss),
+            average: obs.average,
+            band: obs.band,
+            exclude_dc: obs.exclude_dc,
+            tau: opt.map_or(0.1, |o| o.peak_temperature),
+            batch,
+            base,
+            masks,
+            target: None,
+            device: device.clone(),
+        })
+    }
+
+    /// Packs free parameter values θ_k `[B, m_k]` (m = 1 or n) into `[B, 19, n]`.
+    pub fn packed(&self, thetas: &[Tensor<2>]) -> Tensor<3> {
+        let mut p = self.base.clone();
+        for (theta, mask) in thetas.iter().zip(&self.masks) {
+            let [b, m] = theta.dims();
+            let t = theta.clone().reshape([b, 1, m]);
+            // p ← p·(1 − M) + θ·M, broadcasting θ over regions when it is global.
+            p = p.clone() - p * mask.clone() + t * mask.clone();
+        }
+        p
+    }
+
+    /// Spectra `[B, R', F]` of packed parameters (R' = 1 when averaging regions).
+    pub fn spectra(&self, packed: Tensor<3>) -> Tensor<3> {
+        let trace = simulate_jr(packed, &self.sim); // [B, T, 1, n]
+        let [b, t, _, n] = trace.dims();
+        let x = trace.reshape([b, t, n]).swap_dims(1, 2); // [B, n, T]
+        let psd = self.welch.psd(x);
+        match self.average {
+            Average::Regions => psd.mean_dim(1),
+            Average::None => psd,
+        }
+    }
+
+    /// Sets the target from the experiment's `optimization.target`.
+    pub fn set_target(&mut self, setup: &JrSetup, exp_path: &Path) -> Result<()> {
+        let cfg = setup
+            .exp
+            .optimization
+            .as_ref()
+            .ok_or_else(|| anyhow!("{}: no `optimization` section", exp_path.display()))?;
+        let nf = self.welch.freqs().len();
+        let rows = match self.average {
+            Average::Regions => 1,
+            Average::None => setup.n(),
+        };
+        let target = match &cfg.target {
+            TargetCfg::Simulated { parameters } => {
+                let mut params = setup.base_params.clone();
+                let n = setup.n();
+                for (name, v) in parameters {
+                    let p = match name.strip_prefix("coupling.") {
+                        Some(c) => JrParam::coupling(c),
+                        None => JrParam::model(name),
+                    }
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{}: optimization.target.parameters: unknown parameter `{name}`; valid: {}",
+                            exp_path.display(),
+                            JrParam::ALL.map(|p| p.qualified_name()).join(", ")
+                        )
+                    })?;
+                    if !v.is_finite() {
+                        bail!("{}: target parameter {name} = {v} is not finite", exp_path.display());
+                    }
+                    params[p.index() * n..(p.index() + 1) * n].fill(*v);
+                }
+                Target::Spectrum(self.host_spectra(&params)?)
+            }
+            TargetCfg::File { path } => {
+                let p = resolve_dataset(path, exp_path)?;
+                let values = if p.extension().is_some_and(|e| e == "csv") {
+                    let (_, rows) = crate::run_dir::read_csv(&p)?;
+                    rows.iter().map(|r| r.last().copied().unwrap_or(f64::NAN)).collect()
+                } else {
+                    read_npy(&p)?.0
+                };
+                if values.len() != rows * nf {
+                    bail!(
+                        "{}: target spectrum has {} values but the observation gives [{rows}, {nf}] bins",
+                        p.display(),
+                        values.len()
+                    );
+                }
+                Target::Spectrum(values)
+            }
+            TargetCfg::MegAlpha { path, freq_low, freq_high } => {
+                if self.loss != LossKind::PeakFrequency || self.average != Average::None {
+                    bail!(
+                        "{}: a meg_alpha target needs `loss: peak_frequency` and `observation.average: none`",
+                        exp_path.display()
+                    );
+                }
+                let p = match path {
+                    Some(p) => resolve_dataset(p, exp_path)?,
+                    None => resolve_dataset("meg_alpha", exp_path)?
+                        .join("tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml"),
+                };
+                let amp = load_meg_alpha(&p, setup.connectome.labels())?;
+                let vals: Vec<f64> = amp.iter().flatten().copied().collect();
+                let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                let peaks = amp
+                    .iter()
+                    .map(|a| a.map_or(f64::NAN, |a| freq_low + (freq_high - freq_low) * (a - lo) / (hi - lo)))
+                    .collect();
+                Target::Peaks(peaks)
+            }
+        };
+        self.target = Some(target);
+        Ok(())
+    }
+
+    /// The target, once set.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// Spectra of one packed parameter set `[19, n]` computed without the tape, `[R', F]`.
+    pub fn host_spectra(&self, params: &[f64]) -> Result<Vec<f64>> {
+        let (out, _) = network_kernel::forward(&self.sim.0, params, false);
+        if let Some(k) = out.trace.iter().position(|v| !v.is_finite()) {
+            bail!("target simulation diverged (sample {k} is {})", out.trace[k]);
+        }
+        let [t, n] = [self.welch.len(), self.sim.0.n];
+        // Untracked tensors on the objective's device: no tape is recorded for the target.
+        let x = Tensor::<1>::from_data(TensorData::new(out.trace, [t * n]), &self.device)
+            .reshape([1, t, n])
+            .swap_dims(1, 2);
+        let psd = self.welch.psd(x);
+        let psd = match self.average {
+            Average::Regions => psd.mean_dim(1),
+            Average::None => psd,
+        };
+        Ok(psd.into_data().convert::<f64>().try_into_vec()?)
+    }
+
+    /// Per-set losses `[B]` of spectra `[B, R', F]` against the target.
+    pub fn loss_of(&self, spectra: Tensor<3>) -> Result<Tensor<1>> {
+        let [b, r, nf] = spectra.dims();
+        let target = self.target.as_ref().ok_or_else(|| anyhow!("objective has no target"))?;
+        let per_set = match (self.loss, target) {
+            (LossKind::SpectralCorrelation | LossKind::LogSpectrumMse, Target::Spectrum(t)) => {
+                let t = Tensor::<1>::from_data(TensorData::new(t.clone(), [r * nf]), &self.device).reshape([1, r, nf]);
+                let l = if self.loss == LossKind::SpectralCorrelation {
+                    one_minus_correlation(spectra, t)
+                } else {
+                    log_spectrum_mse(spectra, t)
+                };
+                l.mean_dim(1).reshape([b])
+            }
+            (LossKind::PeakFrequency, t) => {
+                let peaks = soft_peak_frequency(spectra, self.welch.freqs(), self.band, self.exclude_dc, self.tau)
+                    .reshape([b, r]);
+                let goal: Vec<f64> = match t {
+                    Target::Peaks(p) => p.clone(),
+                    Target::Spectrum(s) => (0..r)
+                        .map(|k| {
+                            spectra::peak_frequency(self.welch.freqs(), &s[k * nf..(k + 1) * nf], self.band, self.exclude_dc)
+                        })
+                        .collect(),
+                };
+                if goal.len() != r {
+                    bail!("{} target peaks for {r} spectra", goal.len());
+                }
+                let mask: Vec<f64> = goal.iter().map(|g| if g.is_finite() { 1.0 } else { 0.0 }).collect();
+                let count = mask.iter().sum::<f64>().max(1.0);
+                let goal: Vec<f64> = goal.iter().map(|g| if g.is_finite() { *g } else { 0.0 }).collect();
+                let goal = Tensor::<1>::from_data(TensorData::new(goal, [r]), &self.device).reshape([1, r]);
+                let mask = Tensor::<1>::from_data(TensorData::new(mask, [r]), &self.device).reshape([1, r]);
+                let d = (peaks - goal) * mask;
+                (d.clone() * d).sum_dim(1).reshape([b]).div_scalar(count)
+            }
+            (kind, Target::Peaks(_)) => bail!("loss {kind:?} needs a spectrum target, not peaks"),
+        };
+        Ok(per_set)
+    }
+}

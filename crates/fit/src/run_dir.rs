@@ -1,0 +1,90 @@
+//! Run folders: atomic writes, JSON, and append-only CSV files.
+//!
+//! Nothing a user wrote is overwritten silently: every file is written to a temporary name in
+//! the same folder and renamed into place, so an interrupted write leaves the old file intact.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// Formats a float so that it parses back to the same f64 (shortest round-trip form).
+pub fn fmt_f64(x: f64) -> String {
+    format!("{x:?}")
+}
+
+/// An append-only CSV file, flushed after every row (so a killed run keeps what it wrote).
+pub struct CsvAppender {
+    file: File,
+    path: PathBuf,
+}
+
+impl CsvAppender {
+    /// Creates (truncates) `path` and writes the header.
+    pub fn create(path: &Path, header: &[&str]) -> Result<Self> {
+        let mut file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        writeln!(file, "{}", header.join(","))?;
+        file.flush()?;
+        Ok(Self { file, path: path.to_path_buf() })
+    }
+
+    /// Opens an existing CSV to append to it.
+    pub fn append_to(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self { file, path: path.to_path_buf() })
+    }
+
+    /// Appends one row of numbers.
+    pub fn append(&mut self, row: &[f64]) -> Result<()> {
+        let line: Vec<String> = row.iter().map(|&x| fmt_f64(x)).collect();
+        writeln!(self.file, "{}", line.join(","))
+            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads a numeric CSV with a header; returns the header and the rows.
+pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
+    let mut rows = Vec::new();
+    for (k, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
+        rows.push(row.with_context(|| format!("{}:{}: not a number", path.display(), k + 2))?);
+    }
+    Ok((header, rows))
+}

@@ -1,0 +1,32 @@
+//! Experiments of the other model families, each dispatched by its `model.name`.
+
+pub mod lowdim;
+pub mod ratenet;
+pub mod soc;
+
+use crate::context::RunContext;
+
+/// A runner for some model names.
+pub struct System {
+    /// Model names it accepts.
+    pub models: &'static [&'static str],
+    /// Runs an experiment.
+    pub run: fn(&RunContext) -> anyhow::Result<()>,
+}
+
+/// Every registered system besides Jansen-Rit.
+pub const SYSTEMS: [System; 3] = [
+    System { models: ratenet::MODELS, run: ratenet::run },
+    System { models: lowdim::MODELS, run: lowdim::run },
+    System { models: soc::MODELS, run: soc::run },
+];
+
+/// The runner for a model name, if any.
+pub fn find(model: &str) -> Option<&'static System> {
+    SYSTEMS.iter().find(|s| s.models.contains(&model))
+}
+
+/// All model names `fit run` accepts.
+pub fn all_models() -> Vec<&'static str> {
+    std::iter::once("JansenRit").chain(SYSTEMS.iter().flat_map(|s| s.models.iter().copied())).collect()
+}

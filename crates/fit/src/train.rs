@@ -1,0 +1,335 @@
+//! The training loop: Adam on the free parameters of a Jansen-Rit experiment.
+//!
+//! Short and explicit, optax style: evaluate the objective, backpropagate, log a row, take an
+//! Adam step, checkpoint. Row `k` of `trajectory.csv` holds the parameters after `k` updates,
+//! their loss and gradient norm; the last row evaluates the final parameters.
+
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::config::BoundsCfg;
+use crate::context::RunContext;
+use crate::jr_setup::JrSetup;
+use crate::objective::{Objective, Target};
+use crate::plot::{Series, line_plot};
+use crate::progress::progress_bar;
+use crate::run_dir::{CsvAppender, read_csv, write_atomic, write_json};
+use crate::simulate::{load, write_resolved};
+use crate::yaml::resolved_tree;
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::{Module, Param, ParamId};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use std::path::Path;
+use std::time::Instant;
+
+/// The trainable values: one `[batch, m]` tensor per free parameter (m = 1 or regions).
+#[derive(Module, Debug)]
+pub struct FitParams {
+    /// Unconstrained values `u` (θ = transform(u)).
+    pub values: Vec<Param<Tensor<2>>>,
+}
+
+impl FitParams {
+    /// Builds the module from host values with stable parameter ids (so optimizer state
+    /// saved in a checkpoint maps back onto the same parameters).
+    pub fn from_host(values: &[Vec<f64>], shapes: &[[usize; 2]], device: &Device) -> Self {
+        let values = values
+            .iter()
+            .zip(shapes)
+            .enumerate()
+            .map(|(k, (v, s))| {
+                let t = Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device).reshape(*s);
+                Param::initialized(ParamId::from(k as u64 + 1), t.require_grad())
+            })
+            .collect();
+        Self { values }
+    }
+
+    /// Host copies of the values.
+    pub fn to_host(&self) -> Vec<Vec<f64>> {
+        self.values
+            .iter()
+            .map(|p| p.val().into_data().convert::<f64>().try_into_vec().expect("f64 tensor"))
+            .collect()
+    }
+}
+
+/// Builds burn's Adam from the experiment (f64 moments; betas and eps as burn stores them).
+pub fn adam(cfg: &crate::config::OptimizationCfg) -> ModuleOptimizer {
+    let mut c = AdamConfig::new()
+        .with_beta_1(cfg.adam.beta1 as f32)
+        .with_beta_2(cfg.adam.beta2 as f32)
+        .with_epsilon(cfg.adam.eps as f32);
+    if let Some(clip) = cfg.grad_clip {
+        c = c.with_grad_clipping(Some(GradientClippingConfig::Norm(clip as f32)));
+    }
+    c.init()
+}
+
+/// One evaluation: per-set losses, θ values and gradients wrt `u` (host), plus the spectra.
+pub struct Evaluation {
+    /// Loss per parameter set.
+    pub losses: Vec<f64>,
+    /// θ per free parameter, `[batch·m]`.
+    pub thetas: Vec<Vec<f64>>,
+    /// ∂loss/∂u per free parameter, `[batch·m]`.
+    pub grads: Vec<Vec<f64>>,
+    /// Spectra `[batch, R', F]`.
+    pub spectra: Vec<f64>,
+    /// Gradients in burn's form, for the optimizer.
+    pub grads_params: GradientsParams,
+}
+
+fn host(t: Tensor<2>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_into_vec().expect("f64 tensor")
+}
+
+/// Evaluates the objective and its gradient at the module's values.
+pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
+    let thetas: Vec<Tensor<2>> = module
+        .values
+        .iter()
+        .zip(&obj.transforms)
+        .map(|(p, t)| t.forward(p.val()))
+        .collect();
+    let spectra = obj.spectra(obj.packed(&thetas));
+    let per_set = obj.loss_of(spectra.clone())?;
+    let losses: Vec<f64> = per_set.clone().into_data().convert::<f64>().try_into_vec()?;
+    // Sets are independent, so the gradient of the sum is each set's own gradient.
+    let grads = per_set.sum().backward();
+    let grads_params = GradientsParams::from_grads(grads, module);
+    let g = module
+        .values
+        .iter()
+        .map(|p| {
+            grads_params
+                .get::<2>(p.id)
+                .map(host)
+                .unwrap_or_else(|| vec![0.0; p.val().dims().iter().product()])
+        })
+        .collect();
+    Ok(Evaluation {
+        losses,
+        thetas: thetas.into_iter().map(|t| host(t.detach())).collect(),
+        grads: g,
+        spectra: spectra.detach().into_data().convert::<f64>().try_into_vec()?,
+        grads_params,
+    })
+}
+
+/// A diverging fit stops with the step and the parameter values.
+fn check_finite(step: usize, names: &[String], eval: &Evaluation) -> Result<()> {
+    let bad_loss = eval.losses.iter().any(|l| !l.is_finite());
+    let bad_grad = eval.grads.iter().flatten().any(|g| !g.is_finite());
+    if bad_loss || bad_grad {
+        let vals: Vec<String> = names
+            .iter()
+            .zip(eval.thetas.iter().flatten())
+            .map(|(n, v)| format!("{n} = {v}"))
+            .collect();
+        bail!(
+            "the {} is not finite at step {step} (loss {:?}); parameters: {}. \
+             The last good checkpoint is kept.",
+            if bad_loss { "loss" } else { "gradient" },
+            eval.losses,
+            vals.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Parameter column names (θ), in module order.
+pub fn column_names(setup: &JrSetup) -> Vec<String> {
+    setup.free.iter().flat_map(|f| f.column_names()).collect()
+}
+
+fn initial_values(setup: &JrSetup, obj: &Objective) -> Result<(Vec<Vec<f64>>, Vec<[usize; 2]>)> {
+    let mut values = Vec::new();
+    let mut shapes = Vec::new();
+    for (f, t) in setup.free.iter().zip(&obj.transforms) {
+        let u = f
+            .init
+            .iter()
+            .map(|&v| t.inverse(v))
+            .collect::<Result<Vec<_>>>()
+            .with_context(|| format!("free parameter {}", f.param.qualified_name()))?;
+        shapes.push([1, u.len()]);
+        values.push(u);
+    }
+    Ok((values, shapes))
+}
+
+/// Test hook: after appending this row, pause (so a test can SIGKILL the process there).
+const PAUSE_ENV: &str = "NEURODYN_PAUSE_AFTER_ROW";
+
+/// `fit run EXP.yaml`: fits the free parameters; resumes from the run folder's checkpoint.
+pub fn run_fit(ctx: &RunContext) -> Result<()> {
+    let setup = load(ctx)?;
+    let path = &ctx.exp_path;
+    let cfg = setup
+        .exp
+        .optimization
+        .clone()
+        .ok_or_else(|| anyhow!("{}: `fit run` needs an `optimization` section", path.display()))?;
+    if setup.free.is_empty() {
+        bail!("{}: no parameter is marked `free: true`", path.display());
+    }
+    if !(cfg.adam.lr.is_finite() && cfg.adam.lr > 0.0) {
+        bail!("{}: optimization.adam.lr must be positive", path.display());
+    }
+    if cfg.checkpoint_every == 0 {
+        bail!("{}: optimization.checkpoint_every must be >= 1", path.display());
+    }
+    let device = dynamics::f64_device(setup.backend, true);
+    let mut obj = Objective::new(&setup, 1, &device, cfg.bounds == BoundsCfg::Sigmoid)?;
+    obj.set_target(&setup, path)?;
+    let names = column_names(&setup);
+    let hash = ctx.experiment_hash();
+    let config_json = serde_json::to_value(resolved_tree(path, &ctx.text, &ctx.overrides)?)?;
+    std::fs::create_dir_all(&ctx.out_dir)?;
+    let traj_path = ctx.out_dir.join("trajectory.csv");
+    let mut header = vec!["step".to_string(), "loss".to_string()];
+    header.extend(names.iter().cloned());
+    header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
+
+    let resume = checkpoint::latest(&ctx.out_dir)?;
+    let (module, mut optim, start, wall0) = match resume {
+        Some((meta, bytes)) => {
+            checkpoint::check_same_experiment(&meta, &hash, &config_json, &ctx.out_dir)?;
+            let values = checkpoint::params_from_bits(&meta)?;
+            let module = FitParams::from_host(&values, &meta.shapes, &device);
+            let optim = adam(&cfg)
+                .from_bytes(Bytes::from_bytes_vec(bytes))
+                .map_err(|e| anyhow!("{}: cannot load optimizer state: {e:?}", ctx.out_dir.display()))?;
+            // Rows written after the checkpoint by the interrupted run are recomputed.
+            let (_, rows) = read_csv(&traj_path).unwrap_or_default();
+            let keep: Vec<String> = rows
+                .iter()
+                .filter(|r| r.first().is_some_and(|s| (*s as usize) < meta.step))
+                .map(|r| r.iter().map(|v| crate::run_dir::fmt_f64(*v)).collect::<Vec<_>>().join(","))
+                .collect();
+            let text = std::iter::once(header.join(",")).chain(keep).collect::<Vec<_>>().join("\n") + "\n";
+            write_atomic(&traj_path, text.as_bytes())?;
+            if !ctx.quiet {
+                eprintln!("resuming {} from the checkpoint at step {}", ctx.out_dir.display(), meta.step);
+            }
+            (module, optim, meta.step, meta.wall_time)
+        }
+        None => {
+            let (values, shapes) = initial_values(&setup, &obj)?;
+            CsvAppender::create(&traj_path, &header.iter().map(String::as_str).collect::<Vec<_>>())?;
+            (FitParams::from_host(&values, &shapes, &device), adam(&cfg), 0, 0.0)
+        }
+    };
+    write_resolved(ctx)?;
+    let mut traj = CsvAppender::append_to(&traj_path)?;
+    let pause_at: Option<usize> = std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok());
+    let bar = progress_bar(cfg.steps as u64, ctx.quiet);
+    bar.set_prefix("adam");
+    bar.set_position(start as u64);
+    let t0 = Instant::now();
+    let mut module = module;
+    let mut first_spectrum = None;
+    let mut last = None;
+    for step in start..=cfg.steps {
+        let eval = evaluate(&obj, &module)?;
+        check_finite(step, &names, &eval)?;
+        let gnorm = eval.grads.iter().flatten().map(|g| g * g).sum::<f64>().sqrt();
+        let wall = wall0 + t0.elapsed().as_secs_f64();
+        let mut row = vec![step as f64, eval.losses[0]];
+        row.extend(eval.thetas.iter().flatten().copied());
+        row.extend([gnorm, wall]);
+        traj.append(&row)?;
+        if pause_at == Some(step) {
+            eprintln!("paused after row {step} ({PAUSE_ENV})");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        let shown: Vec<String> =
+            names.iter().zip(eval.thetas.iter().flatten()).take(4).map(|(n, v)| format!("{n}={v:.5}")).collect();
+        bar.set_message(format!("loss {:.5} {}", eval.losses[0], shown.join(" ")));
+        if step == 0 || first_spectrum.is_none() && step == start {
+            first_spectrum = Some(eval.spectra.clone());
+        }
+        if step == cfg.steps {
+            last = Some((eval, wall));
+            break;
+        }
+        module = optim.step(cfg.adam.lr, module, eval.grads_params);
+        bar.set_position(step as u64 + 1);
+        let done = step + 1;
+        if done % cfg.checkpoint_every == 0 || done == cfg.steps {
+            let values = module.to_host();
+            let meta = CheckpointMeta {
+                step: done,
+                experiment_hash: hash.clone(),
+                config: config_json.clone(),
+                params_bits: values.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect(),
+                params: values.clone(),
+                shapes: module.values.iter().map(|p| p.val().dims()).collect(),
+                wall_time: wall0 + t0.elapsed().as_secs_f64(),
+                noise_seed: setup.exp.integration.noise.seed,
+                code_version: env!("CARGO_PKG_VERSION").to_string(),
+                backend: setup.backend.name().to_string(),
+                dtype: "f64".to_string(),
+            };
+            let bytes = optim.into_bytes().map_err(|e| anyhow!("cannot serialise Adam state: {e:?}"))?;
+            checkpoint::save(&ctx.out_dir, &meta, &bytes)?;
+        }
+    }
+    bar.finish_and_clear();
+    let (eval, wall) = last.expect("the loop ends with the final evaluation");
+    let final_params: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .zip(eval.thetas.iter().flatten())
+        .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+        .collect();
+    write_json(
+        &ctx.out_dir.join("final.json"),
+        &serde_json::json!({
+            "experiment": path.display().to_string(),
+            "steps": cfg.steps,
+            "final_loss": eval.losses[0],
+            "parameters": final_params,
+            "wall_time_s": wall,
+            "backend": setup.backend.name(),
+        }),
+    )?;
+    crate::npy::write_npy(&ctx.out_dir.join("final_spectrum.npy"), &eval.spectra, &[eval.spectra.len()])?;
+    if let Some(Target::Spectrum(t)) = obj.target() {
+        crate::npy::write_npy(&ctx.out_dir.join("target_spectrum.npy"), t, &[t.len()])?;
+    }
+    write_plots(&ctx.out_dir, &obj, first_spectrum.as_deref(), &eval.spectra)?;
+    println!(
+        "fit finished: {} steps, final loss {:.6}, {}; run folder {}",
+        cfg.steps,
+        eval.losses[0],
+        final_params.iter().take(6).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "),
+        ctx.out_dir.display()
+    );
+    Ok(())
+}
+
+/// Loss curve, parameter trajectories, and start/target/final spectra.
+fn write_plots(dir: &Path, obj: &Objective, start: Option<&[f64]>, last: &[f64]) -> Result<()> {
+    let (header, rows) = read_csv(&dir.join("trajectory.csv"))?;
+    let step: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    let loss: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+    line_plot(&dir.join("loss.png"), "loss", "step", "loss", &[Series::new("loss", step.clone(), loss)], true)?;
+    let params: Vec<Series> = (2..header.len() - 2)
+        .take(12)
+        .map(|c| Series::new(header[c].clone(), step.clone(), rows.iter().map(|r| r[c]).collect()))
+        .collect();
+    line_plot(&dir.join("parameters.png"), "parameter trajectories", "step", "value", &params, false)?;
+    let f = obj.welch.freqs().to_vec();
+    let nf = f.len();
+    let mut series = Vec::new();
+    if let Some(s) = start {
+        series.push(Series::new("start", f.clone(), s[..nf].to_vec()));
+    }
+    if let Some(Target::Spectrum(t)) = obj.target() {
+        series.push(Series::new("target", f.clone(), t[..nf].to_vec()));
+    }
+    series.push(Series::new("final", f, last[..nf].to_vec()));
+    line_plot(&dir.join("spectra.png"), "spectra (region mean or first region)", "frequency (Hz)", "PSD", &series, true)
+}

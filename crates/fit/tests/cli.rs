@@ -1,0 +1,226 @@
+//! The `fit` binary end to end: bad input, simulate, kill-and-resume, refusal of a changed
+//! experiment, divergence, shards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurodyn-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fit")).args(args).current_dir(root()).output().unwrap()
+}
+
+fn exp(name: &str) -> String {
+    root().join("experiments").join(name).display().to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a variant of a shipped experiment with `from` replaced by `to` (datasets named in it
+/// are still found: the binary also searches the repository's `datasets/`).
+fn variant(dir: &Path, name: &str, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(exp(name)).unwrap();
+    assert!(text.contains(from), "{from} not in {name}");
+    let p = dir.join(name);
+    std::fs::write(&p, text.replace(from, to)).unwrap();
+    p.display().to_string()
+}
+
+fn expect_error(o: &Output, needles: &[&str]) {
+    let e = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {e}");
+    assert!(!e.contains("panicked"), "panic instead of an error: {e}");
+    for n in needles {
+        assert!(e.contains(n), "message lacks `{n}`: {e}");
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let d = tmp("bad");
+    let e = exp("jr_dk84.yaml");
+    expect_error(&fit(&["validate", &variant(&d, "jr_dk84.yaml", "name: JansenRit", "name: JansenRot")]), &["unknown model `JansenRot`", "JansenRit"]);
+    expect_error(&fit(&["validate", &variant(&d, "jr_dk84.yaml", "conduction_speed:", "conduction_sped:")]), &["jr_dk84.yaml:", "unknown field `conduction_sped`", "conduction_speed"]);
+    expect_error(&fit(&["validate", &e, "--set", "integration.dt=fast"]), &["integration", "invalid type"]);
+    expect_error(&fit(&["validate", &e, "--set", "integration.dt=-1"]), &["integration.dt = -1"]);
+    expect_error(&fit(&["validate", &e, "--set", "integration.dt=0"]), &["integration.dt = 0"]);
+    expect_error(&fit(&["validate", &e, "--set", "integration.duration=1000.5"]), &["not a multiple of dt"]);
+    expect_error(&fit(&["validate", &e, "--set", "connectivity.dataset=no_such_set"]), &["dataset `no_such_set` not found", "looked in"]);
+    expect_error(&fit(&["validate", &e, "--set", "model.parameters.mu.value=.nan"]), &["model.parameters.mu.value", "not a finite number"]);
+    expect_error(&fit(&["validate", &e, "--set", "model.parameters.mu.value=.inf"]), &["not a finite number"]);
+    // Connectome files of the wrong shape.
+    std::fs::write(d.join("w.csv"), "0,1,2\n1,0,2\n").unwrap();
+    std::fs::write(d.join("l.csv"), "0,1\n1,0\n").unwrap();
+    std::fs::write(d.join("l3.csv"), "0,1,1\n1,0,1\n1,1,0\n").unwrap();
+    let files = |w: &str, l: &str| {
+        vec![
+            "connectivity.dataset=null".to_string(),
+            format!("connectivity.weights={}", d.join(w).display()),
+            format!("connectivity.lengths={}", d.join(l).display()),
+        ]
+    };
+    let mut args = vec!["validate".to_string(), e.clone()];
+    for s in files("w.csv", "l.csv") {
+        args.extend(["--set".to_string(), s]);
+    }
+    expect_error(&fit(&args.iter().map(String::as_str).collect::<Vec<_>>()), &["not square"]);
+    std::fs::write(d.join("w2.csv"), "0,1\n1,0\n").unwrap();
+    let mut args = vec!["validate".to_string(), e.clone()];
+    for s in files("w2.csv", "l3.csv") {
+        args.extend(["--set".to_string(), s]);
+    }
+    expect_error(&fit(&args.iter().map(String::as_str).collect::<Vec<_>>()), &["weights are 2x2 but lengths are 3x3"]);
+    // A noise file of the wrong shape.
+    let bad_noise = d.join("noise.npy");
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (10, 6, 84), }";
+    let mut h = header.to_string();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    npy.extend((h.len() as u16).to_le_bytes());
+    npy.extend(h.as_bytes());
+    npy.extend(vec![0u8; 10 * 6 * 84 * 8]);
+    std::fs::write(&bad_noise, npy).unwrap();
+    let set = format!("integration.noise.file={}", bad_noise.display());
+    expect_error(&fit(&["validate", &e, "--set", &set]), &["noise file has shape [10, 6, 84]", "[1000, 6, 84]"]);
+    expect_error(&fit(&["validate", "/no/such/file.yaml"]), &["cannot read experiment file"]);
+}
+
+#[test]
+fn simulate_writes_trace_time_config_and_plot() {
+    let d = tmp("sim");
+    let o = fit(&["simulate", &exp("jr_seed.yaml"), "--out", d.to_str().unwrap(), "--set", "integration.duration=50", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["trace.npy", "time.npy", "config.yaml", "y0.png"] {
+        assert!(d.join(f).exists(), "{f} missing");
+    }
+    let bytes = std::fs::read(d.join("trace.npy")).unwrap();
+    let header = String::from_utf8_lossy(&bytes[10..128]);
+    assert!(header.contains("'shape': (50, 6, 87)"), "{header}");
+    let cfg = std::fs::read_to_string(d.join("config.yaml")).unwrap();
+    assert!(cfg.contains("duration: 50"), "{cfg}");
+}
+
+fn traj_without_wall_time(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("trajectory.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            cells[..cells.len() - 1].join(",")
+        })
+        .collect()
+}
+
+const SHORT: [&str; 6] = ["--set", "optimization.steps=10", "--set", "integration.duration=400", "--set", "optimization.checkpoint_every=5"];
+
+/// A 10-step fit SIGKILLed after its row 7 (checkpoint at 5) and resumed gives the same
+/// trajectory.csv as an uninterrupted run (every column but wall time); a changed experiment
+/// is refused with the change named.
+#[test]
+fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
+    let d = tmp("resume");
+    let (full, killed) = (d.join("full"), d.join("killed"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["run", &exp("jr_peak.yaml")[..], "--out", out.to_str().unwrap(), "--quiet"];
+        args.extend(SHORT);
+        args.extend(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_fit")).args(run(&full, &[])).current_dir(root()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fit"))
+        .args(run(&killed, &[]))
+        .env("NEURODYN_PAUSE_AFTER_ROW", "7")
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let rows = std::fs::read_to_string(killed.join("trajectory.csv")).map(|t| t.lines().count()).unwrap_or(0);
+        if rows >= 9 {
+            break; // header + rows 0..=7
+        }
+        assert!(t0.elapsed().as_secs() < 300, "the fit never reached row 7");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(killed.join("checkpoints/step-000005").exists());
+    assert!(!killed.join("final.json").exists());
+
+    let o = Command::new(env!("CARGO_BIN_EXE_fit")).args(run(&killed, &["--resume"])).current_dir(root()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(traj_without_wall_time(&full), traj_without_wall_time(&killed));
+    assert_eq!(traj_without_wall_time(&full).len(), 12);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_fit"))
+        .args(run(&killed, &["--set", "optimization.adam.lr=0.01"]))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    expect_error(&o, &["different experiment", "optimization.adam.lr: 0.005 -> 0.01"]);
+}
+
+/// A diverging fit stops with the step and parameters and keeps the last good checkpoint.
+#[test]
+fn diverging_fit_stops_and_keeps_the_checkpoint() {
+    let d = tmp("nan");
+    let o = fit(&[
+        "run", &exp("jr_peak.yaml"), "--out", d.to_str().unwrap(), "--quiet",
+        "--set", "integration.duration=300", "--set", "optimization.adam.lr=1.0",
+        "--set", "optimization.checkpoint_every=1",
+    ]);
+    expect_error(&o, &["not finite at step 1", "a = ", "b = "]);
+    assert!(d.join("checkpoints/step-000001/meta.json").exists());
+}
+
+/// Shards run as separate processes merge to exactly the unsharded grid.
+#[test]
+fn merged_shards_equal_the_unsharded_grid() {
+    let d = tmp("shards");
+    let set = [
+        "--set", "integration.duration=300", "--set", "model.parameters.a.n=3",
+        "--set", "model.parameters.b.n=4", "--quiet",
+    ];
+    let whole = d.join("whole");
+    let sharded = d.join("sharded");
+    let mut args = vec!["explore", &exp("jr_grid.yaml")[..], "--out", whole.to_str().unwrap()];
+    args.extend(set);
+    let o = fit(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fit(&["merge", sharded.to_str().unwrap()]);
+    assert!(!o.status.success());
+    for k in 1..=3 {
+        let spec = format!("{k}/3");
+        let mut args = vec!["explore", &exp("jr_grid.yaml")[..], "--out", sharded.to_str().unwrap(), "--shard", &spec];
+        args.extend(set);
+        let o = fit(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        if k == 2 {
+            let o = fit(&["merge", sharded.to_str().unwrap()]);
+            expect_error(&o, &["shards [3] of 3 are missing"]);
+        }
+    }
+    let o = fit(&["merge", sharded.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["grid_peak_frequency.npy", "grid_spectral_max.npy", "axes.json"] {
+        assert_eq!(std::fs::read(whole.join(f)).unwrap(), std::fs::read(sharded.join(f)).unwrap(), "{f}");
+    }
+}

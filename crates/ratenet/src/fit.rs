@@ -1,0 +1,437 @@
+//! Losses on fixed-point rates and an Adam fit of θ through the implicit-gradient op.
+//!
+//! Unconstrained parameters `raw = [ℓ (4), q (4), v (4)]` map to θ by
+//! `log|J| = ℓ`, `P = 1/(1 + e^{−q})` ∈ (0, 1), `w = e^{v}` > 0 (tensor ops, so the chain rule is
+//! burn's). Entries not selected by the mask keep their value (their gradient is zeroed, and
+//! Adam moves nothing with zero moments). The optimizer is burn's Adam
+//! (`AdamConfig::build`, stepped on the raw vector); its moments are exported exactly (f64) for
+//! checkpoints, so a resumed fit is bit-identical to an uninterrupted one.
+//!
+//! Losses ([`rate_loss`]): relative squared errors of the population means,
+//! `((⟨r⟩_E − t_E)/t_E)² + ((⟨r⟩_I − t_I)/t_I)²`, plus optionally per-neuron rates,
+//! `Σ(r − t)²/Σ t²`. The fixed-point residual loss is [`crate::tensor_network::residual_loss`].
+
+use crate::fixed_point::{FixedPointError, NewtonConfig, Stability, stability};
+use crate::fixed_point_op::{FixedPointProblem, fixed_point_rates};
+use crate::network::{N_THETA, RateNetwork};
+use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, Optimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Failures of a fit step.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum FitError {
+    /// The fixed point could not be found.
+    #[error("fit step {step}: {source}")]
+    FixedPoint {
+        /// Step index.
+        step: usize,
+        /// Cause.
+        source: FixedPointError,
+    },
+    /// Invalid fit settings.
+    #[error("invalid fit settings: {0}")]
+    Config(String),
+    /// Gradients were not finite.
+    #[error("fit step {0}: non-finite loss or gradient")]
+    NonFinite(usize),
+}
+
+/// Rate targets of the loss.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Targets {
+    /// Target mean excitatory rate (Hz).
+    pub mean_e: Option<f64>,
+    /// Target mean inhibitory rate (Hz).
+    pub mean_i: Option<f64>,
+    /// Target per-neuron rates (Hz), length N.
+    pub per_neuron: Option<Vec<f64>>,
+}
+
+impl Targets {
+    /// Checks positivity and lengths.
+    pub fn validate(&self, n: usize) -> Result<(), FitError> {
+        for (name, v) in [("mean_e", self.mean_e), ("mean_i", self.mean_i)] {
+            if let Some(v) = v
+                && !(v > 0.0 && v.is_finite())
+            {
+                return Err(FitError::Config(format!("target {name} = {v} must be > 0 Hz")));
+            }
+        }
+        if let Some(t) = &self.per_neuron
+            && t.len() != n
+        {
+            return Err(FitError::Config(format!("per-neuron targets: {} values for N = {n}", t.len())));
+        }
+        if self.mean_e.is_none() && self.mean_i.is_none() && self.per_neuron.is_none() {
+            return Err(FitError::Config("no target rates given".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the population means are within relative `tol` of their targets.
+    pub fn reached(&self, mean_e: f64, mean_i: f64, tol: f64) -> bool {
+        let ok = |t: Option<f64>, v: f64| t.is_none_or(|t| ((v - t) / t).abs() <= tol);
+        ok(self.mean_e, mean_e) && ok(self.mean_i, mean_i)
+    }
+}
+
+/// The loss on rates `r` `[N]` (first `n_e` excitatory).
+pub fn rate_loss(r: Tensor<1>, n_e: usize, targets: &Targets) -> Tensor<1> {
+    let n = r.dims()[0];
+    let device = r.device();
+    let mut loss = Tensor::<1>::zeros([1], &device);
+    if let Some(t) = targets.mean_e {
+        let e = (r.clone().slice(0..n_e).mean().sub_scalar(t)).div_scalar(t);
+        loss = loss + e.clone() * e;
+    }
+    if let Some(t) = targets.mean_i {
+        let i = (r.clone().slice(n_e..n).mean().sub_scalar(t)).div_scalar(t);
+        loss = loss + i.clone() * i;
+    }
+    if let Some(t) = &targets.per_neuron {
+        let norm: f64 = t.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
+        let d = r - Tensor::<1>::from_data(TensorData::new(t.clone(), [n]), &device);
+        loss = loss + (d.clone() * d).sum().div_scalar(norm);
+    }
+    loss
+}
+
+/// θ from raw parameters (tensor ops; see the module doc).
+pub fn theta_of_raw(raw: Tensor<1>) -> Tensor<1> {
+    let log_j = raw.clone().slice(0..4);
+    // The logistic function written out: NdArray's built-in sigmoid computes f64 in f32.
+    let p = raw.clone().slice(4..8).neg().exp().add_scalar(1.0).recip();
+    let w = raw.slice(8..12).exp();
+    Tensor::cat(vec![log_j, p, w], 0)
+}
+
+/// Raw parameters from θ (inverse of [`theta_of_raw`]; P = 1 maps to a large finite logit).
+pub fn raw_of_theta(theta: &[f64; N_THETA]) -> [f64; N_THETA] {
+    std::array::from_fn(|k| match k {
+        0..4 => theta[k],
+        4..8 => {
+            let p = theta[k].min(1.0 - 1e-12);
+            (p / (1.0 - p)).ln()
+        }
+        _ => theta[k].ln(),
+    })
+}
+
+/// θ from raw parameters on the host.
+pub fn theta_of_raw_host(raw: &[f64; N_THETA]) -> [f64; N_THETA] {
+    std::array::from_fn(|k| match k {
+        0..4 => raw[k],
+        4..8 => 1.0 / (1.0 + (-raw[k]).exp()),
+        _ => raw[k].exp(),
+    })
+}
+
+/// Settings of a fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSettings {
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Adam ε (burn's default is 1e-5; 1e-8 as in the numpy reference).
+    pub epsilon: f64,
+    /// Which θ entries are fitted.
+    pub mask: [bool; N_THETA],
+    /// Targets.
+    pub targets: Targets,
+    /// Newton options for each forward solve.
+    pub newton: NewtonConfig,
+}
+
+/// Exact fit state for checkpoints: raw parameters, Adam moments and the warm start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSnapshot {
+    /// Steps done.
+    pub step: usize,
+    /// Raw parameters.
+    pub raw: Vec<f64>,
+    /// Adam step counter (0 before the first step).
+    pub adam_time: usize,
+    /// Adam first moments.
+    pub moment_1: Vec<f64>,
+    /// Adam second moments.
+    pub moment_2: Vec<f64>,
+    /// Rates used to start the next Newton solve.
+    pub r_warm: Vec<f64>,
+}
+
+/// What one step measured (before its update).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// Step index (0-based).
+    pub step: usize,
+    /// Loss at the pre-update parameters.
+    pub loss: f64,
+    /// Euclidean norm of the masked raw-parameter gradient.
+    pub grad_norm: f64,
+    /// θ at the pre-update parameters.
+    pub theta: [f64; N_THETA],
+    /// Mean E rate (Hz).
+    pub mean_e: f64,
+    /// Mean I rate (Hz).
+    pub mean_i: f64,
+    /// Fixed-point residual (Hz).
+    pub residual: f64,
+    /// Newton iterations.
+    pub newton_iterations: usize,
+    /// The fixed-point rates (Hz).
+    pub rates: Vec<f64>,
+}
+
+/// An Adam fit of θ to rate targets through the implicit-gradient fixed point.
+pub struct RateFit {
+    /// The network.
+    pub net: Arc<RateNetwork>,
+    /// Settings.
+    pub settings: FitSettings,
+    raw: [f64; N_THETA],
+    adam: Adam,
+    adam_state: Option<AdamState<1>>,
+    r_warm: Vec<f64>,
+    step: usize,
+    device: Device,
+    plain: Device,
+}
+
+fn host(t: Tensor<1>) -> Vec<f64> {
+    t.to_data().convert::<f64>().try_into_vec::<f64>().expect("f64 tensor data")
+}
+
+impl RateFit {
+    /// A fit starting at θ₀ with rates warm-started at `r_init`; `device` is the plain (non
+    /// autodiff) device, its autodiff view is used for gradients.
+    pub fn new(
+        net: Arc<RateNetwork>,
+        theta0: &[f64; N_THETA],
+        r_init: Vec<f64>,
+        settings: FitSettings,
+        device: &Device,
+    ) -> Result<Self, FitError> {
+        net.check_theta(theta0).map_err(|e| FitError::Config(e.to_string()))?;
+        settings.targets.validate(net.n)?;
+        if !(settings.lr > 0.0 && settings.lr.is_finite()) {
+            return Err(FitError::Config(format!("learning rate {} must be > 0", settings.lr)));
+        }
+        if r_init.len() != net.n {
+            return Err(FitError::Config(format!("r_init has {} values for N = {}", r_init.len(), net.n)));
+        }
+        let adam = AdamConfig::new().with_epsilon(settings.epsilon as f32).build();
+        Ok(Self {
+            net,
+            raw: raw_of_theta(theta0),
+            adam,
+            adam_state: None,
+            r_warm: r_init,
+            step: 0,
+            device: device.clone().autodiff(),
+            plain: device.clone(),
+            settings,
+        })
+    }
+
+    /// Steps done so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Current θ.
+    pub fn theta(&self) -> [f64; N_THETA] {
+        theta_of_raw_host(&self.raw)
+    }
+
+    /// One Adam step: solve the fixed point, backpropagate the loss by implicit
+    /// differentiation, update the masked parameters.
+    pub fn step(&mut self) -> Result<StepReport, FitError> {
+        let step = self.step;
+        let problem =
+            FixedPointProblem::new(self.net.clone(), self.settings.newton, self.r_warm.clone());
+        let raw = Tensor::<1>::from_data(TensorData::new(self.raw.to_vec(), [N_THETA]), &self.device)
+            .require_grad();
+        let theta = theta_of_raw(raw.clone());
+        let r = fixed_point_rates(theta, &problem)
+            .map_err(|source| FitError::FixedPoint { step, source })?;
+        let fp = match problem.last_outcome() {
+            Some(Ok(fp)) => fp,
+            Some(Err(source)) => return Err(FitError::FixedPoint { step, source }),
+            None => return Err(FitError::Config("fixed-point op did not run".into())),
+        };
+        let loss = rate_loss(r, self.net.n_e, &self.settings.targets);
+        let loss_value = host(loss.clone().detach())[0];
+        let grads = loss.backward();
+        let mut g = raw.grad(&grads).map(host).unwrap_or_else(|| vec![0.0; N_THETA]);
+        for k in 0..N_THETA {
+            if !self.settings.mask[k] {
+                g[k] = 0.0;
+            }
+        }
+        if !loss_value.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            return Err(FitError::NonFinite(step));
+        }
+        let (mean_e, mean_i) = self.net.population_means(&fp.rates);
+        let report = StepReport {
+            step,
+            loss: loss_value,
+            grad_norm: g.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            theta: self.theta(),
+            mean_e,
+            mean_i,
+            residual: fp.residual,
+            newton_iterations: fp.iterations,
+            rates: fp.rates.clone(),
+        };
+        let t = |v: Vec<f64>| Tensor::<1>::from_data(TensorData::new(v, [N_THETA]), &self.plain);
+        let (updated, state) = self.adam.step(
+            self.settings.lr,
+            t(self.raw.to_vec()),
+            t(g),
+            self.adam_state.take(),
+        );
+        self.adam_state = state;
+        let new_raw = host(updated);
+        for k in 0..N_THETA {
+            if self.settings.mask[k] {
+                self.raw[k] = new_raw[k];
+            }
+        }
+        self.r_warm = fp.rates;
+        self.step += 1;
+        Ok(report)
+    }
+
+    /// The fixed point at the current parameters (no gradient) and its stability.
+    pub fn evaluate(&self) -> Result<(Vec<f64>, Stability), FixedPointError> {
+        let theta = self.theta();
+        let fp = crate::fixed_point::solve_fixed_point(&self.net, &theta, &self.r_warm, &self.settings.newton)?;
+        let st = stability(&self.net, &theta, &fp.rates)?;
+        Ok((fp.rates, st))
+    }
+
+    /// The exact state for a checkpoint.
+    pub fn snapshot(&self) -> FitSnapshot {
+        let (adam_time, moment_1, moment_2) = match &self.adam_state {
+            Some(s) => (
+                s.momentum.time,
+                host(s.momentum.moment_1.clone()),
+                host(s.momentum.moment_2.clone()),
+            ),
+            None => (0, vec![0.0; N_THETA], vec![0.0; N_THETA]),
+        };
+        FitSnapshot {
+            step: self.step,
+            raw: self.raw.to_vec(),
+            adam_time,
+            moment_1,
+            moment_2,
+            r_warm: self.r_warm.clone(),
+        }
+    }
+
+    /// Restores a snapshot taken by [`RateFit::snapshot`].
+    pub fn restore(&mut self, snap: &FitSnapshot) -> Result<(), FitError> {
+        let n = N_THETA;
+        if snap.raw.len() != n || snap.moment_1.len() != n || snap.moment_2.len() != n {
+            return Err(FitError::Config("checkpoint parameter vectors must have 12 entries".into()));
+        }
+        if snap.r_warm.len() != self.net.n {
+            return Err(FitError::Config(format!(
+                "checkpoint has {} rates for a network of N = {}",
+                snap.r_warm.len(),
+                self.net.n
+            )));
+        }
+        self.raw.copy_from_slice(&snap.raw);
+        self.step = snap.step;
+        self.r_warm = snap.r_warm.clone();
+        self.adam_state = (snap.adam_time > 0).then(|| {
+            let t = |v: &Vec<f64>| Tensor::<1>::from_data(TensorData::new(v.clone(), [n]), &self.plain);
+            AdamState::new(AdaptiveMomentumState::new(
+                snap.adam_time,
+                t(&snap.moment_1),
+                t(&snap.moment_2),
+            ))
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tests::seed_c;
+    use crate::network::{Connectivity, NetworkSpec, theta_from};
+    use crate::phi::LifConstants;
+    use dynamics::{BackendKind, f64_device};
+
+    /// ai_rates: the seed network (seed000_C.csv) in the fluctuation-driven regime, h = 1500,
+    /// xi2 = 900; fit log J from |J| = 1 to mean E = 5 Hz and mean I = 10 Hz with Adam(0.03).
+    pub(crate) fn ai_rates_fit(kind: BackendKind) -> RateFit {
+        let spec = NetworkSpec { n: 20, tau: [0.01, 0.01], t_relax: [0.01, 0.005], h: 1500.0, xi2: 900.0 };
+        let net = RateNetwork::new(&spec, LifConstants::default(), Connectivity::Explicit(seed_c())).unwrap();
+        let mut mask = [false; N_THETA];
+        mask[..4].fill(true);
+        let settings = FitSettings {
+            lr: 0.03,
+            epsilon: 1e-8,
+            mask,
+            targets: Targets { mean_e: Some(5.0), mean_i: Some(10.0), per_neuron: None },
+            newton: NewtonConfig::default(),
+        };
+        let theta0 = theta_from([1.0; 4], [1.0; 4], [1.0; 4]);
+        RateFit::new(Arc::new(net), &theta0, vec![1.0; 20], settings, &f64_device(kind, false)).unwrap()
+    }
+
+    #[test]
+    fn ai_rates_reaches_targets_within_150_steps_and_is_stable() {
+        let mut fit = ai_rates_fit(BackendKind::Flex);
+        let mut reached = None;
+        for _ in 0..150 {
+            let rep = fit.step().unwrap();
+            if fit.settings.targets.reached(rep.mean_e, rep.mean_i, 0.01) {
+                reached = Some(rep);
+                break;
+            }
+        }
+        let rep = reached.expect("targets not reached within 150 Adam steps");
+        eprintln!("reached at step {}: E {:.4} Hz, I {:.4} Hz", rep.step, rep.mean_e, rep.mean_i);
+        let st = crate::fixed_point::stability(&fit.net, &rep.theta, &rep.rates).unwrap();
+        assert!(st.is_stable(), "fitted fixed point unstable: abscissa {}", st.abscissa);
+        assert!(rep.residual <= 1e-12);
+    }
+
+    /// Snapshot after 5 steps, restore into a fresh fit, 5 more steps: identical to 10 steps.
+    #[test]
+    fn resume_from_snapshot_is_bit_identical() {
+        let mut a = ai_rates_fit(BackendKind::NdArray);
+        for _ in 0..10 {
+            a.step().unwrap();
+        }
+        let mut b = ai_rates_fit(BackendKind::NdArray);
+        for _ in 0..5 {
+            b.step().unwrap();
+        }
+        let snap = b.snapshot();
+        let mut c = ai_rates_fit(BackendKind::NdArray);
+        c.restore(&snap).unwrap();
+        for _ in 0..5 {
+            c.step().unwrap();
+        }
+        assert_eq!(a.snapshot(), c.snapshot());
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        let fit = ai_rates_fit(BackendKind::Flex);
+        let mut s = fit.settings.clone();
+        s.targets = Targets::default();
+        let theta0 = fit.theta();
+        let dev = f64_device(BackendKind::Flex, false);
+        assert!(RateFit::new(fit.net.clone(), &theta0, vec![1.0; 20], s.clone(), &dev).is_err());
+        s.targets.mean_e = Some(-1.0);
+        assert!(RateFit::new(fit.net.clone(), &theta0, vec![1.0; 20], s, &dev).is_err());
+    }
+}

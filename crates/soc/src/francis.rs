@@ -1,0 +1,252 @@
+//! Francis double-shift QR iteration on an upper Hessenberg matrix (LAPACK `dlahqr`).
+//!
+//! Written by hand because faer 0.24 keeps its real Schur routines crate-private and its public
+//! real QZ (the only public route to a real Schur form) fails for n ≥ 75 (an index overflow in
+//! aggressive early deflation) and is ~10× slower unblocked. This is the small-bulge,
+//! single-sweep algorithm of LAPACK's `dlahqr` (Ahues–Tisseur deflation test, exceptional
+//! shifts at iterations 10 and 20) with the full Schur form and the Schur vectors accumulated.
+//! Converged 2 × 2 blocks are *not* standardized (`dlanv2`): downstream code reads their
+//! eigenvalues directly and solves Sylvester equations with any 2 × 2 diagonal block.
+//!
+//! References: Francis, Comput. J. 4 (1961); Anderson et al., LAPACK Users' Guide (`dlahqr`);
+//! Ahues & Tisseur, LAPACK Working Note 122 (1997).
+
+/// Column-major square matrix view used by the sweep (index `i + j n`).
+struct ColMajor<'a> {
+    data: &'a mut [f64],
+    n: usize,
+}
+
+impl ColMajor<'_> {
+    #[inline(always)]
+    fn get(&self, i: usize, j: usize) -> f64 {
+        self.data[i + j * self.n]
+    }
+    #[inline(always)]
+    fn set(&mut self, i: usize, j: usize, v: f64) {
+        self.data[i + j * self.n] = v;
+    }
+}
+
+/// Reduces the upper Hessenberg `h` (column-major, n × n) to upper quasi-triangular form in
+/// place and post-multiplies `z` (column-major, n × n) by the orthogonal transformation.
+/// Returns `false` if the iteration did not converge.
+pub fn hessenberg_qr(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
+    if n <= 1 {
+        return true;
+    }
+    let mut h = ColMajor { data: h, n };
+    let ulp = f64::EPSILON;
+    let safmin = f64::MIN_POSITIVE;
+    let smlnum = safmin * (n as f64 / ulp);
+    let itmax = 30 * n.max(10);
+    let mut i = n as isize - 1;
+    while i >= 0 {
+        let iu = i as usize;
+        let mut l = 0usize;
+        let mut converged = false;
+        for its in 0..=itmax {
+            // Look for a single small subdiagonal element.
+            let mut k = iu;
+            while k > l {
+                let hkk1 = h.get(k, k - 1).abs();
+                if hkk1 <= smlnum {
+                    break;
+                }
+                let mut tst = h.get(k - 1, k - 1).abs() + h.get(k, k).abs();
+                if tst == 0.0 {
+                    if k >= 2 {
+                        tst += h.get(k - 1, k - 2).abs();
+                    }
+                    if k + 1 < n {
+                        tst += h.get(k + 1, k).abs();
+                    }
+                }
+                if hkk1 <= ulp * tst {
+                    let ab = hkk1.max(h.get(k - 1, k).abs());
+                    let ba = hkk1.min(h.get(k - 1, k).abs());
+                    let d = (h.get(k - 1, k - 1) - h.get(k, k)).abs();
+                    let aa = h.get(k, k).abs().max(d);
+                    let bb = h.get(k, k).abs().min(d);
+                    let s = aa + ab;
+                    if ba * (ab / s) <= smlnum.max(ulp * (bb * (aa / s))) {
+                        break;
+                    }
+                }
+                k -= 1;
+            }
+            l = k;
+            if l > 0 {
+                h.set(l, l - 1, 0.0);
+            }
+            if l + 1 >= iu {
+                converged = true;
+                break;
+            }
+            // Shifts: eigenvalues of the trailing 2 × 2 block (exceptional at 10 and 20).
+            let (h11, h12, h21, h22) = if its == 10 {
+                let s = h.get(l + 1, l).abs() + h.get(l + 2, l + 1).abs();
+                let h11 = 0.75 * s + h.get(l, l);
+                (h11, -0.4375 * s, s, h11)
+            } else if its == 20 {
+                let s = h.get(iu, iu - 1).abs() + h.get(iu - 1, iu - 2).abs();
+                let h11 = 0.75 * s + h.get(iu, iu);
+                (h11, -0.4375 * s, s, h11)
+            } else {
+                (h.get(iu - 1, iu - 1), h.get(iu - 1, iu), h.get(iu, iu - 1), h.get(iu, iu))
+            };
+            let s = h11.abs() + h12.abs() + h21.abs() + h22.abs();
+            let (rt1r, rt1i, rt2r, rt2i);
+            if s == 0.0 {
+                (rt1r, rt1i, rt2r, rt2i) = (0.0, 0.0, 0.0, 0.0);
+            } else {
+                let (h11, h12, h21, h22) = (h11 / s, h12 / s, h21 / s, h22 / s);
+                let tr = 0.5 * (h11 + h22);
+                let det = (h11 - tr) * (h22 - tr) - h12 * h21;
+                let rtdisc = det.abs().sqrt();
+                if det >= 0.0 {
+                    (rt1r, rt1i, rt2r, rt2i) = (tr * s, rtdisc * s, tr * s, -rtdisc * s);
+                } else {
+                    let (a, b) = (tr + rtdisc, tr - rtdisc);
+                    let r = if (a - h22).abs() <= (b - h22).abs() { a * s } else { b * s };
+                    (rt1r, rt1i, rt2r, rt2i) = (r, 0.0, r, 0.0);
+                }
+            }
+            // Look for two consecutive small subdiagonal elements.
+            let mut v = [0.0f64; 3];
+            let mut m = iu - 2;
+            loop {
+                let h21s0 = h.get(m + 1, m);
+                let s = (h.get(m, m) - rt2r).abs() + rt2i.abs() + h21s0.abs();
+                let h21s = h21s0 / s;
+                v[0] = h21s * h.get(m, m + 1) + (h.get(m, m) - rt1r) * ((h.get(m, m) - rt2r) / s)
+                    - rt1i * (rt2i / s);
+                v[1] = h21s * (h.get(m, m) + h.get(m + 1, m + 1) - rt1r - rt2r);
+                v[2] = h21s * h.get(m + 2, m + 1);
+                let s = v[0].abs() + v[1].abs() + v[2].abs();
+                v.iter_mut().for_each(|x| *x /= s);
+                if m == l {
+                    break;
+                }
+                let h00 = h.get(m, m - 1).abs() * (v[1].abs() + v[2].abs());
+                let h01 =
+                    v[0].abs() * (h.get(m - 1, m - 1).abs() + h.get(m, m).abs() + h.get(m + 1, m + 1).abs());
+                if h00 <= ulp * h01 {
+                    break;
+                }
+                m -= 1;
+            }
+            // Double-shift QR sweep (bulge chase) from row m to row i.
+            for k in m..iu {
+                let nr = 3.min(iu - k + 1);
+                if k > m {
+                    for r in 0..nr {
+                        v[r] = h.get(k + r, k - 1);
+                    }
+                }
+                let t1 = householder(&mut v, nr);
+                if k > m {
+                    h.set(k, k - 1, v[0]);
+                    h.set(k + 1, k - 1, 0.0);
+                    if k + 2 < iu + 1 && nr == 3 {
+                        h.set(k + 2, k - 1, 0.0);
+                    }
+                } else if m > l {
+                    // LAPACK: avoids a bug when v[1] and v[2] underflow.
+                    let x = h.get(k, k - 1) * (1.0 - t1);
+                    h.set(k, k - 1, x);
+                }
+                let v2 = v[1];
+                let t2 = t1 * v2;
+                if nr == 3 {
+                    let v3 = v[2];
+                    let t3 = t1 * v3;
+                    for j in k..n {
+                        let sum = h.get(k, j) + v2 * h.get(k + 1, j) + v3 * h.get(k + 2, j);
+                        h.set(k, j, h.get(k, j) - sum * t1);
+                        h.set(k + 1, j, h.get(k + 1, j) - sum * t2);
+                        h.set(k + 2, j, h.get(k + 2, j) - sum * t3);
+                    }
+                    let top = (k + 3).min(iu);
+                    apply_right3(h.data, n, 0..top + 1, k, v2, v3, t1, t2, t3);
+                    apply_right3(z, n, 0..n, k, v2, v3, t1, t2, t3);
+                } else if nr == 2 {
+                    for j in k..n {
+                        let sum = h.get(k, j) + v2 * h.get(k + 1, j);
+                        h.set(k, j, h.get(k, j) - sum * t1);
+                        h.set(k + 1, j, h.get(k + 1, j) - sum * t2);
+                    }
+                    apply_right2(h.data, n, 0..iu + 1, k, v2, t1, t2);
+                    apply_right2(z, n, 0..n, k, v2, t1, t2);
+                }
+            }
+        }
+        if !converged {
+            return false;
+        }
+        i = l as isize - 1;
+    }
+    true
+}
+
+/// Generates an elementary reflector (`dlarfg`): on exit `v[0] = β`, `v[1..nr]` holds the
+/// reflector's tail (its head is 1); returns τ.
+fn householder(v: &mut [f64; 3], nr: usize) -> f64 {
+    let alpha = v[0];
+    let xnorm = v[1..nr].iter().map(|x| x * x).sum::<f64>().sqrt();
+    if xnorm == 0.0 {
+        return 0.0;
+    }
+    let beta = -alpha.signum() * alpha.hypot(xnorm);
+    let tau = (beta - alpha) / beta;
+    let scale = 1.0 / (alpha - beta);
+    v[1..nr].iter_mut().for_each(|x| *x *= scale);
+    v[0] = beta;
+    tau
+}
+
+/// Applies `I − τ v vᵀ` (v = [1, v2, v3]) from the right to columns k..k+3 of the given rows.
+#[inline(always)]
+fn apply_right3(
+    a: &mut [f64],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    k: usize,
+    v2: f64,
+    v3: f64,
+    t1: f64,
+    t2: f64,
+    t3: f64,
+) {
+    let (head, tail) = a.split_at_mut((k + 1) * n);
+    let c0 = &mut head[k * n..(k + 1) * n];
+    let (c1, c2) = tail.split_at_mut(n);
+    let c2 = &mut c2[..n];
+    for j in rows {
+        let sum = c0[j] + v2 * c1[j] + v3 * c2[j];
+        c0[j] -= sum * t1;
+        c1[j] -= sum * t2;
+        c2[j] -= sum * t3;
+    }
+}
+
+/// Applies `I − τ v vᵀ` (v = [1, v2]) from the right to columns k..k+2 of the given rows.
+#[inline(always)]
+fn apply_right2(
+    a: &mut [f64],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    k: usize,
+    v2: f64,
+    t1: f64,
+    t2: f64,
+) {
+    let (head, tail) = a.split_at_mut((k + 1) * n);
+    let c0 = &mut head[k * n..(k + 1) * n];
+    let c1 = &mut tail[..n];
+    for j in rows {
+        let sum = c0[j] + v2 * c1[j];
+        c0[j] -= sum * t1;
+        c1[j] -= sum * t2;
+    }
+}

@@ -1,0 +1,125 @@
+//! The Jansen-Rit network simulation as one custom autodiff operation on burn.
+//!
+//! Forward: the plain-Rust kernel of [`crate::network_kernel`] over the whole batch. Backward:
+//! its hand-written adjoint, reading the tape stored by the forward pass. The operation is
+//! registered with burn's backend-extension mechanism for the Flex and NdArray CPU backends and
+//! for `Autodiff` on top of them, so `simulate_jr` works on any of those devices and is a single
+//! node on the autodiff tape regardless of the number of steps.
+
+// burn 0.22 deprecates burn-ndarray in favour of Flex; the design card requires ndarray support.
+#![allow(deprecated)]
+
+use crate::network_kernel::{self, JrProblem, Tape};
+use burn::backend::autodiff::{
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind, unary},
+};
+use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension, tensor::FloatTensor};
+use burn::backend::{Dispatch, TensorMetadata};
+use burn::tensor::{Shape, Tensor, TensorData, read_sync};
+use dynamics::jansen_rit::N_JR_PARAMS;
+use std::sync::Arc;
+
+/// A simulation problem shared with the backend (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct JrSimulation(pub Arc<JrProblem>);
+
+/// Backend extension: the fused Jansen-Rit simulation.
+#[backend_extension(NdArray, Flex, Autodiff)]
+pub trait JrSimulateOps: Backend {
+    /// Simulates `params` `[B, 19, n]` and returns the monitored trace `[B, samples, vars, n]`.
+    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self>;
+}
+
+fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
+    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
+    data.convert::<f64>().try_into_vec::<f64>().expect("converted to f64")
+}
+
+fn trace_shape(problem: &JrProblem, batch: usize) -> Shape {
+    Shape::from([
+        batch,
+        problem.monitor.samples(problem.steps),
+        problem.monitor.variables.len(),
+        problem.n,
+    ])
+}
+
+fn host_forward<B: Backend>(
+    params: FloatTensor<B>,
+    sim: &JrSimulation,
+    record: bool,
+) -> (FloatTensor<B>, Vec<f64>, Vec<Tape>) {
+    let device = params.device();
+    let shape = params.shape();
+    assert_eq!(shape[1], N_JR_PARAMS, "params must be [B, {N_JR_PARAMS}, n]");
+    let host = to_host::<B>(params);
+    let (out, tapes) = network_kernel::forward(&sim.0, &host, record);
+    let trace = TensorData::new(out.trace, trace_shape(&sim.0, shape[0]));
+    (B::float_from_data(trace, &device), host, tapes)
+}
+
+impl JrSimulateOps for Flex {
+    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self> {
+        host_forward::<Self>(params, &sim, false).0
+    }
+}
+
+impl JrSimulateOps for NdArray {
+    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self> {
+        host_forward::<Self>(params, &sim, false).0
+    }
+}
+
+/// What the backward pass needs: the problem, the parameters and the forward tapes.
+#[derive(Debug, Clone)]
+struct JrState {
+    sim: JrSimulation,
+    params: Arc<Vec<f64>>,
+    tapes: Arc<Vec<Tape>>,
+    shape: Shape,
+}
+
+#[derive(Debug)]
+struct JrBackward;
+
+impl<B: Backend> Backward<B, 1> for JrBackward {
+    type State = JrState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            let device = grad.device();
+            let g = to_host::<B>(grad);
+            let dp = network_kernel::backward(&state.sim.0, &state.params, &state.tapes, &g);
+            B::float_from_data(TensorData::new(dp, state.shape.clone()), &device)
+        });
+    }
+}
+
+impl<B: Backend + JrSimulateOps, C: CheckpointStrategy> JrSimulateOps for Autodiff<B, C> {
+    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self> {
+        let guard = params.node();
+        let inner = params.into_primitive();
+        match JrBackward.prepare::<C>([guard]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let shape = inner.shape();
+                let (out, host, tapes) = host_forward::<B>(inner, &sim, true);
+                let state = JrState { sim, params: Arc::new(host), tapes: Arc::new(tapes), shape };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::jr_simulate(inner, sim)),
+        }
+    }
+}
+
+/// Simulates a batch of Jansen-Rit networks: `params` `[B, 19, n]` (see
+/// [`dynamics::JrParam`]) → monitored trace `[B, samples, variables, n]`. Differentiable with
+/// respect to every parameter on autodiff devices.
+pub fn simulate_jr(params: Tensor<3>, sim: &JrSimulation) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as JrSimulateOps>::jr_simulate(
+        params.into_dispatch(),
+        sim.clone(),
+    ))
+}

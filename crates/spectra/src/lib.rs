@@ -1,0 +1,16 @@
+//! # spectra — differentiable spectra and spectral losses
+//!
+//! * [`welch`]: Welch power spectral density exactly as `scipy.signal.welch` (periodic Hann,
+//!   constant detrend, one-sided density scaling, mean over segments), written as burn tensor
+//!   operations with the DFT as a matmul against precomputed cos/sin matrices — exact for any
+//!   length and differentiable on every backend (burn 0.22's rfft backward is incomplete).
+//! * [`peak`]: peak frequency (first argmax) and a differentiable soft peak statistic.
+//! * [`loss`]: 1 − Pearson correlation and log-spectrum MSE against a target.
+
+pub mod loss;
+pub mod peak;
+pub mod welch;
+
+pub use loss::{log_spectrum_mse, one_minus_correlation};
+pub use peak::{peak_frequency, soft_peak_frequency};
+pub use welch::{Welch, WelchConfig, WelchError};

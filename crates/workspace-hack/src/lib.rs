@@ -1,0 +1,1 @@
+//! Feature unification for partial builds (see Cargo.toml); no code.
