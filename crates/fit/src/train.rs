@@ -284,6 +284,10 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         .zip(eval.thetas.iter().flatten())
         .map(|(n, v)| (n.clone(), serde_json::json!(v)))
         .collect();
+    let (_, rows) = read_csv(&traj_path)?;
+    let best = rows.iter().min_by(|a, b| a[1].total_cmp(&b[1])).cloned().unwrap_or_default();
+    let best_params: serde_json::Map<String, serde_json::Value> =
+        names.iter().enumerate().map(|(k, n)| (n.clone(), serde_json::json!(best[2 + k]))).collect();
     write_json(
         &ctx.out_dir.join("final.json"),
         &serde_json::json!({
@@ -291,6 +295,9 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             "steps": cfg.steps,
             "final_loss": eval.losses[0],
             "parameters": final_params,
+            "best_step": best[0],
+            "best_loss": best[1],
+            "best_parameters": best_params,
             "wall_time_s": wall,
             "backend": setup.backend.name(),
         }),
@@ -301,9 +308,11 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     }
     write_plots(&ctx.out_dir, &obj, first_spectrum.as_deref(), &eval.spectra)?;
     println!(
-        "fit finished: {} steps, final loss {:.6}, {}; run folder {}",
+        "fit finished: {} steps, final loss {:.6} (best {:.6} at step {}), {}; run folder {}",
         cfg.steps,
         eval.losses[0],
+        best[1],
+        best[0],
         final_params.iter().take(6).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "),
         ctx.out_dir.display()
     );

@@ -182,3 +182,69 @@ pub fn log_log_slope(dts: &[f64], errors: &[f64]) -> f64 {
     let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
     sxy / sxx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fitzhugh_nagumo::FitzHughNagumo;
+    use crate::population::SigmoidPopulation;
+    use crate::test_util::flex;
+
+    /// Empirical order from a log-log regression: Euler 1, Heun 2, RK4 4 — on the population
+    /// relaxation (w = 0, analytic solution) and on FitzHugh–Nagumo against a fine RK4 run.
+    #[test]
+    fn empirical_order_matches_tableau() {
+        let device = flex();
+        let pop = SigmoidPopulation::new(1.2, 2.8, 0.0, 5.0, 1.0).unwrap();
+        let exact = {
+            let f = pop.transfer(5.0);
+            f + (0.2 - f) * (-2.0f64).exp()
+        };
+        let fhn = FitzHughNagumo::default().with_input(0.5);
+        let reference = simulate(&fhn, &RK4, &[-1.0, 1.0], 1e-3, 5000, 5000, &device).unwrap();
+        let reference = reference.last().to_vec();
+        for method in [EULER, HEUN, RK4] {
+            let dts: [f64; 4] = [0.1, 0.05, 0.025, 0.0125];
+            let pop_err: Vec<f64> = dts
+                .iter()
+                .map(|&dt| {
+                    let steps = (2.0 / dt).round() as usize;
+                    let tr = simulate(&pop, &method, &[0.2], dt, steps, steps, &device).unwrap();
+                    (tr.last()[0] - exact).abs()
+                })
+                .collect();
+            let fhn_err: Vec<f64> = dts
+                .iter()
+                .map(|&dt| {
+                    let steps = (5.0 / dt).round() as usize;
+                    let tr = simulate(&fhn, &method, &[-1.0, 1.0], dt, steps, steps, &device).unwrap();
+                    tr.last().iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+                })
+                .collect();
+            for errs in [&pop_err, &fhn_err] {
+                let slope = log_log_slope(&dts, errs);
+                assert!((slope - method.order as f64).abs() < 0.15, "{}: slope {slope}, {errs:?}", method.name);
+            }
+        }
+    }
+
+    #[test]
+    fn recording_and_errors() {
+        let device = flex();
+        let fhn = FitzHughNagumo::default();
+        let tr = simulate(&fhn, &HEUN, &[0.0, 0.0, 1.0, 1.0], 0.1, 10, 5, &device).unwrap();
+        assert_eq!(tr.times, vec![0.0, 0.5, 1.0]);
+        assert_eq!((tr.batch, tr.dim, tr.states.len()), (2, 2, 3));
+        assert_eq!(tr.component(1, 0)[0], 1.0);
+        assert!(simulate(&fhn, &HEUN, &[0.0, 0.0, 1.0], 0.1, 10, 1, &device).is_err());
+        assert!(simulate(&fhn, &HEUN, &[0.0, 0.0], -0.1, 10, 1, &device).is_err());
+        assert!(simulate(&fhn, &HEUN, &[0.0, 0.0], 0.1, 10, 0, &device).is_err());
+        assert_eq!(Tableau::parse("rk4"), Some(RK4));
+        for t in [EULER, HEUN, RK4] {
+            assert!((t.b.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+            for (row, c) in t.a.iter().zip(t.c) {
+                assert!((row.iter().sum::<f64>() - c).abs() < 1e-15);
+            }
+        }
+    }
+}

@@ -51,7 +51,13 @@ fn peak_rss_bytes() -> Option<u64> {
 /// The mean-field benchmark network: N neurons, h = 1500, xi2 = 900, tau = 10 ms,
 /// T_E = 10 ms, T_I = 5 ms, and a θ whose fixed point is in the AI regime.
 pub fn bench_network(n: usize) -> Result<(RateNetwork, [f64; N_THETA]), NetworkError> {
-    let spec = NetworkSpec { n, tau: [0.01, 0.01], t_relax: [0.01, 0.005], h: 1500.0, xi2: 900.0 };
+    let spec = NetworkSpec {
+        n,
+        tau: [0.01, 0.01],
+        t_relax: [0.01, 0.005],
+        h: 1500.0,
+        xi2: 900.0,
+    };
     let net = RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField)?;
     // Per-synapse magnitudes scale like 1/N so that the total input stays O(1) as N grows.
     let s = 20.0 / n as f64;
@@ -80,11 +86,14 @@ pub fn bench_fixed_point(
     let implicit_gradient_seconds = t0.elapsed().as_secs_f64();
 
     let ad = device.clone().autodiff();
-    let th = || Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &ad).require_grad();
+    let th =
+        || Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &ad).require_grad();
     let t0 = Instant::now();
     let problem = FixedPointProblem::new(net.clone(), newton, vec![5.0; n]);
     let theta_t = th();
-    let grads = fixed_point_rates(theta_t.clone(), &problem)?.sum().backward();
+    let grads = fixed_point_rates(theta_t.clone(), &problem)?
+        .sum()
+        .backward();
     let _ = theta_t.grad(&grads);
     let op_forward_backward_seconds = t0.elapsed().as_secs_f64();
     let after_implicit = peak_rss_bytes();
@@ -93,10 +102,17 @@ pub fn bench_fixed_point(
     let tn = TensorNetwork::new(&net, &ad);
     let theta_t = th();
     let r0 = Tensor::<1>::from_data(TensorData::new(vec![5.0; n], [n]), &ad);
-    let grads = unrolled_euler(&tn, theta_t.clone(), r0, unrolled_steps, 1e-3).sum().backward();
+    let grads = unrolled_euler(&tn, theta_t.clone(), r0, unrolled_steps, 1e-3)
+        .sum()
+        .backward();
     let unrolled: Vec<f64> = theta_t
         .grad(&grads)
-        .map(|g| g.to_data().convert::<f64>().try_into_vec::<f64>().unwrap_or_default())
+        .map(|g| {
+            g.to_data()
+                .convert::<f64>()
+                .try_into_vec::<f64>()
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     let unrolled_seconds = t0.elapsed().as_secs_f64();
     let after_unrolled = peak_rss_bytes();

@@ -25,7 +25,9 @@ pub const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_3;
 pub const SQRT_PI: f64 = 1.772_453_850_905_516;
 
 /// Breakpoints of the `G` table; above the last one the asymptotic series is used.
-const BREAKS: [f64; 13] = [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0];
+const BREAKS: [f64; 13] = [
+    0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0,
+];
 const ASYMPTOTIC_FROM: f64 = 64.0;
 /// Gauss–Legendre order used everywhere in this module.
 const GL_ORDER: usize = 20;
@@ -122,7 +124,15 @@ fn table() -> &'static [f64; 13] {
 /// `∫_lo^hi erfcx(v) dv` from the asymptotic series, for `lo ≥ 64`.
 fn asymptotic_integral(lo: f64, hi: f64) -> f64 {
     // c_n = (−1)ⁿ (2n−1)!!/2ⁿ, n = 1..7.
-    const C: [f64; 7] = [-0.5, 0.75, -1.875, 6.5625, -29.53125, 162.421875, -1055.7421875];
+    const C: [f64; 7] = [
+        -0.5,
+        0.75,
+        -1.875,
+        6.5625,
+        -29.53125,
+        162.421875,
+        -1055.7421875,
+    ];
     let (ilo2, ihi2) = (1.0 / (lo * lo), 1.0 / (hi * hi));
     let (mut plo, mut phi) = (1.0, 1.0);
     let mut sum = ((hi - lo) / lo).ln_1p();
@@ -204,7 +214,10 @@ mod tests {
                 .sum();
             let got = erfcx_integral(x);
             // the 2000-panel sum itself carries ~2e-15 of accumulated round-off
-            assert!(((got - reference) / reference).abs() < 1e-14, "x={x}: {got} vs {reference}");
+            assert!(
+                ((got - reference) / reference).abs() < 1e-14,
+                "x={x}: {got} vs {reference}"
+            );
         }
         // Power series G(x) = Σ_k (−1)^k x^(k+1) / ((k+1) Γ(k/2 + 1)) (no cancellation at x ≤ 1).
         for x in [0.25f64, 0.5, 1.0] {
@@ -215,7 +228,10 @@ mod tests {
                 gamma[k % 2] *= (k / 2 + 1) as f64 + 0.5 * (k % 2) as f64; // Γ(z + 1) = zΓ(z)
             }
             let got = erfcx_integral(x);
-            assert!(((got - series) / series).abs() < 4e-16, "x={x}: {got} vs series {series}");
+            assert!(
+                ((got - series) / series).abs() < 4e-16,
+                "x={x}: {got} vs series {series}"
+            );
         }
         // Short intervals: the difference keeps relative precision.
         let (lo, hi) = (4.0 - 1e-6, 4.0 + 1e-6);
@@ -233,7 +249,10 @@ mod tests {
             let direct = t * erfcx(t) - FRAC_1_SQRT_PI;
             let series = t_erfcx_minus_limit(t);
             // the direct difference loses ~log10(2t²) digits, hence the tolerance
-            assert!(((direct - series) / series).abs() < 1e-12, "t={t}: {direct} vs {series}");
+            assert!(
+                ((direct - series) / series).abs() < 1e-12,
+                "t={t}: {direct} vs {series}"
+            );
         }
     }
 }

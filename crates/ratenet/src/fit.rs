@@ -56,13 +56,18 @@ impl Targets {
             if let Some(v) = v
                 && !(v > 0.0 && v.is_finite())
             {
-                return Err(FitError::Config(format!("target {name} = {v} must be > 0 Hz")));
+                return Err(FitError::Config(format!(
+                    "target {name} = {v} must be > 0 Hz"
+                )));
             }
         }
         if let Some(t) = &self.per_neuron
             && t.len() != n
         {
-            return Err(FitError::Config(format!("per-neuron targets: {} values for N = {n}", t.len())));
+            return Err(FitError::Config(format!(
+                "per-neuron targets: {} values for N = {n}",
+                t.len()
+            )));
         }
         if self.mean_e.is_none() && self.mean_i.is_none() && self.per_neuron.is_none() {
             return Err(FitError::Config("no target rates given".into()));
@@ -199,7 +204,10 @@ pub struct RateFit {
 }
 
 fn host(t: Tensor<1>) -> Vec<f64> {
-    t.to_data().convert::<f64>().try_into_vec::<f64>().expect("f64 tensor data")
+    t.to_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("f64 tensor data")
 }
 
 impl RateFit {
@@ -212,15 +220,25 @@ impl RateFit {
         settings: FitSettings,
         device: &Device,
     ) -> Result<Self, FitError> {
-        net.check_theta(theta0).map_err(|e| FitError::Config(e.to_string()))?;
+        net.check_theta(theta0)
+            .map_err(|e| FitError::Config(e.to_string()))?;
         settings.targets.validate(net.n)?;
         if !(settings.lr > 0.0 && settings.lr.is_finite()) {
-            return Err(FitError::Config(format!("learning rate {} must be > 0", settings.lr)));
+            return Err(FitError::Config(format!(
+                "learning rate {} must be > 0",
+                settings.lr
+            )));
         }
         if r_init.len() != net.n {
-            return Err(FitError::Config(format!("r_init has {} values for N = {}", r_init.len(), net.n)));
+            return Err(FitError::Config(format!(
+                "r_init has {} values for N = {}",
+                r_init.len(),
+                net.n
+            )));
         }
-        let adam = AdamConfig::new().with_epsilon(settings.epsilon as f32).build();
+        let adam = AdamConfig::new()
+            .with_epsilon(settings.epsilon as f32)
+            .build();
         Ok(Self {
             net,
             raw: raw_of_theta(theta0),
@@ -250,8 +268,9 @@ impl RateFit {
         let step = self.step;
         let problem =
             FixedPointProblem::new(self.net.clone(), self.settings.newton, self.r_warm.clone());
-        let raw = Tensor::<1>::from_data(TensorData::new(self.raw.to_vec(), [N_THETA]), &self.device)
-            .require_grad();
+        let raw =
+            Tensor::<1>::from_data(TensorData::new(self.raw.to_vec(), [N_THETA]), &self.device)
+                .require_grad();
         let theta = theta_of_raw(raw.clone());
         let r = fixed_point_rates(theta, &problem)
             .map_err(|source| FitError::FixedPoint { step, source })?;
@@ -263,7 +282,10 @@ impl RateFit {
         let loss = rate_loss(r, self.net.n_e, &self.settings.targets);
         let loss_value = host(loss.clone().detach())[0];
         let grads = loss.backward();
-        let mut g = raw.grad(&grads).map(host).unwrap_or_else(|| vec![0.0; N_THETA]);
+        let mut g = raw
+            .grad(&grads)
+            .map(host)
+            .unwrap_or_else(|| vec![0.0; N_THETA]);
         for k in 0..N_THETA {
             if !self.settings.mask[k] {
                 g[k] = 0.0;
@@ -306,7 +328,12 @@ impl RateFit {
     /// The fixed point at the current parameters (no gradient) and its stability.
     pub fn evaluate(&self) -> Result<(Vec<f64>, Stability), FixedPointError> {
         let theta = self.theta();
-        let fp = crate::fixed_point::solve_fixed_point(&self.net, &theta, &self.r_warm, &self.settings.newton)?;
+        let fp = crate::fixed_point::solve_fixed_point(
+            &self.net,
+            &theta,
+            &self.r_warm,
+            &self.settings.newton,
+        )?;
         let st = stability(&self.net, &theta, &fp.rates)?;
         Ok((fp.rates, st))
     }
@@ -335,7 +362,9 @@ impl RateFit {
     pub fn restore(&mut self, snap: &FitSnapshot) -> Result<(), FitError> {
         let n = N_THETA;
         if snap.raw.len() != n || snap.moment_1.len() != n || snap.moment_2.len() != n {
-            return Err(FitError::Config("checkpoint parameter vectors must have 12 entries".into()));
+            return Err(FitError::Config(
+                "checkpoint parameter vectors must have 12 entries".into(),
+            ));
         }
         if snap.r_warm.len() != self.net.n {
             return Err(FitError::Config(format!(
@@ -348,7 +377,8 @@ impl RateFit {
         self.step = snap.step;
         self.r_warm = snap.r_warm.clone();
         self.adam_state = (snap.adam_time > 0).then(|| {
-            let t = |v: &Vec<f64>| Tensor::<1>::from_data(TensorData::new(v.clone(), [n]), &self.plain);
+            let t =
+                |v: &Vec<f64>| Tensor::<1>::from_data(TensorData::new(v.clone(), [n]), &self.plain);
             AdamState::new(AdaptiveMomentumState::new(
                 snap.adam_time,
                 t(&snap.moment_1),
@@ -370,19 +400,41 @@ mod tests {
     /// ai_rates: the seed network (seed000_C.csv) in the fluctuation-driven regime, h = 1500,
     /// xi2 = 900; fit log J from |J| = 1 to mean E = 5 Hz and mean I = 10 Hz with Adam(0.03).
     pub(crate) fn ai_rates_fit(kind: BackendKind) -> RateFit {
-        let spec = NetworkSpec { n: 20, tau: [0.01, 0.01], t_relax: [0.01, 0.005], h: 1500.0, xi2: 900.0 };
-        let net = RateNetwork::new(&spec, LifConstants::default(), Connectivity::Explicit(seed_c())).unwrap();
+        let spec = NetworkSpec {
+            n: 20,
+            tau: [0.01, 0.01],
+            t_relax: [0.01, 0.005],
+            h: 1500.0,
+            xi2: 900.0,
+        };
+        let net = RateNetwork::new(
+            &spec,
+            LifConstants::default(),
+            Connectivity::Explicit(seed_c()),
+        )
+        .unwrap();
         let mut mask = [false; N_THETA];
         mask[..4].fill(true);
         let settings = FitSettings {
             lr: 0.03,
             epsilon: 1e-8,
             mask,
-            targets: Targets { mean_e: Some(5.0), mean_i: Some(10.0), per_neuron: None },
+            targets: Targets {
+                mean_e: Some(5.0),
+                mean_i: Some(10.0),
+                per_neuron: None,
+            },
             newton: NewtonConfig::default(),
         };
         let theta0 = theta_from([1.0; 4], [1.0; 4], [1.0; 4]);
-        RateFit::new(Arc::new(net), &theta0, vec![1.0; 20], settings, &f64_device(kind, false)).unwrap()
+        RateFit::new(
+            Arc::new(net),
+            &theta0,
+            vec![1.0; 20],
+            settings,
+            &f64_device(kind, false),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -397,9 +449,16 @@ mod tests {
             }
         }
         let rep = reached.expect("targets not reached within 150 Adam steps");
-        eprintln!("reached at step {}: E {:.4} Hz, I {:.4} Hz", rep.step, rep.mean_e, rep.mean_i);
+        eprintln!(
+            "reached at step {}: E {:.4} Hz, I {:.4} Hz",
+            rep.step, rep.mean_e, rep.mean_i
+        );
         let st = crate::fixed_point::stability(&fit.net, &rep.theta, &rep.rates).unwrap();
-        assert!(st.is_stable(), "fitted fixed point unstable: abscissa {}", st.abscissa);
+        assert!(
+            st.is_stable(),
+            "fitted fixed point unstable: abscissa {}",
+            st.abscissa
+        );
         assert!(rep.residual <= 1e-12);
     }
 

@@ -53,7 +53,9 @@ pub enum FixedPointError {
     #[error("non-finite rates or residual after {0} iterations (diverging dynamics?)")]
     NonFinite(usize),
     /// `I − ∂F/∂r` is singular at the fixed point (a bifurcation): no implicit gradient.
-    #[error("I - dF/dr is singular at the fixed point (bifurcation?): solve gave non-finite values")]
+    #[error(
+        "I - dF/dr is singular at the fixed point (bifurcation?): solve gave non-finite values"
+    )]
     Singular,
     /// The eigenvalue solver failed.
     #[error("eigenvalue computation failed: {0}")]
@@ -88,7 +90,13 @@ pub struct EulerConfig {
 impl Default for EulerConfig {
     /// Tmax = 0.5, dt = 0.001, xtol = 1e-5, xmin = 1, Tmin = 0.2.
     fn default() -> Self {
-        Self { t_max: 0.5, dt: 0.001, xtol: 1e-5, xmin: 1.0, t_min: 0.2 }
+        Self {
+            t_max: 0.5,
+            dt: 0.001,
+            xtol: 1e-5,
+            xmin: 1.0,
+            t_min: 0.2,
+        }
     }
 }
 
@@ -128,10 +136,18 @@ pub fn euler2fixedpt(
             return Err(FixedPointError::NonFinite(n + 1));
         }
         if n > n_min && worst < cfg.xtol {
-            return Ok(EulerResult { rates: x, converged: true, steps: n + 1 });
+            return Ok(EulerResult {
+                rates: x,
+                converged: true,
+                steps: n + 1,
+            });
         }
     }
-    Ok(EulerResult { rates: x, converged: false, steps: n_max })
+    Ok(EulerResult {
+        rates: x,
+        converged: false,
+        steps: n_max,
+    })
 }
 
 /// Options of the Newton solver.
@@ -148,7 +164,11 @@ pub struct NewtonConfig {
 impl Default for NewtonConfig {
     /// tol = 1e-12 Hz, 50 iterations, 100 warm-up steps.
     fn default() -> Self {
-        Self { tol: 1e-12, max_iter: 50, warmup_steps: 100 }
+        Self {
+            tol: 1e-12,
+            max_iter: 50,
+            warmup_steps: 100,
+        }
     }
 }
 
@@ -165,7 +185,11 @@ pub struct FixedPoint {
 
 fn check_len(name: &'static str, got: usize, expected: usize) -> Result<(), FixedPointError> {
     if got != expected {
-        return Err(FixedPointError::Length { name, got, expected });
+        return Err(FixedPointError::Length {
+            name,
+            got,
+            expected,
+        });
     }
     Ok(())
 }
@@ -173,7 +197,10 @@ fn check_len(name: &'static str, got: usize, expected: usize) -> Result<(), Fixe
 fn residual(net: &RateNetwork, weights: &Weights, r: &[f64]) -> (Vec<f64>, f64) {
     let f = net.transfer(weights, r);
     let g: Vec<f64> = (0..net.n).map(|i| f[i].phi - r[i]).collect();
-    let m = g.iter().fold(0.0f64, |m, v| if v.is_nan() { f64::NAN } else { m.max(v.abs()) });
+    let m = g.iter().fold(
+        0.0f64,
+        |m, v| if v.is_nan() { f64::NAN } else { m.max(v.abs()) },
+    );
     (g, m)
 }
 
@@ -211,14 +238,20 @@ pub fn solve_fixed_point(
             return Err(FixedPointError::NonFinite(it));
         }
         if res <= cfg.tol {
-            return Ok(FixedPoint { rates: r, residual: res, iterations: it });
+            return Ok(FixedPoint {
+                rates: r,
+                residual: res,
+                iterations: it,
+            });
         }
         let a = newton_matrix(net, &weights, &r);
         let rhs = Mat::from_fn(net.n, 1, |i, _| g[i]);
         let delta = a.partial_piv_lu().solve(&rhs);
         let mut step = 1.0;
         loop {
-            let trial: Vec<f64> = (0..net.n).map(|i| (r[i] + step * delta[(i, 0)]).max(0.0)).collect();
+            let trial: Vec<f64> = (0..net.n)
+                .map(|i| (r[i] + step * delta[(i, 0)]).max(0.0))
+                .collect();
             let (g_new, res_new) = residual(net, &weights, &trial);
             if res_new.is_finite() && (res_new < res || res_new <= cfg.tol) {
                 r = trial;
@@ -228,14 +261,26 @@ pub fn solve_fixed_point(
             }
             step *= 0.5;
             if step < 1e-10 {
-                return Err(FixedPointError::Stalled { iterations: it, residual: res, tol: cfg.tol });
+                return Err(FixedPointError::Stalled {
+                    iterations: it,
+                    residual: res,
+                    tol: cfg.tol,
+                });
             }
         }
     }
     if res <= cfg.tol {
-        return Ok(FixedPoint { rates: r, residual: res, iterations: cfg.max_iter });
+        return Ok(FixedPoint {
+            rates: r,
+            residual: res,
+            iterations: cfg.max_iter,
+        });
     }
-    Err(FixedPointError::NotConverged { iterations: cfg.max_iter, residual: res, tol: cfg.tol })
+    Err(FixedPointError::NotConverged {
+        iterations: cfg.max_iter,
+        residual: res,
+        tol: cfg.tol,
+    })
 }
 
 /// Linear stability of a fixed point.
@@ -265,9 +310,16 @@ pub fn stability(
     let weights = net.weights(theta);
     let a = newton_matrix(net, &weights, r);
     let m = Mat::from_fn(net.n, net.n, |i, j| -a[(i, j)] / net.t_relax[i]);
-    let eigenvalues = m.eigenvalues().map_err(|e| FixedPointError::Eigen(format!("{e:?}")))?;
-    let abscissa = eigenvalues.iter().fold(f64::NEG_INFINITY, |m, z| m.max(z.re));
-    Ok(Stability { eigenvalues, abscissa })
+    let eigenvalues = m
+        .eigenvalues()
+        .map_err(|e| FixedPointError::Eigen(format!("{e:?}")))?;
+    let abscissa = eigenvalues
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, z| m.max(z.re));
+    Ok(Stability {
+        eigenvalues,
+        abscissa,
+    })
 }
 
 /// `dL/dθ = λᵀ ∂F/∂θ` with `(I − ∂F/∂r)ᵀ λ = dL/dr`, at a fixed point r*.
@@ -306,7 +358,9 @@ mod tests {
         let out = euler2fixedpt(&net, &seed_theta(), &[1.0; 20], &EulerConfig::default()).unwrap();
         assert!(out.converged);
         assert_eq!(out.steps, 202);
-        let worst = (0..20).map(|i| (out.rates[i] - SEED_R[i]).abs()).fold(0.0, f64::max);
+        let worst = (0..20)
+            .map(|i| (out.rates[i] - SEED_R[i]).abs())
+            .fold(0.0, f64::max);
         assert!(worst <= 1e-4, "max |R - R_seed| = {worst:e}");
     }
 
@@ -317,8 +371,13 @@ mod tests {
         let th = seed_theta();
         let fp = solve_fixed_point(&net, &th, &[1.0; 20], &NewtonConfig::default()).unwrap();
         assert!(fp.residual <= 1e-12, "residual {:e}", fp.residual);
-        let gap = (0..20).map(|i| (fp.rates[i] - SEED_R[i]).abs()).fold(0.0, f64::max);
-        assert!(gap > 1e-4 && gap < 1e-2, "Euler stops {gap:e} Hz from the fixed point");
+        let gap = (0..20)
+            .map(|i| (fp.rates[i] - SEED_R[i]).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            gap > 1e-4 && gap < 1e-2,
+            "Euler stops {gap:e} Hz from the fixed point"
+        );
         let st = stability(&net, &th, &fp.rates).unwrap();
         assert!(st.is_stable(), "abscissa {}", st.abscissa);
     }
@@ -326,18 +385,39 @@ mod tests {
     #[test]
     fn non_convergence_is_reported() {
         let net = seed_network();
-        let cfg = NewtonConfig { tol: 1e-12, max_iter: 1, warmup_steps: 0 };
+        let cfg = NewtonConfig {
+            tol: 1e-12,
+            max_iter: 1,
+            warmup_steps: 0,
+        };
         let err = solve_fixed_point(&net, &seed_theta(), &[1.0; 20], &cfg).unwrap_err();
-        assert!(matches!(err, FixedPointError::NotConverged { iterations: 1, .. }), "{err}");
+        assert!(
+            matches!(err, FixedPointError::NotConverged { iterations: 1, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("did not converge"));
         let err = solve_fixed_point(&net, &seed_theta(), &[1.0; 3], &cfg).unwrap_err();
         assert!(matches!(err, FixedPointError::Length { .. }));
     }
 
     fn fluctuation_network() -> (RateNetwork, [f64; N_THETA]) {
-        let spec = NetworkSpec { n: 20, tau: [0.01, 0.01], t_relax: [0.01, 0.005], h: 1500.0, xi2: 900.0 };
-        let net = RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).unwrap();
-        (net, theta_from([1.0, 0.8, 1.2, 0.9], [0.5, 0.6, 0.7, 0.4], [0.6, 0.9, 1.3, 2.0]))
+        let spec = NetworkSpec {
+            n: 20,
+            tau: [0.01, 0.01],
+            t_relax: [0.01, 0.005],
+            h: 1500.0,
+            xi2: 900.0,
+        };
+        let net =
+            RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).unwrap();
+        (
+            net,
+            theta_from(
+                [1.0, 0.8, 1.2, 0.9],
+                [0.5, 0.6, 0.7, 0.4],
+                [0.6, 0.9, 1.3, 2.0],
+            ),
+        )
     }
 
     /// Implicit gradient of L = Σ c_i r*_i equals central finite differences of re-solved fixed
@@ -359,8 +439,14 @@ mod tests {
             tp[k] += h;
             tm[k] -= h;
             let fd = (loss(&tp) - loss(&tm)) / (2.0 * h);
-            let rel = (g[k] - fd).abs() / fd.abs().max(1e-3 * g.iter().map(|v| v.abs()).fold(0.0, f64::max));
-            assert!(rel < 1e-6, "θ[{k}]: implicit {} vs fd {fd} (rel {rel:e})", g[k]);
+            let rel = (g[k] - fd).abs()
+                / fd.abs()
+                    .max(1e-3 * g.iter().map(|v| v.abs()).fold(0.0, f64::max));
+            assert!(
+                rel < 1e-6,
+                "θ[{k}]: implicit {} vs fd {fd} (rel {rel:e})",
+                g[k]
+            );
         }
     }
 }

@@ -6,7 +6,9 @@
 //! independent of the number of iterations (compare [`crate::tensor_network::unrolled_euler`]).
 #![allow(deprecated)] // burn-ndarray is deprecated in 0.22 but is the backend named in the design card
 
-use crate::fixed_point::{FixedPoint, FixedPointError, NewtonConfig, implicit_gradient, solve_fixed_point};
+use crate::fixed_point::{
+    FixedPoint, FixedPointError, NewtonConfig, implicit_gradient, solve_fixed_point,
+};
 use crate::network::{N_THETA, RateNetwork};
 use crate::phi_op::to_host;
 use burn::backend::autodiff::{
@@ -36,7 +38,12 @@ pub struct FixedPointProblem {
 impl FixedPointProblem {
     /// A problem starting from `r_init`.
     pub fn new(net: Arc<RateNetwork>, newton: NewtonConfig, r_init: Vec<f64>) -> Self {
-        Self { net, newton, r_init: Arc::new(r_init), outcome: Arc::new(Mutex::new(None)) }
+        Self {
+            net,
+            newton,
+            r_init: Arc::new(r_init),
+            outcome: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// The outcome of the last forward pass (None before any).
@@ -108,8 +115,8 @@ impl<B: Backend> Backward<B, 1> for ImplicitBackward {
             let device = grad.device();
             let g = to_host::<B>(grad);
             // A failed forward or a singular system gives NaN gradients, visible to the caller.
-            let dtheta = implicit_gradient(&s.net, &s.theta, &s.rates, &g)
-                .unwrap_or([f64::NAN; N_THETA]);
+            let dtheta =
+                implicit_gradient(&s.net, &s.theta, &s.rates, &g).unwrap_or([f64::NAN; N_THETA]);
             B::float_from_data(TensorData::new(dtheta.to_vec(), [N_THETA]), &device)
         });
     }
@@ -119,12 +126,24 @@ impl<B: Backend + FixedPointOps, C: CheckpointStrategy> FixedPointOps for Autodi
     fn rate_fixed_point(theta: FloatTensor<Self>, problem: FixedPointProblem) -> FloatTensor<Self> {
         let guard = theta.node();
         let inner = theta.into_primitive();
-        match ImplicitBackward.prepare::<C>([guard]).compute_bound().stateful() {
+        match ImplicitBackward
+            .prepare::<C>([guard])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
-                assert_eq!(inner.shape().num_elements(), N_THETA, "theta must have 12 entries");
+                assert_eq!(
+                    inner.shape().num_elements(),
+                    N_THETA,
+                    "theta must have 12 entries"
+                );
                 let (out, th, rates) = host_forward::<B>(inner, &problem);
                 let theta: [f64; N_THETA] = th.try_into().unwrap_or([f64::NAN; N_THETA]);
-                let state = FixedPointState { net: problem.net.clone(), theta, rates: Arc::new(rates) };
+                let state = FixedPointState {
+                    net: problem.net.clone(),
+                    theta,
+                    rates: Arc::new(rates),
+                };
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::rate_fixed_point(inner, problem)),
@@ -159,10 +178,24 @@ mod tests {
     use dynamics::{BackendKind, f64_device};
 
     fn problem() -> (FixedPointProblem, [f64; N_THETA]) {
-        let spec = NetworkSpec { n: 20, tau: [0.01, 0.01], t_relax: [0.01, 0.005], h: 1500.0, xi2: 900.0 };
-        let net = RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).unwrap();
-        let theta = theta_from([1.0, 0.8, 1.2, 0.9], [0.5, 0.6, 0.7, 0.4], [0.6, 0.9, 1.3, 2.0]);
-        (FixedPointProblem::new(Arc::new(net), NewtonConfig::default(), vec![5.0; 20]), theta)
+        let spec = NetworkSpec {
+            n: 20,
+            tau: [0.01, 0.01],
+            t_relax: [0.01, 0.005],
+            h: 1500.0,
+            xi2: 900.0,
+        };
+        let net =
+            RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).unwrap();
+        let theta = theta_from(
+            [1.0, 0.8, 1.2, 0.9],
+            [0.5, 0.6, 0.7, 0.4],
+            [0.6, 0.9, 1.3, 2.0],
+        );
+        (
+            FixedPointProblem::new(Arc::new(net), NewtonConfig::default(), vec![5.0; 20]),
+            theta,
+        )
     }
 
     fn vec_of(t: Tensor<1>) -> Vec<f64> {
@@ -181,7 +214,8 @@ mod tests {
         let scale = host.iter().map(|v| v.abs()).fold(0.0, f64::max);
         for kind in [BackendKind::Flex, BackendKind::NdArray] {
             let device = f64_device(kind, true);
-            let th = Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &device).require_grad();
+            let th = Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &device)
+                .require_grad();
             let ct = Tensor::<1>::from_data(TensorData::new(c.clone(), [20]), &device);
             let r = fixed_point_rates(th.clone(), &problem).unwrap();
             assert_eq!(vec_of(r.clone().detach()), fp.rates);
@@ -191,7 +225,8 @@ mod tests {
                 assert!((g[k] - host[k]).abs() <= 1e-12 * scale, "{kind:?} θ[{k}]");
             }
             // Unrolled: 500 Euler steps (dt = 1 ms) from r = 5 Hz, backpropagated by burn.
-            let th = Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &device).require_grad();
+            let th = Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &device)
+                .require_grad();
             let tn = TensorNetwork::new(&problem.net, &device);
             let r0 = Tensor::<1>::from_data(TensorData::new(vec![5.0; 20], [20]), &device);
             let r = unrolled_euler(&tn, th.clone(), r0, 500, 1e-3);
@@ -203,7 +238,12 @@ mod tests {
             let gu = vec_of(th.grad(&grads).unwrap());
             for k in 0..N_THETA {
                 let rel = (gu[k] - host[k]).abs() / scale;
-                assert!(rel <= 1e-8, "{kind:?} θ[{k}]: unrolled {} vs implicit {} ({rel:e})", gu[k], host[k]);
+                assert!(
+                    rel <= 1e-8,
+                    "{kind:?} θ[{k}]: unrolled {} vs implicit {} ({rel:e})",
+                    gu[k],
+                    host[k]
+                );
             }
         }
     }
@@ -211,9 +251,14 @@ mod tests {
     #[test]
     fn failed_solve_is_an_error_not_a_panic() {
         let (mut problem, theta) = problem();
-        problem.newton = NewtonConfig { tol: 1e-12, max_iter: 1, warmup_steps: 0 };
+        problem.newton = NewtonConfig {
+            tol: 1e-12,
+            max_iter: 1,
+            warmup_steps: 0,
+        };
         let device = f64_device(BackendKind::Flex, true);
-        let th = Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &device).require_grad();
+        let th = Tensor::<1>::from_data(TensorData::new(theta.to_vec(), [N_THETA]), &device)
+            .require_grad();
         let err = fixed_point_rates(th, &problem).unwrap_err();
         assert!(matches!(err, FixedPointError::NotConverged { .. }), "{err}");
     }

@@ -39,8 +39,8 @@ pub const P: usize = 4;
 pub const W: usize = 8;
 /// Names of the 12 entries of θ, for files and logs.
 pub const THETA_NAMES: [&str; N_THETA] = [
-    "log_J_EE", "log_J_EI", "log_J_IE", "log_J_II", "P_EE", "P_EI", "P_IE", "P_II", "w_EE",
-    "w_EI", "w_IE", "w_II",
+    "log_J_EE", "log_J_EI", "log_J_IE", "log_J_II", "P_EE", "P_EI", "P_IE", "P_II", "w_EE", "w_EI",
+    "w_IE", "w_II",
 ];
 
 /// Invalid network definitions or parameters.
@@ -148,13 +148,21 @@ fn check_p_w(p: &[f64], w: &[f64]) -> Result<(), NetworkError> {
     for (k, &v) in p.iter().enumerate() {
         if !(v > 0.0 && v <= 1.0) {
             let why = "connection probabilities must lie in (0, 1]";
-            return Err(NetworkError::Domain { name: format!("P[{k}]"), value: v, why });
+            return Err(NetworkError::Domain {
+                name: format!("P[{k}]"),
+                value: v,
+                why,
+            });
         }
     }
     for (k, &v) in w.iter().enumerate() {
         if v.is_nan() || v <= 0.0 {
             let why = "footprint widths must be > 0 (inf = flat)";
-            return Err(NetworkError::Domain { name: format!("w[{k}]"), value: v, why });
+            return Err(NetworkError::Domain {
+                name: format!("w[{k}]"),
+                value: v,
+                why,
+            });
         }
     }
     Ok(())
@@ -210,7 +218,13 @@ pub struct NetworkSpec {
 impl NetworkSpec {
     /// Seed 000's network: N = 20, tau = 0.01 s, T_E = 0.01 s, T_I = 0.005 s, h = 2000, xi2 = 1.
     pub fn seed000() -> Self {
-        Self { n: 20, tau: [0.01, 0.01], t_relax: [0.01, 0.005], h: 2000.0, xi2: 1.0 }
+        Self {
+            n: 20,
+            tau: [0.01, 0.01],
+            t_relax: [0.01, 0.005],
+            h: 2000.0,
+            xi2: 1.0,
+        }
     }
 }
 
@@ -254,31 +268,55 @@ impl RateNetwork {
             ("theta_pref", &self.theta_pref),
         ] {
             if v.len() != n {
-                return Err(NetworkError::Length { name, got: v.len(), expected: n });
+                return Err(NetworkError::Length {
+                    name,
+                    got: v.len(),
+                    expected: n,
+                });
             }
         }
         for i in 0..n {
             for (name, v, why) in [
                 ("tau", self.tau[i], "must be finite and > 0 (s)"),
                 ("t_relax", self.t_relax[i], "must be finite and > 0 (s)"),
-                ("xi2", self.xi2[i], "must be finite and > 0 (sigma > 0 keeps F smooth)"),
+                (
+                    "xi2",
+                    self.xi2[i],
+                    "must be finite and > 0 (sigma > 0 keeps F smooth)",
+                ),
             ] {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(NetworkError::Domain { name: format!("{name}[{i}]"), value: v, why });
+                    return Err(NetworkError::Domain {
+                        name: format!("{name}[{i}]"),
+                        value: v,
+                        why,
+                    });
                 }
             }
             if !self.h[i].is_finite() {
                 let why = "must be finite";
-                return Err(NetworkError::Domain { name: format!("h[{i}]"), value: self.h[i], why });
+                return Err(NetworkError::Domain {
+                    name: format!("h[{i}]"),
+                    value: self.h[i],
+                    why,
+                });
             }
         }
         if let Connectivity::Explicit(c) = &self.connectivity {
             if c.len() != n * n {
-                return Err(NetworkError::Length { name: "C", got: c.len(), expected: n * n });
+                return Err(NetworkError::Length {
+                    name: "C",
+                    got: c.len(),
+                    expected: n * n,
+                });
             }
             if let Some(k) = c.iter().position(|v| !v.is_finite()) {
                 let why = "connectivity entries must be finite";
-                return Err(NetworkError::Domain { name: format!("C[{k}]"), value: c[k], why });
+                return Err(NetworkError::Domain {
+                    name: format!("C[{k}]"),
+                    value: c[k],
+                    why,
+                });
             }
         }
         Ok(())
@@ -291,7 +329,11 @@ impl RateNetwork {
             if !theta[LOG_J + k].is_finite() {
                 let why = "log-magnitudes must be finite";
                 let name = THETA_NAMES[k].to_string();
-                return Err(NetworkError::Domain { name, value: theta[k], why });
+                return Err(NetworkError::Domain {
+                    name,
+                    value: theta[k],
+                    why,
+                });
             }
         }
         if self.connectivity == Connectivity::MeanField {
@@ -369,13 +411,17 @@ impl RateNetwork {
     /// `F(r) = Phi(mu(r), sigma(r))` with the Phi derivatives at each neuron.
     pub fn transfer(&self, weights: &Weights, r: &[f64]) -> Vec<PhiEval> {
         let (mu, sigma) = self.drive(weights, r);
-        (0..self.n).map(|i| phi_with_grad(mu[i], sigma[i], self.tau[i], &self.lif)).collect()
+        (0..self.n)
+            .map(|i| phi_with_grad(mu[i], sigma[i], self.tau[i], &self.lif))
+            .collect()
     }
 
     /// Euler right-hand side `dr/dt = T⁻¹(F(r) − r)`.
     pub fn rhs(&self, weights: &Weights, r: &[f64]) -> Vec<f64> {
         let f = self.transfer(weights, r);
-        (0..self.n).map(|i| (f[i].phi - r[i]) / self.t_relax[i]).collect()
+        (0..self.n)
+            .map(|i| (f[i].phi - r[i]) / self.t_relax[i])
+            .collect()
     }
 
     /// The Jacobian `∂F_i/∂r_j = Phi_mu,i·tau_i·W_ij + Phi_sigma,i·tau_i·W2_ij/(2 sigma_i)`,
@@ -383,7 +429,9 @@ impl RateNetwork {
     pub fn jacobian(&self, weights: &Weights, evals: &[PhiEval], sigma: &[f64]) -> Mat<f64> {
         let n = self.n;
         let (a, b) = self.chain_coefficients(evals, sigma, None);
-        Mat::from_fn(n, n, |i, j| a[i] * weights.w[i * n + j] + b[i] * weights.w2[i * n + j])
+        Mat::from_fn(n, n, |i, j| {
+            a[i] * weights.w[i * n + j] + b[i] * weights.w2[i * n + j]
+        })
     }
 
     /// `α_i = λ_i·Phi_mu,i·tau_i` and `β_i = λ_i·Phi_sigma,i·tau_i/(2 sigma_i)` (λ = 1 if None):
@@ -395,7 +443,9 @@ impl RateNetwork {
         lambda: Option<&[f64]>,
     ) -> (Vec<f64>, Vec<f64>) {
         let l = |i: usize| lambda.map_or(1.0, |l| l[i]);
-        let a = (0..self.n).map(|i| l(i) * evals[i].dmu * self.tau[i]).collect();
+        let a = (0..self.n)
+            .map(|i| l(i) * evals[i].dmu * self.tau[i])
+            .collect();
         let b = (0..self.n)
             .map(|i| l(i) * evals[i].dsigma * self.tau[i] / (2.0 * sigma[i]))
             .collect();
@@ -419,7 +469,8 @@ impl RateNetwork {
                 // W ∝ e^ℓ and W2 ∝ e^{2ℓ}.
                 g[LOG_J + blk] += gw * w + 2.0 * gw2 * w2;
                 if self.connectivity == Connectivity::MeanField && i != j {
-                    let (f, df) = footprint(self.theta_pref[i] - self.theta_pref[j], theta[W + blk]);
+                    let (f, df) =
+                        footprint(self.theta_pref[i] - self.theta_pref[j], theta[W + blk]);
                     let d_c = gw * self.sign(j) * mag[blk] + gw2 * mag[blk] * mag[blk];
                     g[P + blk] += d_c * f;
                     g[W + blk] += d_c * theta[P + blk] * df;
@@ -466,8 +517,12 @@ pub(crate) mod tests {
     pub(crate) fn seed_network() -> RateNetwork {
         let c = seed_c();
         assert_eq!(c.len(), 400);
-        RateNetwork::new(&NetworkSpec::seed000(), LifConstants::default(), Connectivity::Explicit(c))
-            .unwrap()
+        RateNetwork::new(
+            &NetworkSpec::seed000(),
+            LifConstants::default(),
+            Connectivity::Explicit(c),
+        )
+        .unwrap()
     }
 
     pub(crate) fn seed_theta() -> [f64; N_THETA] {
@@ -481,7 +536,12 @@ pub(crate) mod tests {
         let (mu, sigma) = net.drive(&net.weights(&seed_theta()), &SEED_R);
         for i in 0..20 {
             // printed R has 8 decimals; |W| ≤ 1 and tau = 0.01 → errors ≲ 1e-7
-            assert!((mu[i] - SEED_MU[i]).abs() < 1e-6, "mu[{i}] {} vs {}", mu[i], SEED_MU[i]);
+            assert!(
+                (mu[i] - SEED_MU[i]).abs() < 1e-6,
+                "mu[{i}] {} vs {}",
+                mu[i],
+                SEED_MU[i]
+            );
             assert!((sigma[i] - SEED_SIGMA[i]).abs() < 1e-6, "sigma[{i}]");
         }
     }
@@ -489,16 +549,30 @@ pub(crate) mod tests {
     /// The analytic Jacobian and θ-VJP against central finite differences, mean-field network.
     #[test]
     fn jacobian_and_theta_vjp_match_finite_differences() {
-        let spec = NetworkSpec { n: 10, tau: [0.01, 0.008], t_relax: [0.01, 0.005], h: 1500.0, xi2: 900.0 };
-        let net = RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).unwrap();
-        let theta = theta_from([1.2, 0.9, 1.1, 0.8], [0.5, 0.6, 0.7, 0.4], [0.6, 0.9, 1.3, 2.0]);
+        let spec = NetworkSpec {
+            n: 10,
+            tau: [0.01, 0.008],
+            t_relax: [0.01, 0.005],
+            h: 1500.0,
+            xi2: 900.0,
+        };
+        let net =
+            RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).unwrap();
+        let theta = theta_from(
+            [1.2, 0.9, 1.1, 0.8],
+            [0.5, 0.6, 0.7, 0.4],
+            [0.6, 0.9, 1.3, 2.0],
+        );
         let r: Vec<f64> = (0..10).map(|i| 3.0 + i as f64).collect();
         let weights = net.weights(&theta);
         let (_, sigma) = net.drive(&weights, &r);
         let evals = net.transfer(&weights, &r);
         let jac = net.jacobian(&weights, &evals, &sigma);
         let f = |r: &[f64], th: &[f64; N_THETA]| -> Vec<f64> {
-            net.transfer(&net.weights(th), r).iter().map(|e| e.phi).collect()
+            net.transfer(&net.weights(th), r)
+                .iter()
+                .map(|e| e.phi)
+                .collect()
         };
         for j in 0..10 {
             let h = 1e-5 * r[j];
@@ -508,7 +582,10 @@ pub(crate) mod tests {
             let (fp, fm) = (f(&rp, &theta), f(&rm, &theta));
             for i in 0..10 {
                 let fd = (fp[i] - fm[i]) / (2.0 * h);
-                assert!((jac[(i, j)] - fd).abs() < 1e-7 * (1.0 + fd.abs()), "J[{i},{j}]");
+                assert!(
+                    (jac[(i, j)] - fd).abs() < 1e-7 * (1.0 + fd.abs()),
+                    "J[{i},{j}]"
+                );
             }
         }
         let lambda: Vec<f64> = (0..10).map(|i| 1.0 - 0.15 * i as f64).collect();
@@ -519,8 +596,15 @@ pub(crate) mod tests {
             tp[k] += h;
             tm[k] -= h;
             let (fp, fm) = (f(&r, &tp), f(&r, &tm));
-            let fd: f64 = (0..10).map(|i| lambda[i] * (fp[i] - fm[i]) / (2.0 * h)).sum();
-            assert!((g[k] - fd).abs() < 1e-6 * (1.0 + fd.abs()), "{}: {} vs {fd}", THETA_NAMES[k], g[k]);
+            let fd: f64 = (0..10)
+                .map(|i| lambda[i] * (fp[i] - fm[i]) / (2.0 * h))
+                .sum();
+            assert!(
+                (g[k] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{}: {} vs {fd}",
+                THETA_NAMES[k],
+                g[k]
+            );
         }
     }
 
@@ -533,7 +617,10 @@ pub(crate) mod tests {
         let density = a.iter().sum::<f64>() / (200.0 * 199.0);
         assert!((density - 0.5).abs() < 0.01, "density {density}");
         assert!(sample_connectivity(10, [0.0, 0.5, 0.5, 0.5], [1.0; 4], 1).is_err());
-        let spec = NetworkSpec { n: 1, ..NetworkSpec::seed000() };
+        let spec = NetworkSpec {
+            n: 1,
+            ..NetworkSpec::seed000()
+        };
         assert!(RateNetwork::new(&spec, LifConstants::default(), Connectivity::MeanField).is_err());
     }
 }

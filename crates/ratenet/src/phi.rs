@@ -64,14 +64,22 @@ pub struct LifConstants {
 impl Default for LifConstants {
     /// The seed's constants: Vt = 20 mV, Vr = 0 mV, tau_ref = 0 s.
     fn default() -> Self {
-        Self { v_th: 20.0, v_reset: 0.0, tau_ref: 0.0 }
+        Self {
+            v_th: 20.0,
+            v_reset: 0.0,
+            tau_ref: 0.0,
+        }
     }
 }
 
 impl LifConstants {
     /// Validated constants.
     pub fn new(v_th: f64, v_reset: f64, tau_ref: f64) -> Result<Self, PhiError> {
-        let c = Self { v_th, v_reset, tau_ref };
+        let c = Self {
+            v_th,
+            v_reset,
+            tau_ref,
+        };
         c.validate()?;
         Ok(c)
     }
@@ -79,7 +87,10 @@ impl LifConstants {
     /// Checks `Vt > Vr` (both finite) and `tau_ref ≥ 0`.
     pub fn validate(&self) -> Result<(), PhiError> {
         if !(self.v_th.is_finite() && self.v_reset.is_finite() && self.v_th > self.v_reset) {
-            return Err(PhiError::ThresholdBelowReset { vt: self.v_th, vr: self.v_reset });
+            return Err(PhiError::ThresholdBelowReset {
+                vt: self.v_th,
+                vr: self.v_reset,
+            });
         }
         if !(self.tau_ref.is_finite() && self.tau_ref >= 0.0) {
             return Err(PhiError::BadRefractory(self.tau_ref));
@@ -114,7 +125,12 @@ struct ScaledIntegral {
 fn siegert_integral(y_r: f64, y_t: f64) -> ScaledIntegral {
     let (a, b) = (y_r, y_t);
     if b <= 0.0 {
-        return ScaledIntegral { scaled: erfcx_integral_between(-b, -a), log_scale: 0.0, y_t, y_r };
+        return ScaledIntegral {
+            scaled: erfcx_integral_between(-b, -a),
+            log_scale: 0.0,
+            y_t,
+            y_r,
+        };
     }
     let s = b * b;
     let scaled = if a >= 0.0 {
@@ -135,7 +151,12 @@ fn siegert_integral(y_r: f64, y_t: f64) -> ScaledIntegral {
         };
         2.0 * dawson(b) + (-s).exp() * g_diff
     };
-    ScaledIntegral { scaled, log_scale: s, y_t, y_r }
+    ScaledIntegral {
+        scaled,
+        log_scale: s,
+        y_t,
+        y_r,
+    }
 }
 
 /// `erfcx(−x)·exp(−s)` where `s = max(y_t, 0)²` and `x ≤ y_t`.
@@ -176,12 +197,22 @@ fn classify(mu: f64, sigma: f64, c: &LifConstants) -> Regime {
 /// Deterministic rate `1/(tau_ref + tau·ln((mu − Vr)/(mu − Vt)))` for `mu > Vt`, else 0.
 fn deterministic(mu: f64, tau: f64, c: &LifConstants) -> PhiEval {
     if mu <= c.v_th {
-        return PhiEval { phi: 0.0, dmu: 0.0, dsigma: 0.0, dtau: 0.0 };
+        return PhiEval {
+            phi: 0.0,
+            dmu: 0.0,
+            dsigma: 0.0,
+            dtau: 0.0,
+        };
     }
     let log_ratio = ((c.v_th - c.v_reset) / (mu - c.v_th)).ln_1p();
     let phi = 1.0 / (c.tau_ref + tau * log_ratio);
     let dmu = tau * phi * phi * (1.0 / (mu - c.v_th) - 1.0 / (mu - c.v_reset));
-    PhiEval { phi, dmu, dsigma: 0.0, dtau: -phi * (1.0 - c.tau_ref * phi) / tau }
+    PhiEval {
+        phi,
+        dmu,
+        dsigma: 0.0,
+        dtau: -phi * (1.0 - c.tau_ref * phi) / tau,
+    }
 }
 
 /// Phi(mu, sigma; tau) in Hz (0 where it underflows; NaN for sigma < 0 or NaN input).
@@ -189,9 +220,7 @@ pub fn phi(mu: f64, sigma: f64, tau: f64, c: &LifConstants) -> f64 {
     match classify(mu, sigma, c) {
         Regime::Invalid => f64::NAN,
         Regime::Deterministic => deterministic(mu, tau, c).phi,
-        Regime::Diffusive(i) => {
-            1.0 / (c.tau_ref + tau * SQRT_PI * i.scaled * i.log_scale.exp())
-        }
+        Regime::Diffusive(i) => 1.0 / (c.tau_ref + tau * SQRT_PI * i.scaled * i.log_scale.exp()),
     }
 }
 
@@ -211,7 +240,12 @@ pub fn log_phi(mu: f64, sigma: f64, tau: f64, c: &LifConstants) -> f64 {
 pub fn phi_with_grad(mu: f64, sigma: f64, tau: f64, c: &LifConstants) -> PhiEval {
     let i = match classify(mu, sigma, c) {
         Regime::Invalid => {
-            return PhiEval { phi: f64::NAN, dmu: f64::NAN, dsigma: f64::NAN, dtau: f64::NAN };
+            return PhiEval {
+                phi: f64::NAN,
+                dmu: f64::NAN,
+                dsigma: f64::NAN,
+                dtau: f64::NAN,
+            };
         }
         Regime::Deterministic => return deterministic(mu, tau, c),
         Regime::Diffusive(i) => i,
@@ -227,7 +261,10 @@ pub fn phi_with_grad(mu: f64, sigma: f64, tau: f64, c: &LifConstants) -> PhiEval
         // Both reduced variables ≤ 0: write in t = −y ≥ 0 and avoid the cancellation in
         // y·erfcx(−y) ≈ −1/√π for large t.
         let (t_t, t_r) = (-y_t, -y_r);
-        (erfcx(t_t) - erfcx(t_r), t_erfcx_minus_limit(t_r) - t_erfcx_minus_limit(t_t))
+        (
+            erfcx(t_t) - erfcx(t_r),
+            t_erfcx_minus_limit(t_r) - t_erfcx_minus_limit(t_t),
+        )
     } else {
         let e_t = scaled_erfcx_neg(y_t, s, y_t);
         let e_r = scaled_erfcx_neg(y_r, s, y_t);
@@ -264,23 +301,35 @@ pub(crate) mod tests {
         ];
         for (mu, sigma, want) in cases {
             let got = phi(mu, sigma, TAU, &c);
-            assert!(rel(got, want) < 1e-10, "Phi({mu},{sigma}) = {got:.15} vs {want}");
+            assert!(
+                rel(got, want) < 1e-10,
+                "Phi({mu},{sigma}) = {got:.15} vs {want}"
+            );
             let g = phi_with_grad(mu, sigma, TAU, &c);
             assert!(rel(g.phi, want) < 1e-10);
         }
         // Phi(25, 0) = 1/(tau ln 5) exactly.
         assert!(rel(phi(25.0, 0.0, TAU, &c), 1.0 / (TAU * 5f64.ln())) < 1e-15);
         let lp = log_phi(0.0, 1.0, TAU, &c);
-        assert!(rel(lp, -392.972716413939) < 1e-10, "log Phi(0,1) = {lp:.12}");
+        assert!(
+            rel(lp, -392.972716413939) < 1e-10,
+            "log Phi(0,1) = {lp:.12}"
+        );
         assert!(rel(phi(0.0, 1.0, TAU, &c).ln(), -392.972716413939) < 1e-10);
         // Far below threshold Phi underflows; log Phi ≈ −y_t² stays finite.
         assert_eq!(phi(-100.0, 2.0, TAU, &c), 0.0);
         let deep = log_phi(-100.0, 2.0, TAU, &c);
-        assert!(deep.is_finite() && deep < -3580.0 && deep > -3600.0, "{deep}");
+        assert!(
+            deep.is_finite() && deep < -3580.0 && deep > -3600.0,
+            "{deep}"
+        );
         // log Phi agrees with ln Phi where Phi is representable.
         for (mu, sigma) in [(-40.0, 30.0), (21.0, 0.2), (5.0, 2.0), (1000.0, 1.0)] {
             let lp = log_phi(mu, sigma, TAU, &c);
-            assert!((lp - phi(mu, sigma, TAU, &c).ln()).abs() < 1e-13, "({mu},{sigma})");
+            assert!(
+                (lp - phi(mu, sigma, TAU, &c).ln()).abs() < 1e-13,
+                "({mu},{sigma})"
+            );
         }
     }
 
@@ -293,7 +342,12 @@ pub(crate) mod tests {
             assert!(rel(near, limit) < 1e-12, "mu={mu}: {near} vs {limit}");
             let g0 = phi_with_grad(mu, 0.0, TAU, &c);
             let g1 = phi_with_grad(mu, 1e-7, TAU, &c);
-            assert!(rel(g1.dmu, g0.dmu) < 1e-9, "mu={mu}: {} vs {}", g1.dmu, g0.dmu);
+            assert!(
+                rel(g1.dmu, g0.dmu) < 1e-9,
+                "mu={mu}: {} vs {}",
+                g1.dmu,
+                g0.dmu
+            );
             assert!(g1.dsigma.abs() < 1e-3 * g0.dmu.abs());
         }
         assert_eq!(phi(19.0, 0.0, TAU, &c), 0.0);
@@ -304,7 +358,11 @@ pub(crate) mod tests {
     /// regimes: far below threshold, near it, far above, large sigma, small sigma.
     #[test]
     fn derivatives_match_finite_differences() {
-        let c = LifConstants { v_th: 20.0, v_reset: 0.0, tau_ref: 0.002 };
+        let c = LifConstants {
+            v_th: 20.0,
+            v_reset: 0.0,
+            tau_ref: 0.002,
+        };
         let c0 = LifConstants::default();
         let points = [
             (25.0, 2.0),
@@ -353,8 +411,10 @@ pub(crate) mod tests {
         let g = phi_with_grad(mu, sigma, TAU, &c);
         assert!(g.phi > 0.0 && g.phi < 1e-80);
         let h = 1e-5;
-        let d_log_mu = (log_phi(mu + h, sigma, TAU, &c) - log_phi(mu - h, sigma, TAU, &c)) / (2.0 * h);
-        let d_log_s = (log_phi(mu, sigma + h, TAU, &c) - log_phi(mu, sigma - h, TAU, &c)) / (2.0 * h);
+        let d_log_mu =
+            (log_phi(mu + h, sigma, TAU, &c) - log_phi(mu - h, sigma, TAU, &c)) / (2.0 * h);
+        let d_log_s =
+            (log_phi(mu, sigma + h, TAU, &c) - log_phi(mu, sigma - h, TAU, &c)) / (2.0 * h);
         assert!(rel(g.dmu / g.phi, d_log_mu) < 1e-7);
         assert!(rel(g.dsigma / g.phi, d_log_s) < 1e-7);
     }
@@ -368,14 +428,34 @@ pub(crate) mod tests {
         for i in 0..20 {
             let target = SEED_R[i] - SEED_R_MINUS_PHI[i];
             let got = phi(SEED_MU[i], SEED_SIGMA[i], TAU, &c);
-            assert!((got - target).abs() <= 1e-4, "neuron {i}: {got} vs {target}");
+            assert!(
+                (got - target).abs() <= 1e-4,
+                "neuron {i}: {got} vs {target}"
+            );
         }
     }
 
     pub(crate) const SEED_MU: [f64; 20] = [
-        21.71889442, 22.98993726, 25.11503983, 23.69359518, 24.87181058, 23.96151055, 24.23591349,
-        23.50267587, 23.20465851, 22.35619793, 21.39503823, 23.78551214, 24.67857999, 24.51779355,
-        24.38113603, 24.08109993, 24.46087773, 22.90140223, 22.58826833, 21.7898242,
+        21.71889442,
+        22.98993726,
+        25.11503983,
+        23.69359518,
+        24.87181058,
+        23.96151055,
+        24.23591349,
+        23.50267587,
+        23.20465851,
+        22.35619793,
+        21.39503823,
+        23.78551214,
+        24.67857999,
+        24.51779355,
+        24.38113603,
+        24.08109993,
+        24.46087773,
+        22.90140223,
+        22.58826833,
+        21.7898242,
     ];
     pub(crate) const SEED_SIGMA: [f64; 20] = [
         1.97971371, 1.96951592, 2.51930901, 2.1407127, 2.20948197, 2.20240011, 2.33833093,
@@ -383,13 +463,47 @@ pub(crate) mod tests {
         2.4977361, 2.67591621, 2.54192383, 2.23882469, 1.90270162, 2.2387946,
     ];
     pub(crate) const SEED_R: [f64; 20] = [
-        42.80633526, 51.14056433, 64.87936755, 55.83232497, 63.01509034, 57.56558631, 59.43327637,
-        55.02271487, 53.17735299, 47.75164814, 40.99959662, 56.55962545, 62.77888482, 61.20082046,
-        60.551853, 59.08275974, 61.09390224, 51.10025567, 48.42469478, 43.95278522,
+        42.80633526,
+        51.14056433,
+        64.87936755,
+        55.83232497,
+        63.01509034,
+        57.56558631,
+        59.43327637,
+        55.02271487,
+        53.17735299,
+        47.75164814,
+        40.99959662,
+        56.55962545,
+        62.77888482,
+        61.20082046,
+        60.551853,
+        59.08275974,
+        61.09390224,
+        51.10025567,
+        48.42469478,
+        43.95278522,
     ];
     pub(crate) const SEED_R_MINUS_PHI: [f64; 20] = [
-        -0.00037861, -0.00049772, -0.00073923, -0.00058569, -0.000663, -0.00059302, -0.00062106,
-        -0.00059193, -0.00053511, -0.00047491, -0.00038605, -0.00058144, -0.00073521, -0.00066628,
-        -0.00068965, -0.00067149, -0.00021359, -0.00015913, -0.00013825, -0.00013528,
+        -0.00037861,
+        -0.00049772,
+        -0.00073923,
+        -0.00058569,
+        -0.000663,
+        -0.00059302,
+        -0.00062106,
+        -0.00059193,
+        -0.00053511,
+        -0.00047491,
+        -0.00038605,
+        -0.00058144,
+        -0.00073521,
+        -0.00066628,
+        -0.00068965,
+        -0.00067149,
+        -0.00021359,
+        -0.00015913,
+        -0.00013825,
+        -0.00013528,
     ];
 }

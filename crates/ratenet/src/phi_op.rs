@@ -33,14 +33,18 @@ pub trait PhiOps: Backend {
 
 pub(crate) fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
     let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>().try_into_vec::<f64>().expect("converted to f64")
+    data.convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("converted to f64")
 }
 
 /// Evaluates Phi and its derivatives on slices (two threads above 4096 elements).
 pub fn phi_batch(mu: &[f64], sigma: &[f64], tau: &[f64], lif: &LifConstants) -> Vec<PhiEval> {
     let n = mu.len();
     let eval = |range: std::ops::Range<usize>| -> Vec<PhiEval> {
-        range.map(|i| phi_with_grad(mu[i], sigma[i], tau[i], lif)).collect()
+        range
+            .map(|i| phi_with_grad(mu[i], sigma[i], tau[i], lif))
+            .collect()
     };
     if n < 4096 {
         return eval(0..n);
@@ -69,9 +73,22 @@ fn host_forward<B: Backend>(
 ) -> Forward<B> {
     let device = mu.device();
     let shape = mu.shape();
-    assert_eq!(shape, sigma.shape(), "lif_phi: mu and sigma must have the same shape");
-    assert_eq!(shape, tau.shape(), "lif_phi: mu and tau must have the same shape");
-    let evals = phi_batch(&to_host::<B>(mu), &to_host::<B>(sigma), &to_host::<B>(tau), lif);
+    assert_eq!(
+        shape,
+        sigma.shape(),
+        "lif_phi: mu and sigma must have the same shape"
+    );
+    assert_eq!(
+        shape,
+        tau.shape(),
+        "lif_phi: mu and tau must have the same shape"
+    );
+    let evals = phi_batch(
+        &to_host::<B>(mu),
+        &to_host::<B>(sigma),
+        &to_host::<B>(tau),
+        lif,
+    );
     let phi: Vec<f64> = evals.iter().map(|e| e.phi).collect();
     let out = B::float_from_data(TensorData::new(phi, shape), &device);
     Forward {
@@ -144,12 +161,20 @@ impl<B: Backend + PhiOps, C: CheckpointStrategy> PhiOps for Autodiff<B, C> {
         lif: LifConstants,
     ) -> FloatTensor<Self> {
         let guards = [mu.node(), sigma.node()];
-        let (mu, sigma, tau) = (mu.into_primitive(), sigma.into_primitive(), tau.into_primitive());
+        let (mu, sigma, tau) = (
+            mu.into_primitive(),
+            sigma.into_primitive(),
+            tau.into_primitive(),
+        );
         match PhiBackward.prepare::<C>(guards).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let shape = mu.shape();
                 let f = host_forward::<B>(mu, sigma, tau, &lif);
-                let state = PhiState { dmu: Arc::new(f.dmu), dsigma: Arc::new(f.dsigma), shape };
+                let state = PhiState {
+                    dmu: Arc::new(f.dmu),
+                    dsigma: Arc::new(f.dsigma),
+                    shape,
+                };
                 prep.finish(state, f.out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::lif_phi(mu, sigma, tau, lif)),
@@ -176,8 +201,12 @@ pub fn phi_tensor<const D: usize>(
 /// (mu ∈ [−40, 60] mV, sigma ∈ [0.1, 30] mV), plain-Rust batch kernel: evaluations per second.
 pub fn bench_phi_evals_per_second(n: usize) -> f64 {
     let lif = LifConstants::default();
-    let mu: Vec<f64> = (0..n).map(|i| -40.0 + 100.0 * (i as f64 * 0.618_034).fract()).collect();
-    let sigma: Vec<f64> = (0..n).map(|i| 0.1 + 29.9 * (i as f64 * 0.414_214).fract()).collect();
+    let mu: Vec<f64> = (0..n)
+        .map(|i| -40.0 + 100.0 * (i as f64 * 0.618_034).fract())
+        .collect();
+    let sigma: Vec<f64> = (0..n)
+        .map(|i| 0.1 + 29.9 * (i as f64 * 0.414_214).fract())
+        .collect();
     let tau = vec![0.01; n];
     let start = Instant::now();
     let out = phi_batch(&mu, &sigma, &tau, &lif);
@@ -202,21 +231,52 @@ mod tests {
         let w = [1.0, -2.0, 0.5, 3.0, 1.5, -0.7];
         for kind in [BackendKind::Flex, BackendKind::NdArray] {
             let device = f64_device(kind, true);
-            let t = |v: &[f64]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+            let t =
+                |v: &[f64]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
             let (mu_t, sigma_t) = (t(&mu).require_grad(), t(&sigma).require_grad());
             let out = phi_tensor(mu_t.clone(), sigma_t.clone(), t(&[0.01; 6]), &lif);
-            let values = out.to_data().convert::<f64>().try_into_vec::<f64>().unwrap();
+            let values = out
+                .to_data()
+                .convert::<f64>()
+                .try_into_vec::<f64>()
+                .unwrap();
             let loss = (out * t(&w)).sum();
             let grads = loss.backward();
-            let gmu = mu_t.grad(&grads).unwrap().to_data().convert::<f64>().try_into_vec::<f64>().unwrap();
-            let gs = sigma_t.grad(&grads).unwrap().to_data().convert::<f64>().try_into_vec::<f64>().unwrap();
+            let gmu = mu_t
+                .grad(&grads)
+                .unwrap()
+                .to_data()
+                .convert::<f64>()
+                .try_into_vec::<f64>()
+                .unwrap();
+            let gs = sigma_t
+                .grad(&grads)
+                .unwrap()
+                .to_data()
+                .convert::<f64>()
+                .try_into_vec::<f64>()
+                .unwrap();
             for i in 0..6 {
                 assert_eq!(values[i], phi(mu[i], sigma[i], 0.01, &lif));
                 let (hm, hs) = (1e-5 * mu[i].abs().max(1.0), 1e-5 * sigma[i]);
-                let fd_mu = w[i] * (phi(mu[i] + hm, sigma[i], 0.01, &lif) - phi(mu[i] - hm, sigma[i], 0.01, &lif)) / (2.0 * hm);
-                let fd_s = w[i] * (phi(mu[i], sigma[i] + hs, 0.01, &lif) - phi(mu[i], sigma[i] - hs, 0.01, &lif)) / (2.0 * hs);
-                assert!((gmu[i] - fd_mu).abs() < 1e-6 * fd_mu.abs().max(1e-3), "{kind:?} mu[{i}]: {} vs {fd_mu}", gmu[i]);
-                assert!((gs[i] - fd_s).abs() < 1e-6 * fd_s.abs().max(1e-3), "{kind:?} sigma[{i}]: {} vs {fd_s}", gs[i]);
+                let fd_mu = w[i]
+                    * (phi(mu[i] + hm, sigma[i], 0.01, &lif)
+                        - phi(mu[i] - hm, sigma[i], 0.01, &lif))
+                    / (2.0 * hm);
+                let fd_s = w[i]
+                    * (phi(mu[i], sigma[i] + hs, 0.01, &lif)
+                        - phi(mu[i], sigma[i] - hs, 0.01, &lif))
+                    / (2.0 * hs);
+                assert!(
+                    (gmu[i] - fd_mu).abs() < 1e-6 * fd_mu.abs().max(1e-3),
+                    "{kind:?} mu[{i}]: {} vs {fd_mu}",
+                    gmu[i]
+                );
+                assert!(
+                    (gs[i] - fd_s).abs() < 1e-6 * fd_s.abs().max(1e-3),
+                    "{kind:?} sigma[{i}]: {} vs {fd_s}",
+                    gs[i]
+                );
             }
         }
     }
@@ -230,7 +290,11 @@ mod tests {
         let sigma = vec![3.0; n];
         let t = |v: Vec<f64>| Tensor::<2>::from_data(TensorData::new(v, [50, 100]), &device);
         let out = phi_tensor(t(mu.clone()), t(sigma.clone()), t(vec![0.01; n]), &lif);
-        let v = out.to_data().convert::<f64>().try_into_vec::<f64>().unwrap();
+        let v = out
+            .to_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap();
         for i in (0..n).step_by(97) {
             assert_eq!(v[i], phi(mu[i], sigma[i], 0.01, &lif));
         }

@@ -46,7 +46,15 @@ impl TensorNetwork {
     pub fn new(net: &RateNetwork, device: &Device) -> Self {
         let n = net.n;
         let types = t2(
-            (0..n).flat_map(|i| if cell_type(i, net.n_e) == 0 { [1.0, 0.0] } else { [0.0, 1.0] }).collect(),
+            (0..n)
+                .flat_map(|i| {
+                    if cell_type(i, net.n_e) == 0 {
+                        [1.0, 0.0]
+                    } else {
+                        [0.0, 1.0]
+                    }
+                })
+                .collect(),
             n,
             2,
             device,
@@ -61,13 +69,21 @@ impl TensorNetwork {
         };
         let th = &net.theta_pref;
         let footprint_k = t2(
-            (0..n * n).map(|k| ((2.0 * (th[k / n] - th[k % n])).cos() - 1.0) / 4.0).collect(),
+            (0..n * n)
+                .map(|k| ((2.0 * (th[k / n] - th[k % n])).cos() - 1.0) / 4.0)
+                .collect(),
             n,
             n,
             device,
         );
-        let off_diagonal =
-            t2((0..n * n).map(|k| if k / n == k % n { 0.0 } else { 1.0 }).collect(), n, n, device);
+        let off_diagonal = t2(
+            (0..n * n)
+                .map(|k| if k / n == k % n { 0.0 } else { 1.0 })
+                .collect(),
+            n,
+            n,
+            device,
+        );
         Self {
             n,
             types,
@@ -76,7 +92,10 @@ impl TensorNetwork {
             footprint_k,
             off_diagonal,
             tau: t1(&net.tau, device),
-            dt_over_t: t1(&net.t_relax.iter().map(|t| 1.0 / t).collect::<Vec<_>>(), device),
+            dt_over_t: t1(
+                &net.t_relax.iter().map(|t| 1.0 / t).collect::<Vec<_>>(),
+                device,
+            ),
             h: t1(&net.h, device),
             xi2: t1(&net.xi2, device),
             t_relax: t1(&net.t_relax, device),
@@ -86,7 +105,10 @@ impl TensorNetwork {
 
     /// Expands a 2×2 block parameter (row-major `[4]`) to `[N, N]`: `E·X·Eᵀ`.
     fn expand(&self, block: Tensor<1>) -> Tensor<2> {
-        self.types.clone().matmul(block.reshape([2, 2])).matmul(self.types.clone().transpose())
+        self.types
+            .clone()
+            .matmul(block.reshape([2, 2]))
+            .matmul(self.types.clone().transpose())
     }
 
     /// `(W, W2)` `[N, N]` from θ `[12]` (differentiable).

@@ -78,17 +78,14 @@ pub fn smoothed_spectral_abscissa(
         } else {
             lo = lo.max(s);
         }
-        let mut next = s - hv / dh;
-        if !(next > lo && next < hi) {
-            next = 0.5 * (lo + hi);
-        }
-        let converged = (next - s).abs() <= 4.0 * f64::EPSILON * s.abs().max(1.0);
-        let e = h(next)?;
-        cur = (next, e);
-        if converged || hi - lo <= 4.0 * f64::EPSILON * s.abs().max(1.0) {
+        let newton = s - hv / dh;
+        let tol = 4.0 * f64::EPSILON * s.abs().max(1.0);
+        if (newton - s).abs() <= tol || hi - lo <= tol {
             let gradient = cur.1.2.normalized_qp(&schur, par);
-            return Ok(SmoothedAbscissa { value: cur.0, alpha, gradient, iterations: it });
+            return Ok(SmoothedAbscissa { value: s, alpha, gradient, iterations: it });
         }
+        let next = if newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
+        cur = (next, h(next)?);
     }
     Err(SocError::RootFinding("no convergence in 200 iterations".into()))
 }
@@ -144,7 +141,7 @@ mod tests {
                 max_err = max_err.max((fd - r.gradient[(i, j)]).abs());
             }
         }
-        eprintln!("SSA N=20: value {} alpha {} max|G| {gmax:e} max FD err / max|G| {:e}", r.value, r.alpha, max_err / gmax);
+        eprintln!("SSA N=20: iterations {} value {} alpha {} max|G| {gmax:e} max FD err / max|G| {:e}", r.iterations, r.value, r.alpha, max_err / gmax);
         assert!(max_err / gmax <= 1e-7, "relative FD error {:e}", max_err / gmax);
     }
 
