@@ -18,27 +18,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The same forward math as the fused kernel, written as the most direct loop (ring-buffer
-/// history of raw (y1, y2), sigmoid per delayed pair): the "speed of light" reference.
+/// The same forward math as the fused kernel written as the most direct loop — a ring buffer
+/// of per-source coupling sigmoids, a plain serial sum per target, no batching, no tape: the
+/// "speed of light" the burn op is measured against. Returns the full trace `[steps, 6, n]`.
 pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
     let n = problem.n;
     let nh = problem.horizon;
     let p = |k: JrParam, i: usize| params[k.index() * n + i];
-    let mut x = problem.init_state.to_vec();
-    // hist[r][j] = sigmoid of source j, r = time mod nh.
-    let mut hist = vec![0.0; nh * n];
     let s = |i: usize, y1: f64, y2: f64| {
         let (cmax, cmin) = (p(JrParam::coupling_cmax, i), p(JrParam::coupling_cmin, i));
         cmin + (cmax - cmin) / (1.0 + (p(JrParam::coupling_r, i) * (p(JrParam::coupling_midpoint, i) - y1 + y2)).exp())
     };
+    let mut x = problem.init_state.to_vec();
+    // ring[r·n + j]: sigmoid of source j at the time whose index is r (mod nh).
+    let mut ring = vec![0.0; nh * n];
+    let h = &problem.init_history;
     for r in 0..nh {
         for j in 0..n {
-            let h = &problem.init_history;
-            hist[r * n + j] = s(j, h[(r * 2) * n + j], h[(r * 2 + 1) * n + j]);
+            ring[r * n + j] = s(j, h[(r * 2) * n + j], h[(r * 2 + 1) * n + j]);
         }
     }
-    let mut out = Vec::with_capacity(problem.steps * 6 * n);
-    let sq = problem.dt.sqrt() * problem.sigma;
     let f = |i: usize, y: &[f64; 6], c: f64| -> [f64; 6] {
         let (a, b, a_amp, b_amp, j_syn) = (p(JrParam::a, i), p(JrParam::b, i), p(JrParam::A, i), p(JrParam::B, i), p(JrParam::J, i));
         let (nu, r, v0) = (p(JrParam::nu_max, i), p(JrParam::r, i), p(JrParam::v0, i));
@@ -53,6 +52,8 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
             -y[2] * (b * b) - 2.0 * b * y[5] + b_amp * j_syn * p(JrParam::a_4, i) * b * sig(j_syn * p(JrParam::a_3, i) * y[0]),
         ]
     };
+    let sq = problem.dt.sqrt() * problem.sigma;
+    let mut out = Vec::with_capacity(problem.steps * 6 * n);
     let mut c = vec![0.0; n];
     for k in 0..problem.steps {
         let now = (k + nh - 1) % nh;
@@ -60,7 +61,7 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
             let mut acc = 0.0;
             for j in 0..n {
                 let lag = problem.lag[i * n + j];
-                acc += problem.weights[i * n + j] * hist[((now + nh - lag) % nh) * n + j];
+                acc += problem.weights[i * n + j] * ring[((now + nh - lag) % nh) * n + j];
             }
             c[i] = p(JrParam::coupling_a, i) * acc;
         }
@@ -76,23 +77,40 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
         }
         let next = (k + nh) % nh;
         for j in 0..n {
-            hist[next * n + j] = s(j, x[n + j], x[2 * n + j]);
+            ring[next * n + j] = s(j, x[n + j], x[2 * n + j]);
         }
         out.extend_from_slice(&x);
     }
     out
 }
 
-fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut best = f64::INFINITY;
+/// CPU seconds used by this process so far (all threads), from /proc/self/stat; 0 where that
+/// is unavailable. The peer's figures are CPU seconds, and on a loaded machine wall time
+/// overstates our own cost.
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// Best wall time and best CPU time over `reps` repetitions, and the last result.
+fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> ((f64, f64), T) {
+    let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
     let mut last = None;
     for _ in 0..reps {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let v = f();
-        best = best.min(t.elapsed().as_secs_f64());
+        wall = wall.min(t.elapsed().as_secs_f64());
+        cpu = cpu.min(cpu_seconds() - c);
         last = Some(v);
     }
-    (best, last.expect("reps >= 1"))
+    ((wall, cpu), last.expect("reps >= 1"))
 }
 
 fn shipped(name: &str) -> PathBuf {
@@ -121,21 +139,21 @@ pub fn bench(steps: usize, quick: bool) -> Result<()> {
     println!("Jansen-Rit, {n} regions, {steps} steps of dt = {} ms, sigma = {}, f64", problem.dt, problem.sigma);
     println!("threads available: {}", std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1));
 
-    let (t_plain, plain) = best_of(reps, || plain_forward(&problem, &setup.base_params));
-    let (t_kernel, (out, _)) = best_of(reps, || network_kernel::forward(&problem, &setup.base_params, false));
+    let ((w_plain, t_plain), plain) = best_of(reps, || plain_forward(&problem, &setup.base_params));
+    let ((w_kernel, t_kernel), (out, _)) = best_of(reps, || network_kernel::forward(&problem, &setup.base_params, false));
     let diff = plain.iter().zip(&out.trace).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    println!("\nforward (one simulation, full [steps, 6, n] trace)");
-    println!("  plain-Rust loop              {t_plain:8.4} s");
-    println!("  fused kernel                 {t_kernel:8.4} s   ({:.2}x the plain loop; max |diff| {diff:.1e})", t_kernel / t_plain);
+    println!("\nforward (one simulation, full [steps, 6, n] trace)        CPU s     wall s");
+    println!("  plain-Rust loop                                  {t_plain:8.3}   {w_plain:8.3}");
+    println!("  fused kernel                                     {t_kernel:8.3}   {w_kernel:8.3}   ({:.2}x the plain loop; max |diff| {diff:.1e})", t_kernel / t_plain);
     for kind in [BackendKind::Flex, BackendKind::NdArray] {
         let device = dynamics::f64_device(kind, false);
         let sim = JrSimulation(Arc::new(problem.clone()));
-        let (t, _) = best_of(reps, || {
+        let ((w, t), _) = best_of(reps, || {
             let p = Tensor::<1>::from_data(TensorData::new(setup.base_params.clone(), [N_JR_PARAMS * n]), &device)
                 .reshape([1, N_JR_PARAMS, n]);
             simulate_jr(p, &sim).into_data()
         });
-        println!("  burn op, {:<8} backend     {t:8.4} s   ({:.2}x the plain loop)", kind.name(), t / t_plain);
+        println!("  burn op, {:<8} backend                        {t:8.3}   {w:8.3}   ({:.2}x the plain loop)", kind.name(), t / t_plain);
     }
 
     println!("\nloss + gradient (jr_peak objective: y0[::10] -> Welch -> 1 - corr; one Adam step)");
@@ -152,15 +170,14 @@ pub fn bench(steps: usize, quick: bool) -> Result<()> {
             let values: Vec<Vec<f64>> = s.free.iter().map(|f| f.init.clone()).collect();
             let shapes: Vec<[usize; 2]> = values.iter().map(|v| [1, v.len()]).collect();
             let base = alloc::reset_peak();
-            let (t, e) = best_of(reps, || evaluate(&obj, &FitParams::from_host(&values, &shapes, &device)));
+            let ((w, t), e) = best_of(reps, || evaluate(&obj, &FitParams::from_host(&values, &shapes, &device)));
             let e = e?;
             let peak = alloc::peak().saturating_sub(base);
             println!(
-                "  {:<8} segment {segment:>5}     {t:8.4} s   peak heap {:8.1} MiB   loss {:.6}  ({:.1}x the plain forward)",
+                "  {:<8} segment {segment:>5}                          {t:8.3}   {w:8.3}   peak heap {:6.1} MiB  loss {:.6}",
                 kind.name(),
                 mib(peak),
                 e.losses[0],
-                t / t_plain
             );
         }
     }
@@ -174,9 +191,13 @@ pub fn bench(steps: usize, quick: bool) -> Result<()> {
     }
     let mut obs = crate::objective::observation_problem(&setup);
     obs.segment = 250;
-    let (t_batch, _) = best_of(1, || network_kernel::forward(&obs, &params, false));
-    println!("\nbatched forward, {batch} parameter sets (observed y0[::10] only)");
-    println!("  {t_batch:8.3} s total, {:.4} s per simulation", t_batch / batch as f64);
+    let ((w_batch, t_batch), _) = best_of(1, || network_kernel::forward(&obs, &params, false));
+    println!("\nbatched forward, {batch} parameter sets (observed y0[::10] only, all threads)");
+    println!(
+        "  {t_batch:8.3} CPU s, {w_batch:8.3} wall s in total: {:.4} CPU s and {:.4} wall s per simulation",
+        t_batch / batch as f64,
+        w_batch / batch as f64
+    );
     println!("\n(the binary counts heap allocations; peak = largest live heap above the baseline)");
     Ok(())
 }

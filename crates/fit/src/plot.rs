@@ -54,6 +54,19 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     if log { (lo, hi) } else { (lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo)) }
 }
 
+/// Tick labels with a few significant digits (plotters prints raw f64 otherwise).
+fn tick(v: &f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e4).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn color(k: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
@@ -97,6 +110,8 @@ pub fn line_plot(
                 .configure_mesh()
                 .x_desc(x_label)
                 .y_desc(y_label)
+                .x_label_formatter(&tick)
+                .y_label_formatter(&tick)
                 .label_style(("sans-serif", 14))
                 .draw()
                 .map_err(&err)?;

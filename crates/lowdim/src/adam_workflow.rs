@@ -34,7 +34,13 @@ pub struct AdamOptions {
 
 impl Default for AdamOptions {
     fn default() -> Self {
-        Self { lr: 0.01, steps: 1000, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8 }
+        Self {
+            lr: 0.01,
+            steps: 1000,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        }
     }
 }
 
@@ -62,8 +68,12 @@ pub fn adam_fixed_points<D: Drift + ?Sized>(
 ) -> Result<AdamOutcome, LowdimError> {
     positive("lr", adam.lr)?;
     let dim = model.dim();
-    if starts.is_empty() || starts.len() % dim != 0 {
-        return Err(LowdimError::Shape { what: "Adam starts", expected: dim, got: starts.len() });
+    if starts.is_empty() || !starts.len().is_multiple_of(dim) {
+        return Err(LowdimError::Shape {
+            what: "Adam starts",
+            expected: dim,
+            got: starts.len(),
+        });
     }
     let runs = starts.len() / dim;
     let optimizer = AdamConfig::new()
@@ -78,14 +88,20 @@ pub fn adam_fixed_points<D: Drift + ?Sized>(
         let leaf = x.clone().autodiff().require_grad();
         let per_run = model.drift(0.0, leaf.clone()).square().mean_dim(1); // [runs, 1]
         let grads = per_run.clone().sum().backward();
-        let grad = leaf.grad(&grads).expect("the state is a leaf that requires grad");
+        let grad = leaf
+            .grad(&grads)
+            .expect("the state is a leaf that requires grad");
         losses.push(per_run.inner());
         let (next, next_state) = optimizer.step(adam.lr, x, grad, state);
         x = next;
         state = next_state;
     }
     let adam_x = to_host(x);
-    let loss_history = if losses.is_empty() { Vec::new() } else { to_host(Tensor::cat(losses, 1)) };
+    let loss_history = if losses.is_empty() {
+        Vec::new()
+    } else {
+        to_host(Tensor::cat(losses, 1))
+    };
     // `loss_history` is [runs, steps] after the concatenation; transpose to [steps, runs].
     let steps = adam.steps;
     let mut history = vec![0.0; steps * runs];
@@ -94,7 +110,16 @@ pub fn adam_fixed_points<D: Drift + ?Sized>(
             history[s * runs + r] = loss_history[r * steps + s];
         }
     }
-    let final_loss = if steps == 0 { vec![f64::NAN; runs] } else { history[(steps - 1) * runs..].to_vec() };
+    let final_loss = if steps == 0 {
+        vec![f64::NAN; runs]
+    } else {
+        history[(steps - 1) * runs..].to_vec()
+    };
     let polished = newton(model, &adam_x, newton_opts, device)?;
-    Ok(AdamOutcome { adam_x, final_loss, loss_history: history, polished })
+    Ok(AdamOutcome {
+        adam_x,
+        final_loss,
+        loss_history: history,
+        polished,
+    })
 }

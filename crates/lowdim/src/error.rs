@@ -38,7 +38,11 @@ pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64, LowdimErro
     if value.is_finite() && value > 0.0 {
         Ok(value)
     } else {
-        Err(LowdimError::InvalidParameter { name, value, reason: "must be finite and > 0" })
+        Err(LowdimError::InvalidParameter {
+            name,
+            value,
+            reason: "must be finite and > 0",
+        })
     }
 }
 
@@ -47,6 +51,10 @@ pub(crate) fn finite(name: &'static str, value: f64) -> Result<f64, LowdimError>
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(LowdimError::InvalidParameter { name, value, reason: "must be finite" })
+        Err(LowdimError::InvalidParameter {
+            name,
+            value,
+            reason: "must be finite",
+        })
     }
 }

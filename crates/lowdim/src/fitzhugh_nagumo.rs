@@ -57,7 +57,13 @@ pub struct FitzHughNagumo {
 
 impl Default for FitzHughNagumo {
     fn default() -> Self {
-        Self { tau: 12.5, a: 0.7, b: 0.8, i: 0.0, form: FhnForm::Standard }
+        Self {
+            tau: 12.5,
+            a: 0.7,
+            b: 0.8,
+            i: 0.0,
+            form: FhnForm::Standard,
+        }
     }
 }
 
@@ -98,11 +104,12 @@ impl Drift for FitzHughNagumo {
         let w = x.narrow(1, 1, 1);
         let dv = match self.form {
             FhnForm::Standard => {
-                (v.clone() - v.clone().powi_scalar(3).mul_scalar(1.0 / 3.0) - w.clone()).add_scalar(self.i)
+                (v.clone() - v.clone().powi_scalar(3).mul_scalar(1.0 / 3.0) - w.clone())
+                    .add_scalar(self.i)
             }
-            FhnForm::SeedSwapped => {
-                (v.clone() + w.clone().powi_scalar(3).mul_scalar(1.0 / 3.0) - w.clone()).add_scalar(self.i)
-            }
+            FhnForm::SeedSwapped => (v.clone() + w.clone().powi_scalar(3).mul_scalar(1.0 / 3.0)
+                - w.clone())
+            .add_scalar(self.i),
         };
         let dw = (v.add_scalar(self.a) - w.mul_scalar(self.b)).mul_scalar(1.0 / self.tau);
         Tensor::cat(vec![dv, dw], 1)
@@ -134,7 +141,9 @@ impl TangentDrift for FitzHughNagumo {
     }
 }
 
+// The reference numbers are kept digit for digit.
 #[cfg(test)]
+#[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
     use crate::adam_workflow::{AdamOptions, adam_fixed_points};
@@ -156,14 +165,26 @@ mod tests {
     fn standard_form_fixed_point_is_stable_focus() {
         let model = FitzHughNagumo::default();
         for device in [flex(), ndarray()] {
-            let fps = find_fixed_points(&model, &box_starts(), &NewtonOptions::default(), &device).unwrap();
+            let fps = find_fixed_points(&model, &box_starts(), &NewtonOptions::default(), &device)
+                .unwrap();
             assert_eq!(fps.len(), 1, "{fps:?}");
             let fp = &fps[0];
-            assert!((fp.x[0] + 1.1994080352440350).abs() < 1e-12, "v* = {:.16}", fp.x[0]);
-            assert!((fp.x[1] + 0.6242600440550437).abs() < 1e-12, "w* = {:.16}", fp.x[1]);
+            assert!(
+                (fp.x[0] + 1.1994080352440350).abs() < 1e-12,
+                "v* = {:.16}",
+                fp.x[0]
+            );
+            assert!(
+                (fp.x[1] + 0.6242600440550437).abs() < 1e-12,
+                "w* = {:.16}",
+                fp.x[1]
+            );
             assert_eq!(fp.stability, Stability::StableFocus);
             let (l0, l1) = (fp.eigenvalues[0], fp.eigenvalues[1]);
-            assert!((l0.re + 0.25128982).abs() < 5e-9 && (l0.im - 0.21194934).abs() < 5e-9, "{l0:?}");
+            assert!(
+                (l0.re + 0.25128982).abs() < 5e-9 && (l0.im - 0.21194934).abs() < 5e-9,
+                "{l0:?}"
+            );
             assert!((l1.re - l0.re).abs() < 1e-15 && (l1.im + l0.im).abs() < 1e-15);
         }
     }
@@ -197,7 +218,8 @@ mod tests {
     fn limit_cycle_period_at_half_input() {
         let model = FitzHughNagumo::default().with_input(0.5);
         let device = flex();
-        let fps = find_fixed_points(&model, &box_starts(), &NewtonOptions::default(), &device).unwrap();
+        let fps =
+            find_fixed_points(&model, &box_starts(), &NewtonOptions::default(), &device).unwrap();
         assert_eq!(fps.len(), 1);
         assert_eq!(fps[0].stability, Stability::UnstableFocus);
         let traj = simulate(&model, &RK4, &[-1.0, 1.0], 0.02, 20_000, 1, &device).unwrap();
@@ -209,8 +231,12 @@ mod tests {
     /// is a saddle.
     #[test]
     fn seed_form_fixed_point_is_saddle() {
-        let model = FitzHughNagumo { form: FhnForm::SeedSwapped, ..FitzHughNagumo::default() };
-        let fps = find_fixed_points(&model, &box_starts(), &NewtonOptions::default(), &flex()).unwrap();
+        let model = FitzHughNagumo {
+            form: FhnForm::SeedSwapped,
+            ..FitzHughNagumo::default()
+        };
+        let fps =
+            find_fixed_points(&model, &box_starts(), &NewtonOptions::default(), &flex()).unwrap();
         assert_eq!(fps.len(), 1, "{fps:?}");
         assert!((fps[0].x[0] - 0.4488615963173350).abs() < 1e-12);
         assert!((fps[0].x[1] - 1.4360769953966686).abs() < 1e-12);
@@ -221,27 +247,48 @@ mod tests {
     /// seeded runs mostly stalls above 1e-6; the Newton polish reaches ‖F‖ < 1e-12 in 100/100.
     #[test]
     fn seed_adam_workflow_stalls_and_newton_polish_converges() {
-        let model = FitzHughNagumo { form: FhnForm::SeedSwapped, ..FitzHughNagumo::default() };
+        let model = FitzHughNagumo {
+            form: FhnForm::SeedSwapped,
+            ..FitzHughNagumo::default()
+        };
         let starts = uniform_starts(&[-2.0, -2.0], &[2.0, 2.0], 100, 2);
-        let out = adam_fixed_points(&model, &starts, &AdamOptions::default(), &NewtonOptions::default(), &flex())
-            .unwrap();
+        let out = adam_fixed_points(
+            &model,
+            &starts,
+            &AdamOptions::default(),
+            &NewtonOptions::default(),
+            &flex(),
+        )
+        .unwrap();
         let mut losses = out.final_loss.clone();
         losses.sort_by(f64::total_cmp);
         eprintln!(
             "Adam final loss: min {:.2e}, q25 {:.2e}, median {:.2e}, q75 {:.2e}, max {:.2e}; below 1e-8: {}",
-            losses[0], losses[25], losses[50], losses[75], losses[99],
+            losses[0],
+            losses[25],
+            losses[50],
+            losses[75],
+            losses[99],
             losses.iter().filter(|&&l| l < 1e-8).count()
         );
         assert!(losses[50] > 1e-6, "the seed's Adam mostly stalls");
         for (k, r) in out.polished.iter().enumerate() {
             if r.residual >= 1e-12 {
-                eprintln!("run {k}: start {:?} adam {:?} loss {:e} -> {r:?}", &starts[2 * k..2 * k + 2], &out.adam_x[2 * k..2 * k + 2], out.final_loss[k]);
+                eprintln!(
+                    "run {k}: start {:?} adam {:?} loss {:e} -> {r:?}",
+                    &starts[2 * k..2 * k + 2],
+                    &out.adam_x[2 * k..2 * k + 2],
+                    out.final_loss[k]
+                );
             }
         }
         let converged = out.polished.iter().filter(|r| r.residual < 1e-12).count();
         assert_eq!(converged, 100);
         for r in &out.polished {
-            assert!((r.x[0] - 0.4488615963173350).abs() < 1e-12 && (r.x[1] - 1.4360769953966686).abs() < 1e-12);
+            assert!(
+                (r.x[0] - 0.4488615963173350).abs() < 1e-12
+                    && (r.x[1] - 1.4360769953966686).abs() < 1e-12
+            );
         }
     }
 
@@ -250,7 +297,10 @@ mod tests {
     fn tangent_matches_autodiff_jacobian() {
         let device = flex();
         for form in [FhnForm::Standard, FhnForm::SeedSwapped] {
-            let model = FitzHughNagumo { form, ..FitzHughNagumo::default() };
+            let model = FitzHughNagumo {
+                form,
+                ..FitzHughNagumo::default()
+            };
             let x = [0.3, -1.2];
             let dx = [0.7, 0.4];
             let jac = drift_jacobian(&model, 0.0, &x, &device);

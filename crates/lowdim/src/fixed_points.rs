@@ -96,13 +96,22 @@ pub fn newton<D: Drift + ?Sized>(
     device: &Device,
 ) -> Result<Vec<NewtonRun>, LowdimError> {
     let dim = model.dim();
-    if starts.is_empty() || starts.len() % dim != 0 {
-        return Err(LowdimError::Shape { what: "Newton starts", expected: dim, got: starts.len() });
+    if starts.is_empty() || !starts.len().is_multiple_of(dim) {
+        return Err(LowdimError::Shape {
+            what: "Newton starts",
+            expected: dim,
+            got: starts.len(),
+        });
     }
     let n_starts = starts.len() / dim;
     let mut runs: Vec<NewtonRun> = starts
         .chunks(dim)
-        .map(|x| NewtonRun { x: x.to_vec(), residual: f64::INFINITY, iterations: 0, converged: false })
+        .map(|x| NewtonRun {
+            x: x.to_vec(),
+            residual: f64::INFINITY,
+            iterations: 0,
+            converged: false,
+        })
         .collect();
     // Residuals of all starts.
     let f0 = eval_drift(model, 0.0, starts, device);
@@ -128,7 +137,11 @@ pub fn newton<D: Drift + ?Sized>(
         let mut dirs: Vec<Option<Vec<f64>>> = Vec::with_capacity(active.len());
         let mut trials = Vec::with_capacity(active.len() * halvings * dim);
         for (a, &s) in active.iter().enumerate() {
-            let d = newton_direction(&jac[a * dim * dim..(a + 1) * dim * dim], &fx[a * dim..(a + 1) * dim], dim);
+            let d = newton_direction(
+                &jac[a * dim * dim..(a + 1) * dim * dim],
+                &fx[a * dim..(a + 1) * dim],
+                dim,
+            );
             let x = &runs[s].x;
             for k in 0..halvings {
                 let alpha = 0.5f64.powi(k as i32);
@@ -166,7 +179,9 @@ pub fn newton<D: Drift + ?Sized>(
             let k = (0..halvings)
                 .find(|&k| res(k) <= (1.0 - 1e-4 * 0.5f64.powi(k as i32)) * f_old)
                 .unwrap_or_else(|| {
-                    let best = (0..halvings).min_by(|&a, &b| res(a).total_cmp(&res(b))).unwrap_or(0);
+                    let best = (0..halvings)
+                        .min_by(|&a, &b| res(a).total_cmp(&res(b)))
+                        .unwrap_or(0);
                     if res(best) < f_old { best } else { 0 }
                 });
             run.x = point(k);
@@ -207,7 +222,11 @@ pub fn find_fixed_points<D: Drift + ?Sized>(
         }
     }
     unique.sort_by(|a, b| {
-        a.0.iter().zip(&b.0).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     if unique.is_empty() {
         return Ok(Vec::new());
@@ -220,7 +239,13 @@ pub fn find_fixed_points<D: Drift + ?Sized>(
         .map(|(k, (x, residual, hits))| {
             let eig = eigenvalues(&jac[k * dim * dim..(k + 1) * dim * dim], dim)?;
             let stability = classify(&eig, 1e-10);
-            Ok(FixedPoint { x, residual, hits, eigenvalues: eig, stability })
+            Ok(FixedPoint {
+                x,
+                residual,
+                hits,
+                eigenvalues: eig,
+                stability,
+            })
         })
         .collect()
 }
@@ -229,7 +254,12 @@ pub fn find_fixed_points<D: Drift + ?Sized>(
 pub fn uniform_starts(lo: &[f64], hi: &[f64], count: usize, seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..count)
-        .flat_map(|_| lo.iter().zip(hi).map(|(&l, &h)| l + (h - l) * rng.random::<f64>()).collect::<Vec<_>>())
+        .flat_map(|_| {
+            lo.iter()
+                .zip(hi)
+                .map(|(&l, &h)| l + (h - l) * rng.random::<f64>())
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -238,7 +268,11 @@ pub fn grid_starts(lo: &[f64], hi: &[f64], per_axis: usize) -> Vec<f64> {
     let dim = lo.len();
     let total = per_axis.pow(dim as u32);
     let coord = |i: usize, k: usize| {
-        if per_axis == 1 { 0.5 * (lo[i] + hi[i]) } else { lo[i] + (hi[i] - lo[i]) * k as f64 / (per_axis - 1) as f64 }
+        if per_axis == 1 {
+            0.5 * (lo[i] + hi[i])
+        } else {
+            lo[i] + (hi[i] - lo[i]) * k as f64 / (per_axis - 1) as f64
+        }
     };
     (0..total)
         .flat_map(|m| {

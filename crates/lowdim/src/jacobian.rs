@@ -41,13 +41,20 @@ where
     let mask = tensor_from_rows(&mask, rows * n_out, n_out, &ad);
     let loss = (f(leaf.clone()) * mask).sum();
     let grads = loss.backward();
-    let g = leaf.grad(&grads).expect("the replicated state is a leaf that requires grad");
+    let g = leaf
+        .grad(&grads)
+        .expect("the replicated state is a leaf that requires grad");
     to_host(g)
 }
 
 /// Jacobians `∂f/∂x (t, x_b)` of a drift at each row `x_b` of `x` (row-major `[rows, dim]`).
 /// Returns row-major `[rows, dim, dim]`.
-pub fn drift_jacobian<D: Drift + ?Sized>(model: &D, t: f64, x: &[f64], device: &Device) -> Vec<f64> {
+pub fn drift_jacobian<D: Drift + ?Sized>(
+    model: &D,
+    t: f64,
+    x: &[f64],
+    device: &Device,
+) -> Vec<f64> {
     let dim = model.dim();
     jacobian_of(|s| model.drift(t, s), x, dim, dim, device)
 }

@@ -52,30 +52,16 @@ pub use stepper::{EULER, HEUN, RK4, Tableau, Trajectory, log_log_slope, simulate
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use burn::tensor::{Device, FloatDType};
-    use std::sync::Once;
-
-    static CONFIGURE: Once = Once::new();
-
-    #[allow(deprecated)]
-    // Same configuration as `dynamics::f64_device` (once per process, before any tensor).
-    fn configured(device: Device) -> Device {
-        CONFIGURE.call_once(|| {
-            for mut d in [Device::flex(), Device::ndarray(), Device::default()] {
-                let _ = d.configure(FloatDType::F64);
-            }
-        });
-        device
-    }
+    use burn::tensor::Device;
+    use dynamics::{BackendKind, f64_device};
 
     /// Plain Flex device configured for f64.
     pub fn flex() -> Device {
-        configured(Device::flex())
+        f64_device(BackendKind::Flex, false)
     }
 
-    /// Plain NdArray device configured for f64 (deprecated upstream, still a supported backend).
-    #[allow(deprecated)]
+    /// Plain NdArray device configured for f64.
     pub fn ndarray() -> Device {
-        configured(Device::ndarray())
+        f64_device(BackendKind::NdArray, false)
     }
 }

@@ -37,7 +37,14 @@ pub struct LyapunovOptions {
 
 impl Default for LyapunovOptions {
     fn default() -> Self {
-        Self { dt: 0.1, transient: 100.0, duration: 500.0, renorm_interval: 1.0, method: RK4, seed: 0 }
+        Self {
+            dt: 0.1,
+            transient: 100.0,
+            duration: 500.0,
+            renorm_interval: 1.0,
+            method: RK4,
+            seed: 0,
+        }
     }
 }
 
@@ -70,15 +77,21 @@ pub fn largest_lyapunov<D: TangentDrift + ?Sized>(
         });
     }
     let dim = model.dim();
-    if x0.is_empty() || x0.len() % dim != 0 {
-        return Err(LowdimError::Shape { what: "initial states", expected: dim, got: x0.len() });
+    if x0.is_empty() || !x0.len().is_multiple_of(dim) {
+        return Err(LowdimError::Shape {
+            what: "initial states",
+            expected: dim,
+            got: x0.len(),
+        });
     }
     let rows = x0.len() / dim;
     let steps_per_renorm = ((opts.renorm_interval / opts.dt).round() as usize).max(1);
     let renorms = ((opts.duration / (steps_per_renorm as f64 * opts.dt)).round() as usize).max(1);
     let transient_steps = (opts.transient / opts.dt).round() as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut v0: Vec<f64> = (0..rows * dim).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let mut v0: Vec<f64> = (0..rows * dim)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
     for row in v0.chunks_mut(dim) {
         let n = row.iter().map(|a| a * a).sum::<f64>().sqrt();
         row.iter_mut().for_each(|a| *a /= n);
@@ -121,5 +134,9 @@ pub fn largest_lyapunov<D: TangentDrift + ?Sized>(
         running.extend(log_sum.iter().map(|s| s / (t - t0)));
     }
     let exponents = log_sum.iter().map(|s| s / (t - t0)).collect();
-    Ok(LyapunovEstimate { exponents, times, running })
+    Ok(LyapunovEstimate {
+        exponents,
+        times,
+        running,
+    })
 }

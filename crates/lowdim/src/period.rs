@@ -10,7 +10,11 @@ use crate::error::LowdimError;
 /// crossings.
 pub fn oscillation_period(times: &[f64], values: &[f64], discard: f64) -> Result<f64, LowdimError> {
     if times.len() != values.len() {
-        return Err(LowdimError::Shape { what: "time series", expected: times.len(), got: values.len() });
+        return Err(LowdimError::Shape {
+            what: "time series",
+            expected: times.len(),
+            got: values.len(),
+        });
     }
     if !(0.0..1.0).contains(&discard) {
         return Err(LowdimError::InvalidParameter {
@@ -21,7 +25,11 @@ pub fn oscillation_period(times: &[f64], values: &[f64], discard: f64) -> Result
     }
     let start = (discard * times.len() as f64) as usize;
     let (t, v) = (&times[start..], &values[start..]);
-    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        });
     let level = 0.5 * (lo + hi);
     let crossings: Vec<f64> = (1..v.len())
         .filter(|&k| v[k - 1] < level && v[k] >= level)

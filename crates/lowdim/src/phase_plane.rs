@@ -15,14 +15,29 @@ pub fn nullclines<D: Drift + ?Sized>(
     device: &Device,
 ) -> Result<[Vec<(f64, f64)>; 2], LowdimError> {
     if model.dim() != 2 {
-        return Err(LowdimError::Shape { what: "phase-plane dimension", expected: 2, got: model.dim() });
+        return Err(LowdimError::Shape {
+            what: "phase-plane dimension",
+            expected: 2,
+            got: model.dim(),
+        });
     }
     if n < 2 {
-        return Err(LowdimError::Shape { what: "nullcline grid", expected: 2, got: n });
+        return Err(LowdimError::Shape {
+            what: "nullcline grid",
+            expected: 2,
+            got: n,
+        });
     }
-    let xs: Vec<f64> = (0..n).map(|i| x_range.0 + (x_range.1 - x_range.0) * i as f64 / (n - 1) as f64).collect();
-    let ys: Vec<f64> = (0..n).map(|j| y_range.0 + (y_range.1 - y_range.0) * j as f64 / (n - 1) as f64).collect();
-    let pts: Vec<f64> = ys.iter().flat_map(|&y| xs.iter().flat_map(move |&x| [x, y])).collect();
+    let xs: Vec<f64> = (0..n)
+        .map(|i| x_range.0 + (x_range.1 - x_range.0) * i as f64 / (n - 1) as f64)
+        .collect();
+    let ys: Vec<f64> = (0..n)
+        .map(|j| y_range.0 + (y_range.1 - y_range.0) * j as f64 / (n - 1) as f64)
+        .collect();
+    let pts: Vec<f64> = ys
+        .iter()
+        .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
+        .collect();
     let f = eval_drift(model, 0.0, &pts, device);
     let val = |c: usize, i: usize, j: usize| f[(j * n + i) * 2 + c];
     let mut out = [Vec::new(), Vec::new()];

@@ -71,7 +71,11 @@ impl RateNetwork {
         nonlinearity: Nonlinearity,
     ) -> Result<Self, LowdimError> {
         if n == 0 || weights.len() != n * n {
-            return Err(LowdimError::Shape { what: "weight matrix", expected: n * n, got: weights.len() });
+            return Err(LowdimError::Shape {
+                what: "weight matrix",
+                expected: n * n,
+                got: weights.len(),
+            });
         }
         if let Some(bad) = weights.iter().find(|w| !w.is_finite()) {
             return Err(LowdimError::InvalidParameter {
@@ -80,7 +84,12 @@ impl RateNetwork {
                 reason: "all weights must be finite",
             });
         }
-        Ok(Self { n, weights, nonlinearity, cache: Mutex::new(Vec::new()) })
+        Ok(Self {
+            n,
+            weights,
+            nonlinearity,
+            cache: Mutex::new(Vec::new()),
+        })
     }
 
     /// A random network, `W_ij = mean + (g/√N) ξ_ij` with `ξ_ij ~ N(0, 1)` from ChaCha8(`seed`).
@@ -94,7 +103,11 @@ impl RateNetwork {
         finite("mean", mean)?;
         finite("g", g)?;
         if n == 0 {
-            return Err(LowdimError::Shape { what: "network size", expected: 1, got: 0 });
+            return Err(LowdimError::Shape {
+                what: "network size",
+                expected: 1,
+                got: 0,
+            });
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let scale = g / (n as f64).sqrt();
@@ -119,7 +132,10 @@ impl RateNetwork {
 
     /// The same weights with another nonlinearity.
     pub fn with_nonlinearity(&self, nonlinearity: Nonlinearity) -> Self {
-        Self { nonlinearity, ..self.clone() }
+        Self {
+            nonlinearity,
+            ..self.clone()
+        }
     }
 
     /// Eigenvalues of `W − I` (the Jacobian of both forms at the origin), via faer.
@@ -133,13 +149,19 @@ impl RateNetwork {
 
     /// Spectral radius `max |λ(W)|` (≈ `g` for large `N`, mean 0).
     pub fn spectral_radius(&self) -> Result<f64, LowdimError> {
-        Ok(eigenvalues(&self.weights, self.n)?.iter().map(|z| z.norm()).fold(0.0, f64::max))
+        Ok(eigenvalues(&self.weights, self.n)?
+            .iter()
+            .map(|z| z.norm())
+            .fold(0.0, f64::max))
     }
 
     /// `Wᵀ` on the base device of `device` (cached).
     fn weights_t(&self, device: &Device) -> Tensor<2> {
         let base = device.clone().inner();
-        let mut cache = self.cache.lock().expect("the cache lock is never poisoned by a panic here");
+        let mut cache = self
+            .cache
+            .lock()
+            .expect("the cache lock is never poisoned by a panic here");
         if let Some((_, t)) = cache.iter().find(|(d, _)| *d == base) {
             return t.clone();
         }
@@ -206,12 +228,16 @@ impl TangentDrift for RateNetwork {
     }
 }
 
+// The reference numbers are kept digit for digit.
 #[cfg(test)]
+#[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
     use crate::drift::to_host;
     use crate::fixed_points::uniform_starts;
-    use crate::jacobian::{drift_jacobian, feedforward_tanh, feedforward_tanh_jacobian, jacobian_of};
+    use crate::jacobian::{
+        drift_jacobian, feedforward_tanh, feedforward_tanh_jacobian, jacobian_of,
+    };
     use crate::lyapunov::{LyapunovOptions, largest_lyapunov};
     use crate::stability::spectral_abscissa;
     use crate::stepper::{RK4, simulate};
@@ -225,7 +251,10 @@ mod tests {
         let radius = net.spectral_radius().unwrap();
         assert!((radius / 1.5 - 1.0).abs() < 0.04, "radius {radius}");
         let shifted = net.eigenvalues_shifted().unwrap();
-        let max_abs_shifted = shifted.iter().map(|z| (z.re + 1.0).hypot(z.im)).fold(0.0, f64::max);
+        let max_abs_shifted = shifted
+            .iter()
+            .map(|z| (z.re + 1.0).hypot(z.im))
+            .fold(0.0, f64::max);
         assert!((max_abs_shifted - radius).abs() < 1e-10);
         // Empirical moments of W: mean 0, variance g²/N.
         let w = net.weights();
@@ -249,7 +278,10 @@ mod tests {
             let norm = |s: &[f64]| s.iter().map(|x| x * x).sum::<f64>().sqrt().ln();
             let (a, b) = (norm(&traj.states[2]), norm(&traj.states[4]));
             let rate = (b - a) / (traj.times[4] - traj.times[2]);
-            assert!((rate - alpha).abs() < 0.02 * alpha.abs().max(0.1), "g = {g}: {rate} vs {alpha}");
+            assert!(
+                (rate - alpha).abs() < 0.02 * alpha.abs().max(0.1),
+                "g = {g}: {rate} vs {alpha}"
+            );
         }
     }
 
@@ -271,7 +303,11 @@ mod tests {
             let wt = crate::drift::tensor_from_rows(&w_t, n, m, &device);
             let auto = jacobian_of(|s| feedforward_tanh(s, wt.clone()), &x, n, m, &device);
             let exact = feedforward_tanh_jacobian(w, m, n, &x);
-            let err = auto.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let err = auto
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
             assert!(err < 1e-12, "max |J_autodiff − G W| = {err:e}");
         }
     }
@@ -293,12 +329,22 @@ mod tests {
             let f = to_host(net.drift(0.0, xt));
             for b in 0..2 {
                 for i in 0..20 {
-                    let e: f64 = (0..20).map(|j| jac[(b * 20 + i) * 20 + j] * v[b * 20 + j]).sum();
+                    let e: f64 = (0..20)
+                        .map(|j| jac[(b * 20 + i) * 20 + j] * v[b * 20 + j])
+                        .sum();
                     assert!((jv[b * 20 + i] - e).abs() < 1e-13);
                 }
             }
-            let d1 = to_host(jv2).iter().zip(&jv).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-            let d2 = to_host(f2).iter().zip(&f).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let d1 = to_host(jv2)
+                .iter()
+                .zip(&jv)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            let d2 = to_host(f2)
+                .iter()
+                .zip(&f)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
             assert!(d1 < 1e-14 && d2 < 1e-14);
         }
     }
@@ -312,14 +358,31 @@ mod tests {
         let net = RateNetwork::random(200, 0.0, 0.9, 1, Nonlinearity::Tanh).unwrap();
         let alpha = spectral_abscissa(&net.eigenvalues_shifted().unwrap());
         let x0 = uniform_starts(&[-1.0; 200], &[1.0; 200], 1, 101);
-        let opts = LyapunovOptions { transient: 60.0, duration: 150.0, ..Default::default() };
-        let lam = largest_lyapunov(&net, &x0, &opts, &device).unwrap().exponents[0];
-        assert!(lam < 0.0 && (lam - alpha).abs() < 0.01, "g = 0.9: λ = {lam}, −1 + max Re λ(W) = {alpha}");
+        let opts = LyapunovOptions {
+            transient: 60.0,
+            duration: 150.0,
+            ..Default::default()
+        };
+        let lam = largest_lyapunov(&net, &x0, &opts, &device)
+            .unwrap()
+            .exponents[0];
+        assert!(
+            lam < 0.0 && (lam - alpha).abs() < 0.01,
+            "g = 0.9: λ = {lam}, −1 + max Re λ(W) = {alpha}"
+        );
         let mut chaotic = Vec::new();
         for seed in [1, 3] {
             let net = RateNetwork::random(200, 0.0, 2.0, seed, Nonlinearity::Tanh).unwrap();
-            let opts = LyapunovOptions { transient: 50.0, duration: 150.0, ..Default::default() };
-            chaotic.push(largest_lyapunov(&net, &x0, &opts, &device).unwrap().exponents[0]);
+            let opts = LyapunovOptions {
+                transient: 50.0,
+                duration: 150.0,
+                ..Default::default()
+            };
+            chaotic.push(
+                largest_lyapunov(&net, &x0, &opts, &device)
+                    .unwrap()
+                    .exponents[0],
+            );
         }
         eprintln!("N = 200, g = 2.0: λ_max = {chaotic:?}");
         assert!(chaotic.iter().all(|&l| l > 0.01), "{chaotic:?}");
@@ -334,15 +397,29 @@ mod tests {
         let x0 = uniform_starts(&[-1.0; 500], &[1.0; 500], 1, 101);
         let net = RateNetwork::random(500, 0.0, 0.9, 1, Nonlinearity::Tanh).unwrap();
         let alpha = spectral_abscissa(&net.eigenvalues_shifted().unwrap());
-        let opts = LyapunovOptions { transient: 100.0, duration: 300.0, ..Default::default() };
-        let lam = largest_lyapunov(&net, &x0, &opts, &device).unwrap().exponents[0];
+        let opts = LyapunovOptions {
+            transient: 100.0,
+            duration: 300.0,
+            ..Default::default()
+        };
+        let lam = largest_lyapunov(&net, &x0, &opts, &device)
+            .unwrap()
+            .exponents[0];
         eprintln!("N = 500, g = 0.9: λ_max = {lam:.4}, −1 + max Re λ(W) = {alpha:.4}");
         assert!(lam < 0.0 && (lam - alpha).abs() < 0.01);
         let mut chaotic = Vec::new();
         for seed in 1..=4 {
             let net = RateNetwork::random(500, 0.0, 2.0, seed, Nonlinearity::Tanh).unwrap();
-            let opts = LyapunovOptions { transient: 50.0, duration: 400.0, ..Default::default() };
-            chaotic.push(largest_lyapunov(&net, &x0, &opts, &device).unwrap().exponents[0]);
+            let opts = LyapunovOptions {
+                transient: 50.0,
+                duration: 400.0,
+                ..Default::default()
+            };
+            chaotic.push(
+                largest_lyapunov(&net, &x0, &opts, &device)
+                    .unwrap()
+                    .exponents[0],
+            );
         }
         let mean = chaotic.iter().sum::<f64>() / chaotic.len() as f64;
         eprintln!("N = 500, g = 2.0: λ_max = {chaotic:.4?}, mean {mean:.4}");

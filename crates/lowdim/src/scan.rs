@@ -51,7 +51,12 @@ where
             stable.push(fps.iter().filter(|p| p.stability.is_stable()).count());
         }
     }
-    Ok(BifurcationMap { xs: xs.to_vec(), ys: ys.to_vec(), counts, stable })
+    Ok(BifurcationMap {
+        xs: xs.to_vec(),
+        ys: ys.to_vec(),
+        counts,
+        stable,
+    })
 }
 
 /// A point on a branch of fixed points: parameter, location and the largest real part among
@@ -86,7 +91,11 @@ fn branch_point<D: Drift, F: Fn(f64) -> D>(
         .filter(|z| z.im.abs() > 1e-12 * scale)
         .map(|z| z.re)
         .fold(f64::NEG_INFINITY, f64::max);
-    Ok(BranchPoint { p, x: run.x, oscillatory_abscissa })
+    Ok(BranchPoint {
+        p,
+        x: run.x,
+        oscillatory_abscissa,
+    })
 }
 
 /// Hopf points of the branch of fixed points through `start` as the parameter runs over
@@ -105,7 +114,11 @@ where
     F: Fn(f64) -> D,
 {
     if params.len() < 2 {
-        return Err(LowdimError::Shape { what: "continuation grid", expected: 2, got: params.len() });
+        return Err(LowdimError::Shape {
+            what: "continuation grid",
+            expected: 2,
+            got: params.len(),
+        });
     }
     let mut hopf = Vec::new();
     let mut prev = branch_point(&make, params[0], start, opts, device)?;

@@ -7,7 +7,11 @@ use faer::{Mat, c64};
 /// sorted by decreasing real part, then decreasing imaginary part.
 pub fn eigenvalues(m: &[f64], n: usize) -> Result<Vec<c64>, LowdimError> {
     if m.len() != n * n {
-        return Err(LowdimError::Shape { what: "square matrix", expected: n * n, got: m.len() });
+        return Err(LowdimError::Shape {
+            what: "square matrix",
+            expected: n * n,
+            got: m.len(),
+        });
     }
     let mat = Mat::<f64>::from_fn(n, n, |i, j| m[i * n + j]);
     let mut eig = mat

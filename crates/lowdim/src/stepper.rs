@@ -27,11 +27,22 @@ pub struct Tableau {
 }
 
 /// Forward Euler, order 1.
-pub const EULER: Tableau = Tableau { name: "euler", a: &[&[]], b: &[1.0], c: &[0.0], order: 1 };
+pub const EULER: Tableau = Tableau {
+    name: "euler",
+    a: &[&[]],
+    b: &[1.0],
+    c: &[0.0],
+    order: 1,
+};
 
 /// Heun's method (explicit trapezoid), order 2.
-pub const HEUN: Tableau =
-    Tableau { name: "heun", a: &[&[], &[1.0]], b: &[0.5, 0.5], c: &[0.0, 1.0], order: 2 };
+pub const HEUN: Tableau = Tableau {
+    name: "heun",
+    a: &[&[], &[1.0]],
+    b: &[0.5, 0.5],
+    c: &[0.0, 1.0],
+    order: 2,
+};
 
 /// The classical fourth-order Runge–Kutta method.
 pub const RK4: Tableau = Tableau {
@@ -127,7 +138,9 @@ impl Trajectory {
 
     /// The final state, row-major `[B, dim]`.
     pub fn last(&self) -> &[f64] {
-        self.states.last().expect("a trajectory holds at least its initial state")
+        self.states
+            .last()
+            .expect("a trajectory holds at least its initial state")
     }
 }
 
@@ -144,8 +157,12 @@ pub fn simulate<D: Drift + ?Sized>(
 ) -> Result<Trajectory, LowdimError> {
     positive("dt", dt)?;
     let dim = model.dim();
-    if x0.is_empty() || x0.len() % dim != 0 {
-        return Err(LowdimError::Shape { what: "initial states", expected: dim, got: x0.len() });
+    if x0.is_empty() || !x0.len().is_multiple_of(dim) {
+        return Err(LowdimError::Shape {
+            what: "initial states",
+            expected: dim,
+            got: x0.len(),
+        });
     }
     if every == 0 {
         return Err(LowdimError::InvalidParameter {
@@ -169,7 +186,12 @@ pub fn simulate<D: Drift + ?Sized>(
     // One read-back for the whole run: each transfer costs a synchronisation.
     let flat = to_host(Tensor::stack::<3>(recorded, 0));
     let states = flat.chunks(batch * dim).map(<[f64]>::to_vec).collect();
-    Ok(Trajectory { times, states, batch, dim })
+    Ok(Trajectory {
+        times,
+        states,
+        batch,
+        dim,
+    })
 }
 
 /// Least-squares slope of `ln(err)` against `ln(dt)`: the empirical order of convergence.
@@ -183,7 +205,9 @@ pub fn log_log_slope(dts: &[f64], errors: &[f64]) -> f64 {
     sxy / sxx
 }
 
+// The reference numbers are kept digit for digit.
 #[cfg(test)]
+#[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
     use crate::fitzhugh_nagumo::FitzHughNagumo;
@@ -217,13 +241,22 @@ mod tests {
                 .iter()
                 .map(|&dt| {
                     let steps = (5.0 / dt).round() as usize;
-                    let tr = simulate(&fhn, &method, &[-1.0, 1.0], dt, steps, steps, &device).unwrap();
-                    tr.last().iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+                    let tr =
+                        simulate(&fhn, &method, &[-1.0, 1.0], dt, steps, steps, &device).unwrap();
+                    tr.last()
+                        .iter()
+                        .zip(&reference)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max)
                 })
                 .collect();
             for errs in [&pop_err, &fhn_err] {
                 let slope = log_log_slope(&dts, errs);
-                assert!((slope - method.order as f64).abs() < 0.15, "{}: slope {slope}, {errs:?}", method.name);
+                assert!(
+                    (slope - method.order as f64).abs() < 0.15,
+                    "{}: slope {slope}, {errs:?}",
+                    method.name
+                );
             }
         }
     }

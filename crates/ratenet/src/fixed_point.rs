@@ -361,6 +361,10 @@ mod tests {
         let worst = (0..20)
             .map(|i| (out.rates[i] - SEED_R[i]).abs())
             .fold(0.0, f64::max);
+        eprintln!(
+            "Euler2fixedpt: {} steps, max |R - R_seed| = {worst:.2e} Hz",
+            out.steps
+        );
         assert!(worst <= 1e-4, "max |R - R_seed| = {worst:e}");
     }
 
@@ -375,6 +379,7 @@ mod tests {
             .map(|i| (fp.rates[i] - SEED_R[i]).abs())
             .fold(0.0, f64::max);
         assert!(
+        eprintln!("Newton: {} its, residual {:.1e}; Euler stop {gap:.1e} Hz away", fp.iterations, fp.residual);
             gap > 1e-4 && gap < 1e-2,
             "Euler stops {gap:e} Hz from the fixed point"
         );
@@ -442,6 +447,7 @@ mod tests {
             let rel = (g[k] - fd).abs()
                 / fd.abs()
                     .max(1e-3 * g.iter().map(|v| v.abs()).fold(0.0, f64::max));
+            eprintln!("implicit vs FD θ[{k}]: rel {rel:.1e}");
             assert!(
                 rel < 1e-6,
                 "θ[{k}]: implicit {} vs fd {fd} (rel {rel:e})",

@@ -301,6 +301,10 @@ pub(crate) mod tests {
         ];
         for (mu, sigma, want) in cases {
             let got = phi(mu, sigma, TAU, &c);
+            eprintln!(
+                "Phi({mu}, {sigma}) = {got:.15} (rel err {:.1e})",
+                rel(got, want)
+            );
             assert!(
                 rel(got, want) < 1e-10,
                 "Phi({mu},{sigma}) = {got:.15} vs {want}"
@@ -311,6 +315,10 @@ pub(crate) mod tests {
         // Phi(25, 0) = 1/(tau ln 5) exactly.
         assert!(rel(phi(25.0, 0.0, TAU, &c), 1.0 / (TAU * 5f64.ln())) < 1e-15);
         let lp = log_phi(0.0, 1.0, TAU, &c);
+        eprintln!(
+            "log Phi(0, 1) = {lp:.12} (rel err {:.1e})",
+            rel(lp, -392.972716413939)
+        );
         assert!(
             rel(lp, -392.972716413939) < 1e-10,
             "log Phi(0,1) = {lp:.12}"
@@ -424,6 +432,13 @@ pub(crate) mod tests {
     /// approximation, hence 1e-4 Hz.
     #[test]
     fn seed_000_printed_table() {
+        let worst = (0..20)
+            .map(|i| {
+                let target = SEED_R[i] - SEED_R_MINUS_PHI[i];
+                (phi(SEED_MU[i], SEED_SIGMA[i], TAU, &LifConstants::default()) - target).abs()
+            })
+            .fold(0.0, f64::max);
+        eprintln!("seed 000 table: max |Phi - (R - (R - Phi))| = {worst:.2e} Hz");
         let c = LifConstants::default();
         for i in 0..20 {
             let target = SEED_R[i] - SEED_R_MINUS_PHI[i];

@@ -177,16 +177,30 @@ fn gather_offsets(problem: &JrProblem) -> Vec<isize> {
 
 /// Delayed coupling of every target: `csum_i = Σ_j W_ij S_j(t − lag_ij)`, reading the history
 /// whose newest row starts at `newest·n`.
+///
+/// This N² gather is the irreducible cost of a step. Four independent accumulators break the
+/// floating-point add dependency chain (a serial sum is latency-bound at ~4 cycles per term).
 #[inline]
 fn gather_coupling(weights: &[f64], offsets: &[isize], hist: &[f64], newest: usize, n: usize, csum: &mut [f64]) {
     let base = (newest * n) as isize;
+    // Every index is (newest − lag)·n + j with lag ≤ newest (checked by `JrProblem::validate`
+    // and the history layout), so it lies in [0, (newest + 1)·n).
+    assert!((newest + 1) * n <= hist.len());
     for i in 0..n {
         let w = &weights[i * n..(i + 1) * n];
         let o = &offsets[i * n..(i + 1) * n];
-        let mut s = 0.0;
-        for j in 0..n {
-            let idx = (base + o[j]) as usize;
-            s += w[j] * hist[idx];
+        let mut acc = [0.0f64; 4];
+        let quads = n / 4;
+        for q in 0..quads {
+            for l in 0..4 {
+                let j = 4 * q + l;
+                // SAFETY: see the bound above.
+                acc[l] += w[j] * unsafe { *hist.get_unchecked((base + o[j]) as usize) };
+            }
+        }
+        let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        for j in 4 * quads..n {
+            s += w[j] * hist[(base + o[j]) as usize];
         }
         csum[i] = s;
     }
@@ -449,6 +463,11 @@ fn par_batch<T: Send>(batch: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 pub fn forward(problem: &JrProblem, params: &[f64], record: bool) -> (SimulationOutput, Vec<Tape>) {
     let n = problem.n;
     let batch = params.len() / (N_JR_PARAMS * n);
+    // Problems are built from validated experiments; a bad one here is a programming error,
+    // and the unchecked gather relies on it being caught.
+    if let Err(e) = problem.validate(batch) {
+        panic!("invalid Jansen-Rit problem: {e}");
+    }
     let offsets = gather_offsets(problem);
     let tl = problem.trace_len();
     let hl = problem.horizon * 2 * n;

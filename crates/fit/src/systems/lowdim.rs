@@ -1,11 +1,1175 @@
-//! Experiments of the `lowdim` crate (placeholder until its CLI integration lands).
+//! Experiments of the `lowdim` crate: the single sigmoid population (seed 001), FitzHugh–Nagumo
+//! and random rate networks (seed 002).
+//!
+//! Each run writes its numbers (`summary.json`, CSV tables) and PNG plots to the run folder:
+//!
+//! * `SigmoidPopulation`: fixed points with eigenvalues, `dr/dt` against `r`, trajectories from
+//!   several initial rates, the fixed-point-count map over `(w, I_ext)` (checkpointed per `w`
+//!   row), and optionally a run with OU input;
+//! * `FitzHughNagumo`: fixed points and their classification, a phase plane with nullclines and
+//!   trajectories, Hopf points along `I`, the limit-cycle period, and the seed's Adam workflow
+//!   with its Newton polish;
+//! * `RateNetwork`: the spectrum of `W` with the circle of radius `g`, linear and tanh
+//!   simulations, the `J = G(x) W` check, and the largest Lyapunov exponent per realisation
+//!   (checkpointed per realisation).
 
 use crate::context::RunContext;
+use crate::npy::{read_npy, write_npy};
+use crate::plot::{Series, heatmap, line_plot, scatter_plot};
+use crate::progress::progress_bar;
+use crate::run_dir::{CsvAppender, write_json};
+use crate::yaml::{model_name, parse_experiment};
+use anyhow::{Context, Result, anyhow, bail};
+use burn::tensor::Device;
+use dynamics::f64_device;
+use lowdim::{
+    AdamOptions, Drift, FhnForm, FitzHughNagumo, FixedPoint, LyapunovOptions, NewtonOptions,
+    Nonlinearity, RateNetwork, SigmoidPopulation, Tableau, adam_fixed_points,
+    count_fixed_points_grid, eval_drift, find_fixed_points, grid_starts, hopf_points, jacobian_of,
+    largest_lyapunov, nullclines, oscillation_period, ou_input, simulate, spectral_abscissa,
+    tensor_from_rows, uniform_starts,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 
 /// Model names this module runs (`model: {name: ...}` in the YAML).
-pub const MODELS: &[&str] = &[];
+pub const MODELS: &[&str] = &["SigmoidPopulation", "FitzHughNagumo", "RateNetwork"];
 
 /// Runs the experiment described by `ctx`.
-pub fn run(ctx: &RunContext) -> anyhow::Result<()> {
-    anyhow::bail!("{}: no runner for this model yet", ctx.exp_path.display())
+pub fn run(ctx: &RunContext) -> Result<()> {
+    let device = f64_device(ctx.backend, false);
+    match model_name(&ctx.exp_path, &ctx.text)?.as_str() {
+        "SigmoidPopulation" => run_population(ctx, &parse(ctx)?, &device),
+        "FitzHughNagumo" => run_fhn(ctx, &parse(ctx)?, &device),
+        "RateNetwork" => run_network(ctx, &parse(ctx)?, &device),
+        other => bail!(
+            "{}: lowdim does not run model `{other}`",
+            ctx.exp_path.display()
+        ),
+    }
+}
+
+fn parse<T: DeserializeOwned>(ctx: &RunContext) -> Result<T> {
+    parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)
+}
+
+// ---------------------------------------------------------------- shared config sections
+
+/// `integration:` — method, step, duration, recording stride.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Integration {
+    /// `euler`, `heun` or `rk4`.
+    method: String,
+    /// Step size (model time unit).
+    dt: f64,
+    /// Simulated time.
+    duration: f64,
+    /// Record every `every`-th step.
+    #[serde(default = "one")]
+    every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Integration {
+    fn tableau(&self) -> Result<Tableau> {
+        Tableau::parse(&self.method).ok_or_else(|| {
+            anyhow!(
+                "integration.method `{}`: expected one of euler, heun, rk4",
+                self.method
+            )
+        })
+    }
+
+    fn steps(&self) -> Result<usize> {
+        if !(self.dt > 0.0 && self.duration > 0.0) {
+            bail!(
+                "integration: dt and duration must be > 0 (got {} and {})",
+                self.dt,
+                self.duration
+            );
+        }
+        Ok((self.duration / self.dt).round() as usize)
+    }
+}
+
+/// `fixed_points:` — Newton starts on a regular grid over a box.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixedPointSearch {
+    /// Lower corner of the start box.
+    lo: Vec<f64>,
+    /// Upper corner.
+    hi: Vec<f64>,
+    /// Starts per axis.
+    per_axis: usize,
+    /// Residual tolerance `‖f‖₂`.
+    #[serde(default = "default_tol")]
+    tol: f64,
+}
+
+fn default_tol() -> f64 {
+    NewtonOptions::default().tol
+}
+
+impl FixedPointSearch {
+    fn starts(&self, dim: usize) -> Result<Vec<f64>> {
+        if self.lo.len() != dim || self.hi.len() != dim || self.per_axis == 0 {
+            bail!("fixed_points: lo and hi need {dim} entries and per_axis ≥ 1");
+        }
+        Ok(grid_starts(&self.lo, &self.hi, self.per_axis))
+    }
+
+    fn options(&self) -> NewtonOptions {
+        NewtonOptions {
+            tol: self.tol,
+            ..NewtonOptions::default()
+        }
+    }
+}
+
+/// `outputs:` — what to write besides the numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outputs {
+    /// Write PNG plots.
+    #[serde(default = "yes")]
+    plots: bool,
+    /// Default run folder (read by the CLI when `--out` is absent).
+    #[serde(default)]
+    #[allow(dead_code)]
+    dir: Option<String>,
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Self {
+            plots: true,
+            dir: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A 1-D range `{lo, hi, n}` (inclusive, `n` points).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Range {
+    lo: f64,
+    hi: f64,
+    n: usize,
+}
+
+impl Range {
+    fn values(&self) -> Vec<f64> {
+        match self.n {
+            0 => Vec::new(),
+            1 => vec![self.lo],
+            n => (0..n)
+                .map(|k| self.lo + (self.hi - self.lo) * k as f64 / (n - 1) as f64)
+                .collect(),
+        }
+    }
+}
+
+fn fixed_points_json(fps: &[FixedPoint]) -> Value {
+    Value::Array(
+        fps.iter()
+            .map(|f| {
+                json!({
+                    "x": f.x,
+                    "residual": f.residual,
+                    "hits": f.hits,
+                    "stability": f.stability.name(),
+                    "eigenvalues": f.eigenvalues.iter().map(|z| [z.re, z.im]).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Resumable progress of a loop, stored with the experiment hash.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint<T> {
+    experiment_hash: String,
+    progress: T,
+}
+
+fn checkpoint_path(ctx: &RunContext) -> PathBuf {
+    ctx.out_dir.join("checkpoint.json")
+}
+
+/// On `--resume`, the progress saved by an earlier run of the same experiment.
+fn load_progress<T: DeserializeOwned>(ctx: &RunContext) -> Result<Option<T>> {
+    let path = checkpoint_path(ctx);
+    if !ctx.resume || !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let cp: Checkpoint<T> =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if cp.experiment_hash != ctx.experiment_hash() {
+        bail!(
+            "{} was written by a different experiment (hash {}, this one {}): refusing to resume",
+            path.display(),
+            cp.experiment_hash,
+            ctx.experiment_hash()
+        );
+    }
+    Ok(Some(cp.progress))
+}
+
+fn save_progress<T: Serialize>(ctx: &RunContext, progress: &T) -> Result<()> {
+    write_json(
+        &checkpoint_path(ctx),
+        &Checkpoint {
+            experiment_hash: ctx.experiment_hash(),
+            progress,
+        },
+    )
+}
+
+fn out(ctx: &RunContext, name: &str) -> PathBuf {
+    ctx.out_dir.join(name)
+}
+
+fn write_csv(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Vec<f64>>) -> Result<()> {
+    let mut csv = CsvAppender::create(path, header)?;
+    for row in rows {
+        csv.append(&row)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- SigmoidPopulation
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopulationExperiment {
+    /// `flex` or `ndarray` (read by the CLI into `RunContext::backend`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    backend: Option<String>,
+    model: PopulationModel,
+    integration: Integration,
+    /// Initial rates of the simulated trajectories.
+    initial_states: Vec<f64>,
+    fixed_points: FixedPointSearch,
+    /// Fixed-point-count map over `(w, I_ext)`.
+    #[serde(default)]
+    exploration: Option<PopulationExploration>,
+    /// Optional run with OU input.
+    #[serde(default)]
+    noise: Option<OuNoise>,
+    #[serde(default)]
+    outputs: Outputs,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopulationModel {
+    /// Dispatch key (`SigmoidPopulation`), read by the CLI.
+    #[allow(dead_code)]
+    name: String,
+    parameters: PopulationParameters,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopulationParameters {
+    a: f64,
+    theta: f64,
+    w: f64,
+    #[serde(rename = "I_ext")]
+    i_ext: f64,
+    tau: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopulationExploration {
+    w: Range,
+    #[serde(rename = "I_ext")]
+    i_ext: Range,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OuNoise {
+    /// Mean input during the noisy run (replaces `I_ext`).
+    #[serde(rename = "I_ext")]
+    i_ext: f64,
+    tau_ou: f64,
+    sigma: f64,
+    duration: f64,
+    seed: u64,
+    /// Initial rate.
+    r0: f64,
+}
+
+fn run_population(ctx: &RunContext, exp: &PopulationExperiment, device: &Device) -> Result<()> {
+    let p = &exp.model.parameters;
+    let model = SigmoidPopulation::new(p.a, p.theta, p.w, p.i_ext, p.tau)?;
+    let method = exp.integration.tableau()?;
+    let steps = exp.integration.steps()?;
+    let fps = find_fixed_points(
+        &model,
+        &exp.fixed_points.starts(1)?,
+        &exp.fixed_points.options(),
+        device,
+    )?;
+    let traj = simulate(
+        &model,
+        &method,
+        &exp.initial_states,
+        exp.integration.dt,
+        steps,
+        exp.integration.every,
+        device,
+    )?;
+    let mut header = vec!["t".to_string()];
+    header.extend(exp.initial_states.iter().map(|r| format!("r0={r}")));
+    let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
+    write_csv(
+        &out(ctx, "trajectories.csv"),
+        &header_ref,
+        traj.times
+            .iter()
+            .zip(&traj.states)
+            .map(|(t, s)| std::iter::once(*t).chain(s.iter().copied()).collect()),
+    )?;
+    let mut summary = json!({
+        "model": "SigmoidPopulation",
+        "parameters": {"a": p.a, "theta": p.theta, "w": p.w, "I_ext": p.i_ext, "tau": p.tau},
+        "fixed_points": fixed_points_json(&fps),
+        "analytic_eigenvalues": fps.iter().map(|f| model.analytic_eigenvalue(f.x[0])).collect::<Vec<_>>(),
+    });
+    if exp.outputs.plots {
+        let rs: Vec<f64> = (0..=400).map(|k| -0.05 + 1.05 * k as f64 / 400.0).collect();
+        let drdt = eval_drift(&model, 0.0, &rs, device);
+        let fp_r: Vec<f64> = fps.iter().map(|f| f.x[0]).collect();
+        line_plot(
+            &out(ctx, "drdt.png"),
+            &format!(
+                "dr/dt, w = {}, I_ext = {} ({} fixed points)",
+                p.w,
+                p.i_ext,
+                fps.len()
+            ),
+            "r",
+            "dr/dt",
+            &[
+                Series::new("dr/dt", rs, drdt),
+                Series::new("fixed points", fp_r.clone(), vec![0.0; fp_r.len()]),
+            ],
+            false,
+        )?;
+        let series: Vec<Series> = exp
+            .initial_states
+            .iter()
+            .enumerate()
+            .map(|(b, r0)| {
+                Series::new(
+                    format!("r0 = {r0}"),
+                    traj.times.clone(),
+                    traj.component(b, 0),
+                )
+            })
+            .collect();
+        line_plot(
+            &out(ctx, "trajectories.png"),
+            "Population rate",
+            "t (ms)",
+            "r(t)",
+            &series,
+            false,
+        )?;
+    }
+    if let Some(ex) = &exp.exploration {
+        let (ws, is) = (ex.w.values(), ex.i_ext.values());
+        let map = population_map(ctx, &model, &ws, &is, &exp.fixed_points, device)?;
+        let counts: Vec<f64> = map.iter().map(|&(c, _)| c as f64).collect();
+        write_csv(
+            &out(ctx, "bifurcation_map.csv"),
+            &["w", "I_ext", "fixed_points", "stable"],
+            (0..ws.len())
+                .flat_map(|i| (0..is.len()).map(move |j| (i, j)))
+                .map(|(i, j)| {
+                    vec![
+                        ws[i],
+                        is[j],
+                        map[i * is.len() + j].0 as f64,
+                        map[i * is.len() + j].1 as f64,
+                    ]
+                }),
+        )?;
+        let mut histogram = serde_json::Map::new();
+        for &(c, _) in &map {
+            let entry = histogram.entry(c.to_string()).or_insert(json!(0));
+            *entry = json!(entry.as_u64().unwrap_or(0) + 1);
+        }
+        summary["bifurcation_map"] =
+            json!({"w": ws, "I_ext": is, "points_with_k_fixed_points": histogram});
+        if exp.outputs.plots {
+            heatmap(
+                &out(ctx, "bifurcation_map.png"),
+                "Number of fixed points",
+                "w",
+                "I_ext",
+                &ws,
+                &is,
+                &counts,
+            )?;
+        }
+    }
+    if let Some(noise) = &exp.noise {
+        let n_steps = (noise.duration / exp.integration.dt).round() as usize;
+        let input = ou_input(
+            n_steps.max(1),
+            exp.integration.dt,
+            noise.tau_ou,
+            noise.sigma,
+            noise.seed,
+        )?;
+        let noisy = SigmoidPopulation {
+            i_ext: noise.i_ext,
+            ..model.clone()
+        }
+        .with_input(input)?;
+        let tr = simulate(
+            &noisy,
+            &method,
+            &[noise.r0],
+            exp.integration.dt,
+            n_steps,
+            1,
+            device,
+        )?;
+        let r = tr.component(0, 0);
+        let high = fps.last().map_or(0.5, |f| f.x[0]);
+        let low = fps.first().map_or(0.0, |f| f.x[0]);
+        let mid = 0.5 * (high + low);
+        let switches = r
+            .windows(2)
+            .filter(|w| (w[0] < mid) != (w[1] < mid))
+            .count();
+        summary["ou_run"] = json!({"steps": n_steps, "threshold": mid, "crossings": switches,
+            "fraction_high": r.iter().filter(|&&x| x >= mid).count() as f64 / r.len() as f64});
+        write_csv(
+            &out(ctx, "ou_trajectory.csv"),
+            &["t", "r"],
+            tr.times.iter().zip(&r).map(|(t, x)| vec![*t, *x]),
+        )?;
+        if exp.outputs.plots {
+            line_plot(
+                &out(ctx, "ou_trajectory.png"),
+                &format!("OU input, σ = {}, I_ext = {}", noise.sigma, noise.i_ext),
+                "t (ms)",
+                "r(t)",
+                &[Series::new("", tr.times.clone(), r)],
+                false,
+            )?;
+        }
+    }
+    write_json(&out(ctx, "summary.json"), &summary)?;
+    if !ctx.quiet {
+        println!(
+            "{} fixed point(s) written to {}",
+            fps.len(),
+            ctx.out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Counts per grid point, row by row in `w`, checkpointed after every row.
+fn population_map(
+    ctx: &RunContext,
+    model: &SigmoidPopulation,
+    ws: &[f64],
+    is: &[f64],
+    search: &FixedPointSearch,
+    device: &Device,
+) -> Result<Vec<(usize, usize)>> {
+    let mut done: Vec<(usize, usize)> = load_progress(ctx)?.unwrap_or_default();
+    if done.len() % is.len().max(1) != 0 || done.len() > ws.len() * is.len() {
+        bail!(
+            "checkpoint holds {} map cells, not a whole number of rows",
+            done.len()
+        );
+    }
+    let starts = search.starts(1)?;
+    let bar = progress_bar(ws.len() as u64, ctx.quiet);
+    bar.set_position((done.len() / is.len().max(1)) as u64);
+    for &w in &ws[done.len() / is.len().max(1)..] {
+        let row = count_fixed_points_grid(
+            &[w],
+            is,
+            |w, i| SigmoidPopulation {
+                w,
+                i_ext: i,
+                ..model.clone()
+            },
+            &starts,
+            &search.options(),
+            device,
+        )?;
+        done.extend(row.counts.iter().zip(&row.stable).map(|(&c, &s)| (c, s)));
+        save_progress(ctx, &done)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(done)
+}
+
+// ---------------------------------------------------------------- FitzHughNagumo
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FhnExperiment {
+    /// `flex` or `ndarray` (read by the CLI into `RunContext::backend`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    backend: Option<String>,
+    model: FhnModel,
+    integration: Integration,
+    /// Initial `(v, w)` of the phase-plane trajectories.
+    initial_states: Vec<[f64; 2]>,
+    fixed_points: FixedPointSearch,
+    phase_plane: PhasePlane,
+    #[serde(default)]
+    continuation: Option<Continuation>,
+    #[serde(default)]
+    limit_cycle: Option<LimitCycle>,
+    #[serde(default)]
+    optimization: Option<AdamWorkflow>,
+    #[serde(default)]
+    outputs: Outputs,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FhnModel {
+    /// Dispatch key (`FitzHughNagumo`), read by the CLI.
+    #[allow(dead_code)]
+    name: String,
+    /// `standard` or `seed_swapped`.
+    #[serde(default = "standard")]
+    form: String,
+    parameters: FhnParameters,
+}
+
+fn standard() -> String {
+    "standard".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FhnParameters {
+    tau: f64,
+    a: f64,
+    b: f64,
+    #[serde(rename = "I")]
+    i: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhasePlane {
+    v: [f64; 2],
+    w: [f64; 2],
+    /// Nullcline grid points per axis.
+    grid: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Continuation {
+    /// Input current values (increasing) followed from the fixed point found first.
+    #[serde(rename = "I")]
+    i: Range,
+    /// Bisection tolerance on `I`.
+    tol: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitCycle {
+    #[serde(rename = "I")]
+    i: f64,
+    dt: f64,
+    duration: f64,
+    initial_state: [f64; 2],
+}
+
+/// The seed 002 Adam workflow (`optimization:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdamWorkflow {
+    /// Model form the workflow runs on (the seed used `seed_swapped`).
+    form: String,
+    runs: usize,
+    lr: f64,
+    steps: usize,
+    /// Starts uniform in `[lo, hi]²`.
+    lo: f64,
+    hi: f64,
+    seed: u64,
+}
+
+fn fhn_form(name: &str) -> Result<FhnForm> {
+    FhnForm::parse(name)
+        .ok_or_else(|| anyhow!("FitzHugh-Nagumo form `{name}`: expected standard or seed_swapped"))
+}
+
+fn run_fhn(ctx: &RunContext, exp: &FhnExperiment, device: &Device) -> Result<()> {
+    let p = &exp.model.parameters;
+    let model = FitzHughNagumo::new(p.tau, p.a, p.b, p.i, fhn_form(&exp.model.form)?)?;
+    let method = exp.integration.tableau()?;
+    let steps = exp.integration.steps()?;
+    let search = &exp.fixed_points;
+    let fps = find_fixed_points(&model, &search.starts(2)?, &search.options(), device)?;
+    let x0: Vec<f64> = exp.initial_states.iter().flatten().copied().collect();
+    let traj = simulate(
+        &model,
+        &method,
+        &x0,
+        exp.integration.dt,
+        steps,
+        exp.integration.every,
+        device,
+    )?;
+    let mut header = vec!["t".to_string()];
+    for k in 0..exp.initial_states.len() {
+        header.push(format!("v{k}"));
+        header.push(format!("w{k}"));
+    }
+    let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
+    write_csv(
+        &out(ctx, "trajectories.csv"),
+        &header_ref,
+        traj.times
+            .iter()
+            .zip(&traj.states)
+            .map(|(t, s)| std::iter::once(*t).chain(s.iter().copied()).collect()),
+    )?;
+    let mut summary = json!({
+        "model": "FitzHughNagumo",
+        "form": exp.model.form,
+        "parameters": {"tau": p.tau, "a": p.a, "b": p.b, "I": p.i},
+        "fixed_points": fixed_points_json(&fps),
+    });
+    if exp.outputs.plots {
+        let pp = &exp.phase_plane;
+        let [nv, nw] = nullclines(
+            &model,
+            (pp.v[0], pp.v[1]),
+            (pp.w[0], pp.w[1]),
+            pp.grid,
+            device,
+        )?;
+        let unzip = |pts: &[(f64, f64)]| -> (Vec<f64>, Vec<f64>) { pts.iter().copied().unzip() };
+        let (a, b) = unzip(&nv);
+        let (c, d) = unzip(&nw);
+        let mut series = vec![
+            Series::new("dv/dt = 0", a, b),
+            Series::new("dw/dt = 0", c, d),
+        ];
+        for k in 0..exp.initial_states.len() {
+            series.push(Series::new(
+                format!("trajectory {k}"),
+                traj.component(k, 0),
+                traj.component(k, 1),
+            ));
+        }
+        series.push(Series::new(
+            "fixed points",
+            fps.iter().map(|f| f.x[0]).collect(),
+            fps.iter().map(|f| f.x[1]).collect(),
+        ));
+        scatter_plot(
+            &out(ctx, "phase_plane.png"),
+            &format!("{} phase plane", model.name()),
+            "v",
+            "w",
+            &series,
+            None,
+        )?;
+        let mut traces = Vec::new();
+        for k in 0..exp.initial_states.len() {
+            traces.push(Series::new(
+                format!("v{k}"),
+                traj.times.clone(),
+                traj.component(k, 0),
+            ));
+            traces.push(Series::new(
+                format!("w{k}"),
+                traj.times.clone(),
+                traj.component(k, 1),
+            ));
+        }
+        line_plot(
+            &out(ctx, "traces.png"),
+            "FitzHugh-Nagumo",
+            "t",
+            "v, w",
+            &traces,
+            false,
+        )?;
+    }
+    if let Some(c) = &exp.continuation {
+        let start = fps
+            .first()
+            .ok_or_else(|| anyhow!("continuation: no fixed point to start from"))?;
+        let hopf = hopf_points(
+            |i| model.with_input(i),
+            &c.i.values(),
+            &start.x,
+            &search.options(),
+            c.tol,
+            device,
+        )?;
+        summary["hopf_points_I"] = json!(hopf);
+    }
+    if let Some(lc) = &exp.limit_cycle {
+        let m = model.with_input(lc.i);
+        let n = (lc.duration / lc.dt).round() as usize;
+        let tr = simulate(&m, &method, &lc.initial_state, lc.dt, n, 1, device)?;
+        let v = tr.component(0, 0);
+        let period = oscillation_period(&tr.times, &v, 0.3);
+        summary["limit_cycle"] = json!({"I": lc.i, "period": period.as_ref().ok(),
+            "error": period.as_ref().err().map(|e| e.to_string())});
+        if exp.outputs.plots {
+            line_plot(
+                &out(ctx, "limit_cycle.png"),
+                &format!("I = {}", lc.i),
+                "t",
+                "v, w",
+                &[
+                    Series::new("v", tr.times.clone(), v),
+                    Series::new("w", tr.times.clone(), tr.component(0, 1)),
+                ],
+                false,
+            )?;
+        }
+    }
+    if let Some(opt) = &exp.optimization {
+        summary["adam_workflow"] = run_adam_workflow(ctx, &model, opt, exp.outputs.plots, device)?;
+    }
+    write_json(&out(ctx, "summary.json"), &summary)?;
+    if !ctx.quiet {
+        println!(
+            "{} fixed point(s) written to {}",
+            fps.len(),
+            ctx.out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn run_adam_workflow(
+    ctx: &RunContext,
+    base: &FitzHughNagumo,
+    opt: &AdamWorkflow,
+    plots: bool,
+    device: &Device,
+) -> Result<Value> {
+    if opt.runs == 0 || opt.lo >= opt.hi {
+        bail!("optimization: need runs ≥ 1 and lo < hi");
+    }
+    let model = FitzHughNagumo {
+        form: fhn_form(&opt.form)?,
+        ..*base
+    };
+    let starts = uniform_starts(&[opt.lo; 2], &[opt.hi; 2], opt.runs, opt.seed);
+    let adam = AdamOptions {
+        lr: opt.lr,
+        steps: opt.steps,
+        ..AdamOptions::default()
+    };
+    let res = adam_fixed_points(&model, &starts, &adam, &NewtonOptions::default(), device)?;
+    write_csv(
+        &out(ctx, "adam_runs.csv"),
+        &[
+            "run",
+            "v0",
+            "w0",
+            "adam_v",
+            "adam_w",
+            "adam_loss",
+            "newton_v",
+            "newton_w",
+            "newton_residual",
+            "newton_iterations",
+        ],
+        (0..opt.runs).map(|k| {
+            let r = &res.polished[k];
+            vec![
+                k as f64,
+                starts[2 * k],
+                starts[2 * k + 1],
+                res.adam_x[2 * k],
+                res.adam_x[2 * k + 1],
+                res.final_loss[k],
+                r.x[0],
+                r.x[1],
+                r.residual,
+                r.iterations as f64,
+            ]
+        }),
+    )?;
+    let mut losses = res.final_loss.clone();
+    losses.sort_by(f64::total_cmp);
+    let polished = res.polished.iter().filter(|r| r.residual < 1e-12).count();
+    if plots {
+        let steps: Vec<f64> = (0..opt.steps).map(|s| s as f64).collect();
+        let series: Vec<Series> = (0..opt.runs.min(10))
+            .map(|r| {
+                Series::new(
+                    format!("run {r}"),
+                    steps.clone(),
+                    (0..opt.steps)
+                        .map(|s| res.loss_history[s * opt.runs + r])
+                        .collect(),
+                )
+            })
+            .collect();
+        line_plot(
+            &out(ctx, "adam_losses.png"),
+            "Adam on the mean squared vector field",
+            "step",
+            "loss",
+            &series,
+            true,
+        )?;
+    }
+    Ok(json!({
+        "form": opt.form, "runs": opt.runs, "lr": opt.lr, "steps": opt.steps,
+        "adam_final_loss": {"min": losses[0], "q25": quantile(&losses, 0.25), "median": quantile(&losses, 0.5),
+            "q75": quantile(&losses, 0.75), "max": losses[losses.len() - 1],
+            "below_1e-8": losses.iter().filter(|&&l| l < 1e-8).count()},
+        "newton_polish_below_1e-12": polished,
+    }))
+}
+
+// ---------------------------------------------------------------- RateNetwork
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkExperiment {
+    /// `flex` or `ndarray` (read by the CLI into `RunContext::backend`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    backend: Option<String>,
+    model: NetworkModel,
+    integration: Integration,
+    /// Seed of the initial state `x0 ~ N(0, 1)` per unit (as the seed notebook).
+    seed: u64,
+    /// Units plotted in the traces.
+    #[serde(default = "ten")]
+    plot_units: usize,
+    #[serde(default)]
+    lyapunov: Option<LyapunovSection>,
+    /// Size `m` of the `r = tanh(W x)` Jacobian check (`0` skips it).
+    #[serde(default)]
+    jacobian_check_rows: usize,
+    #[serde(default)]
+    outputs: Outputs,
+}
+
+fn ten() -> usize {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkModel {
+    /// Dispatch key (`RateNetwork`), read by the CLI.
+    #[allow(dead_code)]
+    name: String,
+    /// `linear` or `tanh`.
+    nonlinearity: String,
+    parameters: NetworkParameters,
+    /// Optional `.npy` file with `W` (`N × N`, relative to the experiment file); else random.
+    #[serde(default)]
+    weights: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkParameters {
+    n: usize,
+    g: f64,
+    mean: f64,
+    /// Seed of `W`.
+    seed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LyapunovSection {
+    /// Number of weight realisations (seeds `seed`, `seed + 1`, …).
+    realizations: usize,
+    dt: f64,
+    transient: f64,
+    duration: f64,
+    renorm_interval: f64,
+}
+
+fn run_network(ctx: &RunContext, exp: &NetworkExperiment, device: &Device) -> Result<()> {
+    let m = &exp.model;
+    let p = &m.parameters;
+    let nl = Nonlinearity::parse(&m.nonlinearity).ok_or_else(|| {
+        anyhow!(
+            "model.nonlinearity `{}`: expected linear or tanh",
+            m.nonlinearity
+        )
+    })?;
+    let net = match &m.weights {
+        Some(file) => {
+            let path = ctx.exp_path.parent().unwrap_or(Path::new(".")).join(file);
+            let (w, shape) =
+                read_npy(&path).with_context(|| format!("reading W from {}", path.display()))?;
+            if shape.len() != 2 || shape[0] != shape[1] {
+                bail!(
+                    "{}: W must be a square matrix, got shape {shape:?}",
+                    path.display()
+                );
+            }
+            RateNetwork::from_matrix(w, shape[0], nl)?
+        }
+        None => RateNetwork::random(p.n, p.mean, p.g, p.seed, nl)?,
+    };
+    let n = net.n();
+    write_npy(&out(ctx, "W.npy"), net.weights(), &[n, n])?;
+    let eig_w: Vec<(f64, f64)> = net
+        .eigenvalues_shifted()?
+        .iter()
+        .map(|z| (z.re + 1.0, z.im))
+        .collect();
+    let radius = eig_w.iter().map(|(a, b)| a.hypot(*b)).fold(0.0, f64::max);
+    let abscissa = spectral_abscissa(&net.eigenvalues_shifted()?);
+    write_csv(
+        &out(ctx, "eigenvalues.csv"),
+        &["re_W", "im_W", "re_W_minus_I", "im_W_minus_I"],
+        eig_w.iter().map(|&(a, b)| vec![a, b, a - 1.0, b]),
+    )?;
+    // Initial state x0 ~ N(0, 1), as the seed's np.random.normal(size=N).
+    let x0 = {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(exp.seed);
+        (0..n)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect::<Vec<f64>>()
+    };
+    let method = exp.integration.tableau()?;
+    let steps = exp.integration.steps()?;
+    let mut summary = json!({
+        "model": "RateNetwork", "n": n, "g": p.g, "mean": p.mean, "nonlinearity": m.nonlinearity,
+        "spectral_radius_W": radius, "max_re_eig_W_minus_I": abscissa,
+    });
+    let shown = exp.plot_units.min(n);
+    for (label, variant) in [
+        ("linear", Nonlinearity::Linear),
+        ("tanh", Nonlinearity::Tanh),
+    ] {
+        let model = net.with_nonlinearity(variant);
+        let tr = simulate(
+            &model,
+            &method,
+            &x0,
+            exp.integration.dt,
+            steps,
+            exp.integration.every,
+            device,
+        )?;
+        let mut header = vec!["t".to_string()];
+        header.extend((0..shown).map(|i| format!("x{i}")));
+        let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
+        write_csv(
+            &out(ctx, &format!("traces_{label}.csv")),
+            &header_ref,
+            tr.times.iter().zip(&tr.states).map(|(t, s)| {
+                std::iter::once(*t)
+                    .chain(s[..shown].iter().copied())
+                    .collect()
+            }),
+        )?;
+        let final_norm = tr.last().iter().map(|x| x * x).sum::<f64>().sqrt();
+        summary[format!("final_norm_{label}")] = json!(final_norm);
+        if exp.outputs.plots {
+            let series: Vec<Series> = (0..shown)
+                .map(|i| Series::new(format!("x{i}"), tr.times.clone(), tr.component(0, i)))
+                .collect();
+            line_plot(
+                &out(ctx, &format!("traces_{label}.png")),
+                &format!("{label} network, g = {}, N = {n}", p.g),
+                "t",
+                "x_i(t)",
+                &series,
+                false,
+            )?;
+        }
+    }
+    if exp.outputs.plots {
+        scatter_plot(
+            &out(ctx, "spectrum.png"),
+            &format!("eigenvalues of W (N = {n}); circle of radius g = {}", p.g),
+            "Re λ",
+            "Im λ",
+            &[Series::new(
+                "λ(W)",
+                eig_w.iter().map(|e| e.0).collect(),
+                eig_w.iter().map(|e| e.1).collect(),
+            )],
+            Some(p.g),
+        )?;
+    }
+    if exp.jacobian_check_rows > 0 {
+        let rows = exp.jacobian_check_rows.min(n);
+        let w = &net.weights()[..rows * n];
+        let mut w_t = vec![0.0; n * rows];
+        for i in 0..rows {
+            for k in 0..n {
+                w_t[k * rows + i] = w[i * n + k];
+            }
+        }
+        let wt = tensor_from_rows(&w_t, n, rows, device);
+        let auto = jacobian_of(|s| s.matmul(wt.clone()).tanh(), &x0, n, rows, device);
+        let exact = lowdim::jacobian::feedforward_tanh_jacobian(w, rows, n, &x0);
+        let err = auto
+            .iter()
+            .zip(&exact)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        summary["jacobian_check"] =
+            json!({"rows": rows, "cols": n, "max_abs_error_autodiff_vs_GW": err});
+    }
+    if let Some(ly) = &exp.lyapunov {
+        summary["lyapunov"] = run_lyapunov(ctx, exp, ly, &x0, nl, device)?;
+    }
+    write_json(&out(ctx, "summary.json"), &summary)?;
+    if !ctx.quiet {
+        println!(
+            "spectral radius {radius:.4} (g = {}); results in {}",
+            p.g,
+            ctx.out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_lyapunov(
+    ctx: &RunContext,
+    exp: &NetworkExperiment,
+    ly: &LyapunovSection,
+    x0: &[f64],
+    nl: Nonlinearity,
+    device: &Device,
+) -> Result<Value> {
+    if exp.model.weights.is_some() && ly.realizations > 1 {
+        bail!("lyapunov.realizations > 1 needs random weights, not model.weights");
+    }
+    let p = &exp.model.parameters;
+    let opts = LyapunovOptions {
+        dt: ly.dt,
+        transient: ly.transient,
+        duration: ly.duration,
+        renorm_interval: ly.renorm_interval,
+        method: exp.integration.tableau()?,
+        seed: exp.seed,
+    };
+    let mut done: Vec<[f64; 3]> = load_progress(ctx)?.unwrap_or_default();
+    let bar = progress_bar(ly.realizations as u64, ctx.quiet);
+    bar.set_position(done.len() as u64);
+    let mut last_running = None;
+    for r in done.len()..ly.realizations {
+        let seed = p.seed + r as u64;
+        let net = RateNetwork::random(p.n, p.mean, p.g, seed, nl)?;
+        let alpha = spectral_abscissa(&net.eigenvalues_shifted()?);
+        let est = largest_lyapunov(&net, x0, &opts, device)?;
+        done.push([seed as f64, est.exponents[0], alpha]);
+        last_running = Some((est.times, est.running));
+        save_progress(ctx, &done)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    write_csv(
+        &out(ctx, "lyapunov.csv"),
+        &["weight_seed", "lambda_max", "max_re_eig_W_minus_I"],
+        done.iter().map(|r| r.to_vec()),
+    )?;
+    if let (Some((t, run)), true) = (last_running, exp.outputs.plots) {
+        line_plot(
+            &out(ctx, "lyapunov_running.png"),
+            "Running Benettin estimate (last realisation)",
+            "t",
+            "λ_max estimate",
+            &[Series::new("", t, run)],
+            false,
+        )?;
+    }
+    let mean = done.iter().map(|r| r[1]).sum::<f64>() / done.len().max(1) as f64;
+    Ok(
+        json!({"realizations": done.len(), "lambda_max": done.iter().map(|r| r[1]).collect::<Vec<_>>(),
+        "mean_lambda_max": mean, "minus_one_plus_max_re_eig_W": done.iter().map(|r| r[2]).collect::<Vec<_>>()}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_methods() {
+        assert_eq!(
+            Range {
+                lo: 1.0,
+                hi: 7.0,
+                n: 61
+            }
+            .values()
+            .len(),
+            61
+        );
+        assert!(
+            (Range {
+                lo: 1.0,
+                hi: 7.0,
+                n: 61
+            }
+            .values()[60]
+                - 7.0)
+                .abs()
+                < 1e-15
+        );
+        let bad = Integration {
+            method: "rk5".into(),
+            dt: 0.1,
+            duration: 1.0,
+            every: 1,
+        };
+        assert!(
+            bad.tableau()
+                .unwrap_err()
+                .to_string()
+                .contains("euler, heun, rk4")
+        );
+        let drift = SigmoidPopulation::default();
+        assert_eq!(drift.dim(), 1);
+    }
 }
