@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 /// Path of a shipped experiment file.
 pub fn experiment(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join(name)
 }
 
 /// Parses and prepares a shipped Jansen-Rit experiment with `--set` overrides.

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{experiment, rel, setup};
+use dynamics::{BackendKind, f64_device};
 use fit::objective::Objective;
 use fit::train::{FitParams, evaluate};
-use dynamics::{BackendKind, f64_device};
 
 fn loss_at(obj: &Objective, a: f64, b: f64) -> (f64, Vec<f64>) {
     let device = f64_device(BackendKind::Flex, true);
@@ -39,7 +39,14 @@ fn jr_peak_recovers_the_target() {
     let out = std::env::temp_dir().join(format!("neurodyn-jrpeak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let exp = experiment("jr_peak.yaml");
-    fit::cli::run_from_args(&["fit", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).unwrap();
+    fit::cli::run_from_args(&[
+        "fit",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ])
+    .unwrap();
     let (header, rows) = fit::run_dir::read_csv(&out.join("trajectory.csv")).unwrap();
     assert_eq!(header[..4], ["step", "loss", "a", "b"]);
     assert_eq!(rows.len(), 16);
@@ -47,7 +54,13 @@ fn jr_peak_recovers_the_target() {
     let best = rows.iter().map(|r| r[1]).fold(f64::INFINITY, f64::min);
     assert!((first - 0.96).abs() < 0.1, "start loss {first}");
     assert!(best < 0.05, "best loss {best}");
-    for f in ["final.json", "loss.png", "parameters.png", "spectra.png", "checkpoints/step-000015/meta.json"] {
+    for f in [
+        "final.json",
+        "loss.png",
+        "parameters.png",
+        "spectra.png",
+        "checkpoints/step-000015/meta.json",
+    ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
 }

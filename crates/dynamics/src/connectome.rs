@@ -118,11 +118,21 @@ fn check_rows(what: &'static str, rows: &[Vec<f64>]) -> Result<Vec<f64>, Connect
     let mut flat = Vec::with_capacity(n * n);
     for (row, r) in rows.iter().enumerate() {
         if r.len() != n {
-            return Err(ConnectomeError::NotSquare { what, rows: n, row, cols: r.len() });
+            return Err(ConnectomeError::NotSquare {
+                what,
+                rows: n,
+                row,
+                cols: r.len(),
+            });
         }
         for (col, &value) in r.iter().enumerate() {
             if !value.is_finite() {
-                return Err(ConnectomeError::NotFinite { what, row, col, value });
+                return Err(ConnectomeError::NotFinite {
+                    what,
+                    row,
+                    col,
+                    value,
+                });
             }
         }
         flat.extend_from_slice(r);
@@ -142,17 +152,32 @@ impl Connectome {
             return Err(ConnectomeError::Empty);
         }
         if lengths.len() != n {
-            return Err(ConnectomeError::ShapeMismatch { weights: n, lengths: lengths.len() });
+            return Err(ConnectomeError::ShapeMismatch {
+                weights: n,
+                lengths: lengths.len(),
+            });
         }
         let w = check_rows("weights", weights)?;
         let l = check_rows("lengths", lengths)?;
         if let Some(k) = l.iter().position(|&v| v < 0.0) {
-            return Err(ConnectomeError::NegativeLength { row: k / n, col: k % n, value: l[k] });
+            return Err(ConnectomeError::NegativeLength {
+                row: k / n,
+                col: k % n,
+                value: l[k],
+            });
         }
         if labels.len() != n {
-            return Err(ConnectomeError::LabelCount { labels: labels.len(), regions: n });
+            return Err(ConnectomeError::LabelCount {
+                labels: labels.len(),
+                regions: n,
+            });
         }
-        Ok(Self { n, weights: w, lengths: l, labels })
+        Ok(Self {
+            n,
+            weights: w,
+            lengths: l,
+            labels,
+        })
     }
 
     /// Number of regions.
@@ -251,7 +276,10 @@ mod tests {
         ));
         assert!(matches!(
             Connectome::new(&sq, &sq, l(3)),
-            Err(ConnectomeError::LabelCount { labels: 3, regions: 2 })
+            Err(ConnectomeError::LabelCount {
+                labels: 3,
+                regions: 2
+            })
         ));
     }
 

@@ -127,13 +127,19 @@ impl JrParam {
         if i < Self::MODEL_NAMES.len() {
             Self::MODEL_NAMES[i].to_string()
         } else {
-            format!("coupling.{}", Self::COUPLING_NAMES[i - Self::MODEL_NAMES.len()])
+            format!(
+                "coupling.{}",
+                Self::COUPLING_NAMES[i - Self::MODEL_NAMES.len()]
+            )
         }
     }
 
     /// Looks up a model parameter by name.
     pub fn model(name: &str) -> Option<Self> {
-        Self::MODEL_NAMES.iter().position(|n| *n == name).map(|i| Self::ALL[i])
+        Self::MODEL_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
     }
 
     /// Looks up a coupling parameter by name.
@@ -217,7 +223,13 @@ pub struct SigmoidalJansenRit {
 
 impl Default for SigmoidalJansenRit {
     fn default() -> Self {
-        Self { a: 20.0 / 458885.0, cmax: 0.005, cmin: 0.0, r: 0.56, midpoint: 6.0 }
+        Self {
+            a: 20.0 / 458885.0,
+            cmax: 0.005,
+            cmin: 0.0,
+            r: 0.56,
+            midpoint: 6.0,
+        }
     }
 }
 
@@ -281,7 +293,8 @@ fn logistic_neg(x: f64) -> f64 {
 pub fn coupling_sigmoid(p: &NodeParams, y1: f64, y2: f64) -> f64 {
     use JrParam as P;
     let (cmax, cmin) = (p.get(P::coupling_cmax), p.get(P::coupling_cmin));
-    cmin + (cmax - cmin) * logistic_neg(p.get(P::coupling_r) * (p.get(P::coupling_midpoint) - y1 + y2))
+    cmin + (cmax - cmin)
+        * logistic_neg(p.get(P::coupling_r) * (p.get(P::coupling_midpoint) - y1 + y2))
 }
 
 /// Vector–Jacobian product of [`coupling_sigmoid`]: adds `g·∂S/∂(y1, y2, params)`.
@@ -295,8 +308,12 @@ pub fn coupling_sigmoid_vjp(
     dp: &mut [f64; N_JR_PARAMS],
 ) {
     use JrParam as P;
-    let (cmax, cmin, rc, mid) =
-        (p.get(P::coupling_cmax), p.get(P::coupling_cmin), p.get(P::coupling_r), p.get(P::coupling_midpoint));
+    let (cmax, cmin, rc, mid) = (
+        p.get(P::coupling_cmax),
+        p.get(P::coupling_cmin),
+        p.get(P::coupling_r),
+        p.get(P::coupling_midpoint),
+    );
     let x = mid - y1 + y2;
     let u = logistic_neg(rc * x);
     let du = -(cmax - cmin) * u * (1.0 - u) * g; // dS/d(rc*x) times g
@@ -320,8 +337,20 @@ fn rate(nu: f64, r: f64, v0: f64, v: f64) -> (f64, f64) {
 #[inline]
 pub fn drift(p: &NodeParams, y: &[f64; 6], c: f64) -> [f64; 6] {
     use JrParam as P;
-    let (a, b, mu, A, B, J) = (p.get(P::a), p.get(P::b), p.get(P::mu), p.get(P::A), p.get(P::B), p.get(P::J));
-    let (nu, r, v0, lc) = (p.get(P::nu_max), p.get(P::r), p.get(P::v0), p.get(P::local_coupling));
+    let (a, b, mu, A, B, J) = (
+        p.get(P::a),
+        p.get(P::b),
+        p.get(P::mu),
+        p.get(P::A),
+        p.get(P::B),
+        p.get(P::J),
+    );
+    let (nu, r, v0, lc) = (
+        p.get(P::nu_max),
+        p.get(P::r),
+        p.get(P::v0),
+        p.get(P::local_coupling),
+    );
     let s1 = 2.0 * nu / (1.0 + (r * (v0 - J * p.get(P::a_1) * y[0])).exp());
     let s3 = 2.0 * nu / (1.0 + (r * (v0 - J * p.get(P::a_3) * y[0])).exp());
     let s12 = 2.0 * nu / (1.0 + (r * (v0 + y[2] - y[1])).exp());
@@ -330,8 +359,7 @@ pub fn drift(p: &NodeParams, y: &[f64; 6], c: f64) -> [f64; 6] {
         y[4],
         y[5],
         -y[0] * (a * a) - 2.0 * a * y[3] + A * a * s12,
-        -y[1] * (a * a)
-            - 2.0 * a * y[4]
+        -y[1] * (a * a) - 2.0 * a * y[4]
             + A * a * (c + mu + lc * (y[1] - y[2]) + J * p.get(P::a_2) * s1),
         -y[2] * (b * b) - 2.0 * b * y[5] + B * J * p.get(P::a_4) * b * s3,
     ]
@@ -350,8 +378,20 @@ pub fn drift_vjp(
     dp: &mut [f64; N_JR_PARAMS],
 ) -> f64 {
     use JrParam as P;
-    let (a, b, mu, A, B, J) = (p.get(P::a), p.get(P::b), p.get(P::mu), p.get(P::A), p.get(P::B), p.get(P::J));
-    let (nu, r, v0, lc) = (p.get(P::nu_max), p.get(P::r), p.get(P::v0), p.get(P::local_coupling));
+    let (a, b, mu, A, B, J) = (
+        p.get(P::a),
+        p.get(P::b),
+        p.get(P::mu),
+        p.get(P::A),
+        p.get(P::B),
+        p.get(P::J),
+    );
+    let (nu, r, v0, lc) = (
+        p.get(P::nu_max),
+        p.get(P::r),
+        p.get(P::v0),
+        p.get(P::local_coupling),
+    );
     let (a1, a2, a3, a4) = (p.get(P::a_1), p.get(P::a_2), p.get(P::a_3), p.get(P::a_4));
     let v1 = J * a1 * y[0];
     let v3 = J * a3 * y[0];
@@ -447,7 +487,13 @@ fn rate_tensor(p: &TensorParams, v: Tensor<2>) -> Tensor<2> {
 #[allow(non_snake_case)]
 pub fn drift_tensor(p: &TensorParams, y: &[Tensor<2>; 6], c: Tensor<2>) -> [Tensor<2>; 6] {
     use JrParam as P;
-    let (a, b, A, B, J) = (p.get(P::a), p.get(P::b), p.get(P::A), p.get(P::B), p.get(P::J));
+    let (a, b, A, B, J) = (
+        p.get(P::a),
+        p.get(P::b),
+        p.get(P::A),
+        p.get(P::B),
+        p.get(P::J),
+    );
     let s1 = rate_tensor(p, J.clone() * p.get(P::a_1) * y[0].clone());
     let s3 = rate_tensor(p, J.clone() * p.get(P::a_3) * y[0].clone());
     let s12 = rate_tensor(p, y[1].clone() - y[2].clone());
@@ -464,7 +510,8 @@ pub fn drift_tensor(p: &TensorParams, y: &[Tensor<2>; 6], c: Tensor<2>) -> [Tens
         -(y[0].clone() * aa.clone()) - a.clone().mul_scalar(2.0) * y[3].clone()
             + A.clone() * a.clone() * s12,
         -(y[1].clone() * aa) - a.clone().mul_scalar(2.0) * y[4].clone() + A * a * inner,
-        -(y[2].clone() * bb) - b.clone().mul_scalar(2.0) * y[5].clone() + B * J * p.get(P::a_4) * b * s3,
+        -(y[2].clone() * bb) - b.clone().mul_scalar(2.0) * y[5].clone()
+            + B * J * p.get(P::a_4) * b * s3,
     ]
 }
 
@@ -472,7 +519,8 @@ pub fn drift_tensor(p: &TensorParams, y: &[Tensor<2>; 6], c: Tensor<2>) -> [Tens
 pub fn coupling_sigmoid_tensor(p: &TensorParams, y1: Tensor<2>, y2: Tensor<2>) -> Tensor<2> {
     use JrParam as P;
     let e = (p.get(P::coupling_r) * (p.get(P::coupling_midpoint) - y1 + y2)).exp();
-    p.get(P::coupling_cmin) + (p.get(P::coupling_cmax) - p.get(P::coupling_cmin)) / e.add_scalar(1.0)
+    p.get(P::coupling_cmin)
+        + (p.get(P::coupling_cmax) - p.get(P::coupling_cmin)) / e.add_scalar(1.0)
 }
 
 #[cfg(test)]
@@ -504,7 +552,11 @@ mod tests {
             yp[k] += h;
             ym[k] -= h;
             let fd = (f(&p, &yp, c) - f(&p, &ym, c)) / (2.0 * h);
-            assert!((fd - dy[k]).abs() <= 1e-7 * fd.abs().max(1.0), "y{k}: {fd} vs {}", dy[k]);
+            assert!(
+                (fd - dy[k]).abs() <= 1e-7 * fd.abs().max(1.0),
+                "y{k}: {fd} vs {}",
+                dy[k]
+            );
         }
         let h = 1e-7;
         let fd = (f(&p, &y, c + h) - f(&p, &y, c - h)) / (2.0 * h);
@@ -515,7 +567,11 @@ mod tests {
             pp.0[k] += h;
             pm.0[k] -= h;
             let fd = (f(&pp, &y, c) - f(&pm, &y, c)) / (2.0 * h);
-            assert!((fd - dp[k]).abs() <= 1e-6 * fd.abs().max(1e-6), "p{k}: {fd} vs {}", dp[k]);
+            assert!(
+                (fd - dp[k]).abs() <= 1e-6 * fd.abs().max(1e-6),
+                "p{k}: {fd} vs {}",
+                dp[k]
+            );
         }
     }
 

@@ -27,7 +27,9 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
     let p = |k: JrParam, i: usize| params[k.index() * n + i];
     let s = |i: usize, y1: f64, y2: f64| {
         let (cmax, cmin) = (p(JrParam::coupling_cmax, i), p(JrParam::coupling_cmin, i));
-        cmin + (cmax - cmin) / (1.0 + (p(JrParam::coupling_r, i) * (p(JrParam::coupling_midpoint, i) - y1 + y2)).exp())
+        cmin + (cmax - cmin)
+            / (1.0
+                + (p(JrParam::coupling_r, i) * (p(JrParam::coupling_midpoint, i) - y1 + y2)).exp())
     };
     let mut x = problem.init_state.to_vec();
     // ring[r·n + j]: sigmoid of source j at the time whose index is r (mod nh).
@@ -39,7 +41,13 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
         }
     }
     let f = |i: usize, y: &[f64; 6], c: f64| -> [f64; 6] {
-        let (a, b, a_amp, b_amp, j_syn) = (p(JrParam::a, i), p(JrParam::b, i), p(JrParam::A, i), p(JrParam::B, i), p(JrParam::J, i));
+        let (a, b, a_amp, b_amp, j_syn) = (
+            p(JrParam::a, i),
+            p(JrParam::b, i),
+            p(JrParam::A, i),
+            p(JrParam::B, i),
+            p(JrParam::J, i),
+        );
         let (nu, r, v0) = (p(JrParam::nu_max, i), p(JrParam::r, i), p(JrParam::v0, i));
         let sig = |v: f64| 2.0 * nu / (1.0 + (r * (v0 - v)).exp());
         [
@@ -48,8 +56,13 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
             y[5],
             -y[0] * (a * a) - 2.0 * a * y[3] + a_amp * a * sig(y[1] - y[2]),
             -y[1] * (a * a) - 2.0 * a * y[4]
-                + a_amp * a * (c + p(JrParam::mu, i) + p(JrParam::local_coupling, i) * (y[1] - y[2]) + j_syn * p(JrParam::a_2, i) * sig(j_syn * p(JrParam::a_1, i) * y[0])),
-            -y[2] * (b * b) - 2.0 * b * y[5] + b_amp * j_syn * p(JrParam::a_4, i) * b * sig(j_syn * p(JrParam::a_3, i) * y[0]),
+                + a_amp
+                    * a
+                    * (c + p(JrParam::mu, i)
+                        + p(JrParam::local_coupling, i) * (y[1] - y[2])
+                        + j_syn * p(JrParam::a_2, i) * sig(j_syn * p(JrParam::a_1, i) * y[0])),
+            -y[2] * (b * b) - 2.0 * b * y[5]
+                + b_amp * j_syn * p(JrParam::a_4, i) * b * sig(j_syn * p(JrParam::a_3, i) * y[0]),
         ]
     };
     let sq = problem.dt.sqrt() * problem.sigma;
@@ -67,7 +80,12 @@ pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
         }
         for i in 0..n {
             let y: [f64; 6] = std::array::from_fn(|v| x[v * n + i]);
-            let eta: [f64; 6] = std::array::from_fn(|v| problem.noise.as_ref().map_or(0.0, |z| sq * z[(k * 6 + v) * n + i]));
+            let eta: [f64; 6] = std::array::from_fn(|v| {
+                problem
+                    .noise
+                    .as_ref()
+                    .map_or(0.0, |z| sq * z[(k * 6 + v) * n + i])
+            });
             let d0 = f(i, &y, c[i]);
             let x1: [f64; 6] = std::array::from_fn(|v| y[v] + d0[v] * problem.dt + eta[v]);
             let d1 = f(i, &x1, c[i]);
@@ -115,45 +133,135 @@ fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> ((f64, f64), T) {
 
 fn shipped(name: &str) -> PathBuf {
     let local = PathBuf::from("experiments").join(name);
-    if local.exists() { local } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name) }
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../experiments")
+            .join(name)
+    }
 }
 
 fn load_setup(name: &str, overrides: &[String]) -> Result<JrSetup> {
     let path = shipped(name);
     let text = std::fs::read_to_string(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    JrSetup::new(crate::yaml::parse_experiment(&path, &text, overrides)?, &path)
+    JrSetup::new(
+        crate::yaml::parse_experiment(&path, &text, overrides)?,
+        &path,
+    )
 }
 
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// `fit bench`: Jansen-Rit (84 regions) forward, forward + gradient and memory, and the
-/// plain-Rust loop, all in one run.
-pub fn bench(steps: usize, quick: bool) -> Result<()> {
+/// `fit bench`: the suites `jr`, `ratenet`, `soc` (or `all`).
+pub fn bench(steps: usize, quick: bool, suite: &str) -> Result<()> {
+    let all = suite == "all";
+    if !all && !["jr", "ratenet", "soc"].contains(&suite) {
+        return Err(anyhow!("--suite {suite}: choose jr, ratenet, soc or all"));
+    }
+    if all || suite == "jr" {
+        bench_jr(steps, quick)?;
+    }
+    if all || suite == "ratenet" {
+        bench_ratenet(quick)?;
+    }
+    if all || suite == "soc" {
+        println!(
+            "\nstability-optimised circuits: one SOC step (Schur + both Gramians + projections)"
+        );
+        let sizes: &[usize] = if quick { &[100] } else { &[100, 200, 400] };
+        for (n, ms) in soc::bench::bench_steps(sizes) {
+            println!("  N = {n:4}: {ms:9.2} ms per step");
+        }
+    }
+    Ok(())
+}
+
+/// AI-state rate network: Phi throughput, N = 2000 fixed point + implicit gradient vs unrolled
+/// Euler gradients.
+fn bench_ratenet(quick: bool) -> Result<()> {
+    println!("\nAI-state rate network");
+    let evals = ratenet::bench::bench_phi_evals_per_second(if quick { 100_000 } else { 1_000_000 });
+    println!(
+        "  Phi with derivatives: {:.3e} evaluations per second",
+        evals
+    );
+    let (n, unrolled) = if quick { (500, 100) } else { (2000, 500) };
+    let device = dynamics::f64_device(BackendKind::Flex, false);
+    let base = alloc::reset_peak();
+    let b = ratenet::bench::bench_fixed_point(n, unrolled, &device).map_err(|e| anyhow!("{e}"))?;
+    let peak = alloc::peak().saturating_sub(base);
+    println!(
+        "  N = {n}: Newton fixed point {:.3} s ({} iterations), implicit gradient {:.3} s, op forward+backward {:.3} s",
+        b.fixed_point_seconds,
+        b.newton_iterations,
+        b.implicit_gradient_seconds,
+        b.op_forward_backward_seconds
+    );
+    println!(
+        "  unrolled Euler ({} steps) forward+backward {:.3} s; gradients differ by {:.1e} (relative)",
+        b.unrolled_steps, b.unrolled_seconds, b.gradient_rel_diff
+    );
+    println!(
+        "  peak RSS growth: implicit {:.1} MiB, unrolled {:.1} MiB more; heap peak of the whole section {:.1} MiB",
+        b.implicit_peak_bytes.unwrap_or(0) as f64 / 1048576.0,
+        b.unrolled_peak_bytes.unwrap_or(0) as f64 / 1048576.0,
+        mib(peak)
+    );
+    Ok(())
+}
+
+/// Jansen-Rit (84 regions) forward, forward + gradient and memory, and the plain-Rust loop.
+fn bench_jr(steps: usize, quick: bool) -> Result<()> {
     let reps = if quick { 1 } else { 3 };
     let dur = format!("integration.duration={steps}");
     let setup = load_setup("jr_peak.yaml", std::slice::from_ref(&dur))?;
     let problem = setup.problem.clone();
     let n = setup.n();
-    println!("Jansen-Rit, {n} regions, {steps} steps of dt = {} ms, sigma = {}, f64", problem.dt, problem.sigma);
-    println!("threads available: {}", std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1));
+    println!(
+        "Jansen-Rit, {n} regions, {steps} steps of dt = {} ms, sigma = {}, f64",
+        problem.dt, problem.sigma
+    );
+    println!(
+        "threads available: {}",
+        std::thread::available_parallelism()
+            .map(|t| t.get())
+            .unwrap_or(1)
+    );
 
     let ((w_plain, t_plain), plain) = best_of(reps, || plain_forward(&problem, &setup.base_params));
-    let ((w_kernel, t_kernel), (out, _)) = best_of(reps, || network_kernel::forward(&problem, &setup.base_params, false));
-    let diff = plain.iter().zip(&out.trace).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let ((w_kernel, t_kernel), (out, _)) = best_of(reps, || {
+        network_kernel::forward(&problem, &setup.base_params, false)
+    });
+    let diff = plain
+        .iter()
+        .zip(&out.trace)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     println!("\nforward (one simulation, full [steps, 6, n] trace)        CPU s     wall s");
     println!("  plain-Rust loop                                  {t_plain:8.3}   {w_plain:8.3}");
-    println!("  fused kernel                                     {t_kernel:8.3}   {w_kernel:8.3}   ({:.2}x the plain loop; max |diff| {diff:.1e})", t_kernel / t_plain);
+    println!(
+        "  fused kernel                                     {t_kernel:8.3}   {w_kernel:8.3}   ({:.2}x the plain loop; max |diff| {diff:.1e})",
+        t_kernel / t_plain
+    );
     for kind in [BackendKind::Flex, BackendKind::NdArray] {
         let device = dynamics::f64_device(kind, false);
         let sim = JrSimulation(Arc::new(problem.clone()));
         let ((w, t), _) = best_of(reps, || {
-            let p = Tensor::<1>::from_data(TensorData::new(setup.base_params.clone(), [N_JR_PARAMS * n]), &device)
-                .reshape([1, N_JR_PARAMS, n]);
+            let p = Tensor::<1>::from_data(
+                TensorData::new(setup.base_params.clone(), [N_JR_PARAMS * n]),
+                &device,
+            )
+            .reshape([1, N_JR_PARAMS, n]);
             simulate_jr(p, &sim).into_data()
         });
-        println!("  burn op, {:<8} backend                        {t:8.3}   {w:8.3}   ({:.2}x the plain loop)", kind.name(), t / t_plain);
+        println!(
+            "  burn op, {:<8} backend                        {t:8.3}   {w:8.3}   ({:.2}x the plain loop)",
+            kind.name(),
+            t / t_plain
+        );
     }
 
     println!("\nloss + gradient (jr_peak objective: y0[::10] -> Welch -> 1 - corr; one Adam step)");
@@ -170,7 +278,9 @@ pub fn bench(steps: usize, quick: bool) -> Result<()> {
             let values: Vec<Vec<f64>> = s.free.iter().map(|f| f.init.clone()).collect();
             let shapes: Vec<[usize; 2]> = values.iter().map(|v| [1, v.len()]).collect();
             let base = alloc::reset_peak();
-            let ((w, t), e) = best_of(reps, || evaluate(&obj, &FitParams::from_host(&values, &shapes, &device)));
+            let ((w, t), e) = best_of(reps, || {
+                evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))
+            });
             let e = e?;
             let peak = alloc::peak().saturating_sub(base);
             println!(
@@ -213,7 +323,10 @@ pub fn gradcheck(ctx: &RunContext) -> Result<()> {
     let e = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
     let names = column_names(&setup);
     println!("loss {:.12} at the start point", e.losses[0]);
-    println!("{:<16} {:>18} {:>18} {:>10}", "parameter", "autodiff", "central FD", "rel err");
+    println!(
+        "{:<16} {:>18} {:>18} {:>10}",
+        "parameter", "autodiff", "central FD", "rel err"
+    );
     let flat: Vec<f64> = e.grads.iter().flatten().copied().collect();
     let mut worst: f64 = 0.0;
     let mut col = 0;
@@ -228,7 +341,10 @@ pub fn gradcheck(ctx: &RunContext) -> Result<()> {
             let fd = (f(h)? - f(-h)?) / (2.0 * h);
             let rel = (flat[col] - fd).abs() / fd.abs().max(1e-300);
             worst = worst.max(rel);
-            println!("{:<16} {:>18.10e} {:>18.10e} {:>10.2e}", names[col], flat[col], fd, rel);
+            println!(
+                "{:<16} {:>18.10e} {:>18.10e} {:>10.2e}",
+                names[col], flat[col], fd, rel
+            );
             col += 1;
         }
     }

@@ -57,7 +57,8 @@ pub fn save(run: &Path, meta: &CheckpointMeta, optimizer: &[u8]) -> Result<PathB
     if dst.exists() {
         std::fs::remove_dir_all(&dst)?;
     }
-    std::fs::rename(&tmp, &dst).with_context(|| format!("cannot publish checkpoint {}", dst.display()))?;
+    std::fs::rename(&tmp, &dst)
+        .with_context(|| format!("cannot publish checkpoint {}", dst.display()))?;
     let mut all = list(run)?;
     while all.len() > KEEP {
         let (_, old) = all.remove(0);
@@ -75,8 +76,13 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(&root)? {
         let p = e?.path();
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Some(step) = name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok())
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<usize>().ok())
             && p.join("meta.json").exists()
             && p.join("optimizer.bpk").exists()
         {
@@ -107,7 +113,11 @@ pub fn diff_configs(old: &Value, new: &Value) -> Vec<String> {
                 keys.sort();
                 keys.dedup();
                 for k in keys {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     walk(p, x.get(k), y.get(k), out);
                 }
             }
@@ -124,7 +134,12 @@ pub fn diff_configs(old: &Value, new: &Value) -> Vec<String> {
 }
 
 /// Refuses a checkpoint written for a different experiment, saying what changed.
-pub fn check_same_experiment(meta: &CheckpointMeta, hash: &str, config: &Value, run: &Path) -> Result<()> {
+pub fn check_same_experiment(
+    meta: &CheckpointMeta,
+    hash: &str,
+    config: &Value,
+    run: &Path,
+) -> Result<()> {
     if meta.experiment_hash == hash {
         return Ok(());
     }
@@ -145,7 +160,15 @@ pub fn check_same_experiment(meta: &CheckpointMeta, hash: &str, config: &Value, 
 /// Decodes exact parameter values from a checkpoint.
 pub fn params_from_bits(meta: &CheckpointMeta) -> Result<Vec<Vec<f64>>> {
     if meta.params_bits.len() != meta.shapes.len() {
-        return Err(anyhow!("corrupt checkpoint: {} parameters, {} shapes", meta.params_bits.len(), meta.shapes.len()));
+        return Err(anyhow!(
+            "corrupt checkpoint: {} parameters, {} shapes",
+            meta.params_bits.len(),
+            meta.shapes.len()
+        ));
     }
-    Ok(meta.params_bits.iter().map(|v| v.iter().map(|b| f64::from_bits(*b)).collect()).collect())
+    Ok(meta
+        .params_bits
+        .iter()
+        .map(|v| v.iter().map(|b| f64::from_bits(*b)).collect())
+        .collect())
 }

@@ -94,11 +94,24 @@ pub enum Command {
         /// Smaller sizes, for a quick look.
         #[arg(long)]
         quick: bool,
+        /// Which benchmarks: jr, ratenet, soc, or all.
+        #[arg(long, default_value = "all")]
+        suite: String,
     },
 }
 
-const SUBCOMMANDS: [&str; 10] =
-    ["run", "simulate", "validate", "explore", "merge", "compare", "gradcheck", "bench", "help", "--help"];
+const SUBCOMMANDS: [&str; 10] = [
+    "run",
+    "simulate",
+    "validate",
+    "explore",
+    "merge",
+    "compare",
+    "gradcheck",
+    "bench",
+    "help",
+    "--help",
+];
 
 fn default_out(exp: &ExpArgs, text: &str, suffix: &str) -> PathBuf {
     if let Some(o) = &exp.out {
@@ -107,7 +120,11 @@ fn default_out(exp: &ExpArgs, text: &str, suffix: &str) -> PathBuf {
     let from_file = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
         .ok()
         .and_then(|v| v.get("outputs")?.get("dir")?.as_str().map(PathBuf::from));
-    let stem = exp.experiment.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("run".into());
+    let stem = exp
+        .experiment
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or("run".into());
     from_file.unwrap_or_else(|| PathBuf::from("runs").join(format!("{stem}{suffix}")))
 }
 
@@ -119,7 +136,11 @@ fn context(exp: &ExpArgs, suffix: &str, resume: bool) -> Result<RunContext> {
     }
     let backend = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
         .ok()
-        .and_then(|v| v.get("backend")?.as_str().and_then(dynamics::BackendKind::parse))
+        .and_then(|v| {
+            v.get("backend")?
+                .as_str()
+                .and_then(dynamics::BackendKind::parse)
+        })
         .unwrap_or_default();
     Ok(RunContext {
         out_dir: default_out(exp, &text, suffix),
@@ -134,10 +155,16 @@ fn context(exp: &ExpArgs, suffix: &str, resume: bool) -> Result<RunContext> {
 
 fn move_aside(dir: &Path) -> Result<()> {
     if dir.exists() {
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
         let aside = PathBuf::from(format!("{}.{stamp}.old", dir.display()));
         std::fs::rename(dir, &aside)?;
-        eprintln!("moved the existing {} to {}", dir.display(), aside.display());
+        eprintln!(
+            "moved the existing {} to {}",
+            dir.display(),
+            aside.display()
+        );
     }
     Ok(())
 }
@@ -170,7 +197,12 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
             print!("{e}");
             return Ok(());
         }
@@ -181,7 +213,11 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             let ctx = context(&exp, "", resume)?;
             if fresh {
                 move_aside(&ctx.out_dir)?;
-            } else if resume && crate::checkpoint::latest(&ctx.out_dir)?.is_none() {
+            } else if resume
+                && yaml::model_name(&ctx.exp_path, &ctx.text)? == "JansenRit"
+                && crate::checkpoint::latest(&ctx.out_dir)?.is_none()
+            {
+                // Other systems keep their own checkpoints and check `ctx.resume` themselves.
                 bail!("--resume: {} holds no checkpoint", ctx.out_dir.display());
             }
             run_experiment(&ctx)
@@ -202,23 +238,37 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
                     setup.free.len()
                 );
             } else if systems::find(&model).is_none() {
-                bail!("{}: unknown model `{model}`; valid models: {}", ctx.exp_path.display(), systems::all_models().join(", "));
+                bail!(
+                    "{}: unknown model `{model}`; valid models: {}",
+                    ctx.exp_path.display(),
+                    systems::all_models().join(", ")
+                );
             }
             let tree = yaml::resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?;
             print!("{}", serde_yaml_ng::to_string(&tree)?);
             Ok(())
         }
-        Command::Explore { exp, shard } => crate::explore::explore(&context(&exp, "-grid", false)?, shard.as_deref()),
+        Command::Explore { exp, shard } => {
+            crate::explore::explore(&context(&exp, "-grid", false)?, shard.as_deref())
+        }
         Command::Merge { dir } => crate::explore::merge(&dir),
         Command::Compare { runs, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from("."));
             std::fs::create_dir_all(&out)?;
             let table = compare::compare(&runs, &out)?;
             print!("{table}");
-            println!("plots: {} and {}", out.join("compare_parameters.png").display(), out.join("compare_loss.png").display());
+            println!(
+                "plots: {} and {}",
+                out.join("compare_parameters.png").display(),
+                out.join("compare_loss.png").display()
+            );
             Ok(())
         }
         Command::Gradcheck { exp } => crate::bench::gradcheck(&context(&exp, "", false)?),
-        Command::Bench { steps, quick } => crate::bench::bench(steps, quick),
+        Command::Bench {
+            steps,
+            quick,
+            suite,
+        } => crate::bench::bench(steps, quick, &suite),
     }
 }

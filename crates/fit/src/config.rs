@@ -202,7 +202,11 @@ fn default_seed() -> u64 {
 
 impl Default for NoiseCfg {
     fn default() -> Self {
-        Self { sigma: 0.0, seed: default_seed(), file: None }
+        Self {
+            sigma: 0.0,
+            seed: default_seed(),
+            file: None,
+        }
     }
 }
 
@@ -261,7 +265,9 @@ fn default_cold() -> f64 {
 
 impl Default for InitialCfg {
     fn default() -> Self {
-        Self::Cold { value: default_cold() }
+        Self::Cold {
+            value: default_cold(),
+        }
     }
 }
 
@@ -287,7 +293,10 @@ fn all_vars() -> Vec<String> {
 
 impl Default for MonitorCfg {
     fn default() -> Self {
-        Self { stride: 1, variables: all_vars() }
+        Self {
+            stride: 1,
+            variables: all_vars(),
+        }
     }
 }
 
@@ -520,7 +529,12 @@ fn yes() -> bool {
 
 impl Default for OutputsCfg {
     fn default() -> Self {
-        Self { dir: None, trace: true, plot_variable: y0(), plots: true }
+        Self {
+            dir: None,
+            trace: true,
+            plot_variable: y0(),
+            plots: true,
+        }
     }
 }
 

@@ -32,7 +32,11 @@ pub fn resolve_dataset(name: &str, exp_path: &Path) -> Result<PathBuf> {
         if rel.exists() {
             return Ok(rel);
         }
-        bail!("dataset `{name}` not found (looked at {} and {})", direct.display(), rel.display());
+        bail!(
+            "dataset `{name}` not found (looked at {} and {})",
+            direct.display(),
+            rel.display()
+        );
     }
     let dirs = dataset_search_path(exp_path);
     for d in &dirs {
@@ -41,8 +45,14 @@ pub fn resolve_dataset(name: &str, exp_path: &Path) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    let looked: Vec<String> = dirs.iter().map(|d| d.join(name).display().to_string()).collect();
-    bail!("dataset `{name}` not found; looked in: {}", looked.join(", "))
+    let looked: Vec<String> = dirs
+        .iter()
+        .map(|d| d.join(name).display().to_string())
+        .collect();
+    bail!(
+        "dataset `{name}` not found; looked in: {}",
+        looked.join(", ")
+    )
 }
 
 fn resolve_file(name: &str, exp_path: &Path) -> Result<PathBuf> {
@@ -54,7 +64,11 @@ fn resolve_file(name: &str, exp_path: &Path) -> Result<PathBuf> {
     if rel.exists() {
         return Ok(rel);
     }
-    bail!("file `{name}` not found (looked at {} and {})", p.display(), rel.display())
+    bail!(
+        "file `{name}` not found (looked at {} and {})",
+        p.display(),
+        rel.display()
+    )
 }
 
 /// Reads a numeric matrix from CSV or TSV (delimiter detected), without header.
@@ -77,7 +91,13 @@ pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>> {
         let mut row = Vec::with_capacity(cells.len());
         for (col, c) in cells.iter().enumerate() {
             let v: f64 = c.trim().parse().map_err(|_| {
-                anyhow!("{}:{}: column {}: `{}` is not a number", path.display(), ln + 1, col + 1, c.trim())
+                anyhow!(
+                    "{}:{}: column {}: `{}` is not a number",
+                    path.display(),
+                    ln + 1,
+                    col + 1,
+                    c.trim()
+                )
             })?;
             row.push(v);
         }
@@ -110,15 +130,18 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>> {
             })
             .collect()
     } else {
-        Ok(std::iter::once(first).chain(lines).map(|l| l.trim().to_string()).collect())
+        Ok(std::iter::once(first)
+            .chain(lines)
+            .map(|l| l.trim().to_string())
+            .collect())
     }
 }
 
 /// Node labels from a tvbo network YAML (`nodes: [{label: ...}]`).
 fn tvbo_labels(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)?;
-    let tree: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))?;
+    let tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("{} is not valid YAML", path.display()))?;
     let nodes = tree
         .get("nodes")
         .and_then(|n| n.as_sequence())
@@ -138,7 +161,11 @@ fn find_with_suffix(dir: &Path, suffix: &str) -> Option<PathBuf> {
     let mut hits: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().map(|n| n.to_string_lossy().ends_with(suffix)).unwrap_or(false))
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().ends_with(suffix))
+                .unwrap_or(false)
+        })
         .collect();
     hits.sort();
     hits.into_iter().next()
@@ -154,8 +181,13 @@ fn load_dataset_dir(dir: &Path) -> Result<(PathBuf, PathBuf, Option<PathBuf>, bo
         return Ok((w, l, find_with_suffix(dir, "nodeindices.tsv"), false));
     }
     if let Some(w) = find_with_suffix(dir, "_weights.csv") {
-        let l = find_with_suffix(dir, "_lengths.csv")
-            .ok_or_else(|| anyhow!("{}: no *_lengths.csv next to {}", dir.display(), w.display()))?;
+        let l = find_with_suffix(dir, "_lengths.csv").ok_or_else(|| {
+            anyhow!(
+                "{}: no *_lengths.csv next to {}",
+                dir.display(),
+                w.display()
+            )
+        })?;
         return Ok((w, l, find_with_suffix(dir, "_relmat.yaml"), true));
     }
     bail!(
@@ -172,7 +204,10 @@ pub fn load_connectome(cfg: &ConnectivityCfg, exp_path: &Path) -> Result<Connect
         (None, Some(w), Some(l)) => (
             resolve_file(w, exp_path)?,
             resolve_file(l, exp_path)?,
-            cfg.labels.as_deref().map(|p| resolve_file(p, exp_path)).transpose()?,
+            cfg.labels
+                .as_deref()
+                .map(|p| resolve_file(p, exp_path))
+                .transpose()?,
             false,
         ),
         _ => bail!(
@@ -255,8 +290,8 @@ pub fn canonical_cortical_label(label: &str) -> Option<String> {
 pub fn load_meg_alpha(path: &Path, labels: &[String]) -> Result<Vec<Option<f64>>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read MEG alpha file {}", path.display()))?;
-    let tree: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))?;
+    let tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("{} is not valid YAML", path.display()))?;
     let nodes = tree
         .get("nodes")
         .and_then(|n| n.as_sequence())
@@ -278,7 +313,10 @@ pub fn load_meg_alpha(path: &Path, labels: &[String]) -> Result<Vec<Option<f64>>
         .map(|l| canonical_cortical_label(l).and_then(|c| table.get(&c).copied()))
         .collect();
     if out.iter().all(Option::is_none) {
-        bail!("{}: no MEG alpha value matches any connectome label", path.display());
+        bail!(
+            "{}: no MEG alpha value matches any connectome label",
+            path.display()
+        );
     }
     Ok(out)
 }
@@ -288,7 +326,9 @@ mod tests {
     use super::*;
 
     fn shipped(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../datasets")
+            .join(name)
     }
 
     #[test]
@@ -307,20 +347,31 @@ mod tests {
         assert_eq!(dk84.labels()[0], "L.BSTS");
         let d = dk84.delays(3.0, 1.0).unwrap();
         assert_eq!(d.horizon, 76);
-        let min_off = (0..84 * 84).filter(|k| k / 84 != k % 84).map(|k| d.lag[k]).min().unwrap();
+        let min_off = (0..84 * 84)
+            .filter(|k| k / 84 != k % 84)
+            .map(|k| d.lag[k])
+            .min()
+            .unwrap();
         assert_eq!(min_off, 4);
         let dk87 = load_connectome(&cfg("dk87_dtor"), exp).unwrap();
         assert_eq!(dk87.len(), 87);
         assert_eq!(dk87.delays(3.0, 1.0).unwrap().horizon, 110);
         assert_eq!(dk87.weights().iter().cloned().fold(0.0, f64::max), 458885.0);
         let err = load_connectome(&cfg("nope"), exp).unwrap_err().to_string();
-        assert!(err.contains("not found") && err.contains("looked in"), "{err}");
+        assert!(
+            err.contains("not found") && err.contains("looked in"),
+            "{err}"
+        );
     }
 
     #[test]
     fn meg_alpha_matches_both_label_styles() {
-        let p = shipped("meg_alpha/tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml");
-        let labels: Vec<String> = ["L.CU", "R.BSTS", "L.TH", "ctx-lh-cuneus"].map(String::from).to_vec();
+        let p = shipped(
+            "meg_alpha/tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml",
+        );
+        let labels: Vec<String> = ["L.CU", "R.BSTS", "L.TH", "ctx-lh-cuneus"]
+            .map(String::from)
+            .to_vec();
         let v = load_meg_alpha(&p, &labels).unwrap();
         assert_eq!(v[0], Some(0.42327237));
         assert!(v[1].is_some() && v[2].is_none());

@@ -39,7 +39,9 @@ pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         _ => {
             let step = (hi - lo) / (n - 1) as f64;
             // numpy computes lo + k·step and sets the last point to hi exactly.
-            (0..n).map(|k| if k == n - 1 { hi } else { lo + k as f64 * step }).collect()
+            (0..n)
+                .map(|k| if k == n - 1 { hi } else { lo + k as f64 * step })
+                .collect()
         }
     }
 }
@@ -47,7 +49,10 @@ pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// The axes of an experiment's grid (free parameters with low, high, n).
 pub fn grid_axes(setup: &JrSetup, path: &Path) -> Result<Vec<Axis>> {
     if setup.free.is_empty() {
-        bail!("{}: no parameter is marked `free: true`; nothing to explore", path.display());
+        bail!(
+            "{}: no parameter is marked `free: true`; nothing to explore",
+            path.display()
+        );
     }
     setup
         .free
@@ -55,11 +60,20 @@ pub fn grid_axes(setup: &JrSetup, path: &Path) -> Result<Vec<Axis>> {
         .map(|f| {
             let name = f.param.qualified_name();
             if f.per_region {
-                bail!("{}: {name}: per-region parameters cannot be grid axes", path.display());
+                bail!(
+                    "{}: {name}: per-region parameters cannot be grid axes",
+                    path.display()
+                );
             }
             match (f.low, f.high, f.n) {
-                (Some(lo), Some(hi), Some(n)) if n >= 1 => Ok(Axis { name, values: linspace(lo, hi, n) }),
-                _ => bail!("{}: free parameter {name} needs low, high and n (>= 1) to be a grid axis", path.display()),
+                (Some(lo), Some(hi), Some(n)) if n >= 1 => Ok(Axis {
+                    name,
+                    values: linspace(lo, hi, n),
+                }),
+                _ => bail!(
+                    "{}: free parameter {name} needs low, high and n (>= 1) to be a grid axis",
+                    path.display()
+                ),
             }
         })
         .collect()
@@ -78,7 +92,9 @@ pub fn grid_point(axes: &[Axis], mut k: usize) -> Vec<f64> {
 
 /// Parses `K/N` (1-based K).
 pub fn parse_shard(spec: &str) -> Result<(usize, usize)> {
-    let (k, n) = spec.split_once('/').ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
+    let (k, n) = spec
+        .split_once('/')
+        .ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
     let (k, n): (usize, usize) = (k.trim().parse()?, n.trim().parse()?);
     if n == 0 || k == 0 || k > n {
         bail!("--shard {spec}: need 1 <= K <= N");
@@ -121,13 +137,31 @@ fn stat_name(s: Statistic) -> &'static str {
 }
 
 fn chunk_size(setup: &JrSetup) -> usize {
-    let threads = std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1);
-    setup.exp.exploration.as_ref().and_then(|e| e.chunk).unwrap_or(16 * threads).max(1)
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1);
+    setup
+        .exp
+        .exploration
+        .as_ref()
+        .and_then(|e| e.chunk)
+        .unwrap_or(16 * threads)
+        .max(1)
 }
 
 /// Evaluates points `range` of the grid; returns `[statistic][point]`.
-fn evaluate_points(ctx: &RunContext, setup: &JrSetup, axes: &[Axis], range: std::ops::Range<usize>) -> Result<Vec<Vec<f64>>> {
-    let stats = setup.exp.exploration.as_ref().map(|e| e.statistics.clone()).unwrap_or_default();
+fn evaluate_points(
+    ctx: &RunContext,
+    setup: &JrSetup,
+    axes: &[Axis],
+    range: std::ops::Range<usize>,
+) -> Result<Vec<Vec<f64>>> {
+    let stats = setup
+        .exp
+        .exploration
+        .as_ref()
+        .map(|e| e.statistics.clone())
+        .unwrap_or_default();
     let device = dynamics::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
     let mut obj = Objective::new(setup, 1, &device, false)?;
@@ -155,15 +189,25 @@ fn evaluate_points(ctx: &RunContext, setup: &JrSetup, axes: &[Axis], range: std:
         // Forward only: no tape, and only the subsampled observed variable is kept.
         let (sim, _) = network_kernel::forward(&obj.sim.0, &params, false);
         let t = obj.welch.len();
-        let x = burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(sim.trace, [b * t * n]), &device)
-            .reshape([b, t, n])
-            .swap_dims(1, 2);
+        let x = burn::tensor::Tensor::<1>::from_data(
+            burn::tensor::TensorData::new(sim.trace, [b * t * n]),
+            &device,
+        )
+        .reshape([b, t, n])
+        .swap_dims(1, 2);
         let psd = obj.welch.psd(x).mean_dim(1); // [b, 1, F]
         let host: Vec<f64> = psd.clone().into_data().convert::<f64>().try_into_vec()?;
         let losses = if stats.contains(&Statistic::Loss) {
             match obj.target() {
-                Some(Target::Spectrum(_)) => obj.loss_of(psd)?.into_data().convert::<f64>().try_into_vec()?,
-                _ => bail!("{}: the loss statistic needs a spectrum target", ctx.exp_path.display()),
+                Some(Target::Spectrum(_)) => obj
+                    .loss_of(psd)?
+                    .into_data()
+                    .convert::<f64>()
+                    .try_into_vec()?,
+                _ => bail!(
+                    "{}: the loss statistic needs a spectrum target",
+                    ctx.exp_path.display()
+                ),
             }
         } else {
             vec![]
@@ -188,11 +232,14 @@ fn evaluate_points(ctx: &RunContext, setup: &JrSetup, axes: &[Axis], range: std:
 /// Writes grid arrays, axes and heatmaps from complete values `[statistic][point]`.
 fn write_outputs(dir: &Path, axes: &[Axis], stats: &[String], values: &[Vec<f64>]) -> Result<()> {
     let shape: Vec<usize> = axes.iter().map(|a| a.values.len()).collect();
-    write_json(&dir.join("axes.json"), &serde_json::json!({
-        "indexing": "ij",
-        "axes": axes,
-        "statistics": stats,
-    }))?;
+    write_json(
+        &dir.join("axes.json"),
+        &serde_json::json!({
+            "indexing": "ij",
+            "axes": axes,
+            "statistics": stats,
+        }),
+    )?;
     for (name, v) in stats.iter().zip(values) {
         write_npy(&dir.join(format!("grid_{name}.npy")), v, &shape)?;
         if axes.len() == 2 {
@@ -224,7 +271,12 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
         .exp
         .exploration
         .as_ref()
-        .map(|e| e.statistics.iter().map(|s| stat_name(*s).to_string()).collect())
+        .map(|e| {
+            e.statistics
+                .iter()
+                .map(|s| stat_name(*s).to_string())
+                .collect()
+        })
         .unwrap_or_else(|| vec!["peak_frequency".into()]);
     let points: usize = axes.iter().map(|a| a.values.len()).product();
     let (k, n) = shard.map(parse_shard).transpose()?.unwrap_or((1, 1));
@@ -249,11 +301,22 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
             start: range.start,
             axes,
             statistics: stats,
-            values_bits: values.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect(),
+            values_bits: values
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect(),
         };
-        let path = ctx.out_dir.join("shards").join(format!("shard-{k:04}-of-{n:04}.json"));
+        let path = ctx
+            .out_dir
+            .join("shards")
+            .join(format!("shard-{k:04}-of-{n:04}.json"));
         write_json(&path, &file)?;
-        println!("shard {k}/{n}: points {}..{} in {wall:.2} s -> {}", range.start, range.end, path.display());
+        println!(
+            "shard {k}/{n}: points {}..{} in {wall:.2} s -> {}",
+            range.start,
+            range.end,
+            path.display()
+        );
     }
     Ok(())
 }
@@ -262,24 +325,44 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
 pub fn merge(dir: &Path) -> Result<()> {
     let sdir = dir.join("shards");
     let mut files: Vec<ShardFile> = Vec::new();
-    for e in std::fs::read_dir(&sdir).with_context(|| format!("{}: no shards folder", dir.display()))? {
+    for e in
+        std::fs::read_dir(&sdir).with_context(|| format!("{}: no shards folder", dir.display()))?
+    {
         let p = e?.path();
         if p.extension().is_some_and(|x| x == "json") {
-            files.push(serde_json::from_slice(&std::fs::read(&p)?).with_context(|| format!("{}: unreadable shard", p.display()))?);
+            files.push(
+                serde_json::from_slice(&std::fs::read(&p)?)
+                    .with_context(|| format!("{}: unreadable shard", p.display()))?,
+            );
         }
     }
-    let first = files.first().ok_or_else(|| anyhow!("{}: no shard files", sdir.display()))?.clone();
+    let first = files
+        .first()
+        .ok_or_else(|| anyhow!("{}: no shard files", sdir.display()))?
+        .clone();
     let n = first.shard[1];
     files.sort_by_key(|f| f.shard[0]);
     for f in &files {
-        if f.experiment_hash != first.experiment_hash || f.shard[1] != n || f.axes != first.axes || f.statistics != first.statistics {
-            bail!("{}: shard {}/{} belongs to a different experiment or split", sdir.display(), f.shard[0], f.shard[1]);
+        if f.experiment_hash != first.experiment_hash
+            || f.shard[1] != n
+            || f.axes != first.axes
+            || f.statistics != first.statistics
+        {
+            bail!(
+                "{}: shard {}/{} belongs to a different experiment or split",
+                sdir.display(),
+                f.shard[0],
+                f.shard[1]
+            );
         }
     }
     let have: Vec<usize> = files.iter().map(|f| f.shard[0]).collect();
     let missing: Vec<usize> = (1..=n).filter(|k| !have.contains(k)).collect();
     if !missing.is_empty() {
-        bail!("{}: shards {missing:?} of {n} are missing; run them with --shard K/{n}", sdir.display());
+        bail!(
+            "{}: shards {missing:?} of {n} are missing; run them with --shard K/{n}",
+            sdir.display()
+        );
     }
     let mut values = vec![vec![0.0; first.points]; first.statistics.len()];
     for f in &files {
@@ -290,18 +373,23 @@ pub fn merge(dir: &Path) -> Result<()> {
         }
     }
     write_outputs(dir, &first.axes, &first.statistics, &values)?;
-    println!("merged {n} shards ({} points) into {}", first.points, dir.display());
+    println!(
+        "merged {n} shards ({} points) into {}",
+        first.points,
+        dir.display()
+    );
     Ok(())
 }
 
 /// Every grid point as a start for Adam; all starts optimised together as one batch, each with
 /// its own Adam moments (Adam is element-wise, so a `[B, 1]` parameter carries B states).
 fn grid_of_fits(ctx: &RunContext, setup: &JrSetup) -> Result<()> {
-    let cfg = setup
-        .exp
-        .optimization
-        .clone()
-        .ok_or_else(|| anyhow!("{}: a grid of fits needs an `optimization` section", ctx.exp_path.display()))?;
+    let cfg = setup.exp.optimization.clone().ok_or_else(|| {
+        anyhow!(
+            "{}: a grid of fits needs an `optimization` section",
+            ctx.exp_path.display()
+        )
+    })?;
     let axes = grid_axes(setup, &ctx.exp_path)?;
     let points: usize = axes.iter().map(|a| a.values.len()).product();
     let device = dynamics::f64_device(setup.backend, true);
@@ -315,9 +403,16 @@ fn grid_of_fits(ctx: &RunContext, setup: &JrSetup) -> Result<()> {
     header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut files = (0..points)
-        .map(|p| CsvAppender::create(&ctx.out_dir.join("starts").join(format!("start-{p:05}.csv")), &hdr))
+        .map(|p| {
+            CsvAppender::create(
+                &ctx.out_dir.join("starts").join(format!("start-{p:05}.csv")),
+                &hdr,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
-    let values: Vec<Vec<f64>> = (0..axes.len()).map(|a| (0..points).map(|p| grid_point(&axes, p)[a]).collect()).collect();
+    let values: Vec<Vec<f64>> = (0..axes.len())
+        .map(|a| (0..points).map(|p| grid_point(&axes, p)[a]).collect())
+        .collect();
     let shapes = vec![[points, 1]; axes.len()];
     let mut module = FitParams::from_host(&values, &shapes, &device);
     let mut optim = adam(&cfg);
@@ -350,7 +445,10 @@ fn grid_of_fits(ctx: &RunContext, setup: &JrSetup) -> Result<()> {
     order.sort_by(|&a, &b| eval.losses[a].total_cmp(&eval.losses[b]));
     let mut best = CsvAppender::create(
         &ctx.out_dir.join("best_fits.csv"),
-        &std::iter::once("start").chain(std::iter::once("final_loss")).chain(names.iter().map(String::as_str)).collect::<Vec<_>>(),
+        &std::iter::once("start")
+            .chain(std::iter::once("final_loss"))
+            .chain(names.iter().map(String::as_str))
+            .collect::<Vec<_>>(),
     )?;
     for &p in &order {
         let mut row = vec![p as f64, eval.losses[p]];
@@ -363,7 +461,12 @@ fn grid_of_fits(ctx: &RunContext, setup: &JrSetup) -> Result<()> {
         cfg.steps,
         t0.elapsed().as_secs_f64(),
         eval.losses[p],
-        names.iter().zip(&eval.thetas).map(|(n, t)| format!("{n} = {:.5}", t[p])).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .zip(&eval.thetas)
+            .map(|(n, t)| format!("{n} = {:.5}", t[p]))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }
@@ -376,14 +479,24 @@ mod tests {
     fn linspace_and_ij_order() {
         assert_eq!(linspace(0.0, 1.0, 5), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         let axes = vec![
-            Axis { name: "a".into(), values: vec![1.0, 2.0] },
-            Axis { name: "b".into(), values: vec![10.0, 20.0, 30.0] },
+            Axis {
+                name: "a".into(),
+                values: vec![1.0, 2.0],
+            },
+            Axis {
+                name: "b".into(),
+                values: vec![10.0, 20.0, 30.0],
+            },
         ];
         assert_eq!(grid_point(&axes, 0), vec![1.0, 10.0]);
         assert_eq!(grid_point(&axes, 1), vec![1.0, 20.0]);
         assert_eq!(grid_point(&axes, 3), vec![2.0, 10.0]);
         let covered: Vec<usize> = (1..=3).flat_map(|k| shard_range(10, k, 3)).collect();
         assert_eq!(covered, (0..10).collect::<Vec<_>>());
-        assert!(parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("2/3").is_ok());
+        assert!(
+            parse_shard("0/3").is_err()
+                && parse_shard("4/3").is_err()
+                && parse_shard("2/3").is_ok()
+        );
     }
 }

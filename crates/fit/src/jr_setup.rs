@@ -35,7 +35,9 @@ impl FreeParam {
     pub fn column_names(&self) -> Vec<String> {
         let name = self.param.qualified_name();
         if self.per_region {
-            (0..self.init.len()).map(|i| format!("{name}[{i}]")).collect()
+            (0..self.init.len())
+                .map(|i| format!("{name}[{i}]"))
+                .collect()
         } else {
             vec![name]
         }
@@ -61,7 +63,9 @@ pub struct JrSetup {
 
 /// Parses a variable name `y0`…`y5`.
 pub fn variable_index(name: &str) -> Option<usize> {
-    name.strip_prefix('y').and_then(|d| d.parse::<usize>().ok()).filter(|&v| v < 6)
+    name.strip_prefix('y')
+        .and_then(|d| d.parse::<usize>().ok())
+        .filter(|&v| v < 6)
 }
 
 fn model_entries(exp: &Experiment) -> Vec<(JrParam, &Option<Param>)> {
@@ -102,7 +106,9 @@ fn section(p: JrParam) -> String {
 /// Draws standard normal noise `[steps, 6, n]` from a ChaCha8 generator seeded with `seed`.
 pub fn draw_noise(seed: u64, steps: usize, n: usize) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..steps * 6 * n).map(|_| StandardNormal.sample(&mut rng)).collect()
+    (0..steps * 6 * n)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect()
 }
 
 impl JrSetup {
@@ -110,14 +116,24 @@ impl JrSetup {
     pub fn new(exp: Experiment, exp_path: &Path) -> Result<Self> {
         let file = exp_path.display();
         let backend = BackendKind::parse(&exp.backend).ok_or_else(|| {
-            anyhow!("{file}: backend `{}` is not one of {:?}", exp.backend, BackendKind::NAMES)
+            anyhow!(
+                "{file}: backend `{}` is not one of {:?}",
+                exp.backend,
+                BackendKind::NAMES
+            )
         })?;
         let integ = &exp.integration;
         if !(integ.dt.is_finite() && integ.dt > 0.0) {
-            bail!("{file}: integration.dt = {} must be a positive number (ms)", integ.dt);
+            bail!(
+                "{file}: integration.dt = {} must be a positive number (ms)",
+                integ.dt
+            );
         }
         if !(integ.duration.is_finite() && integ.duration > 0.0) {
-            bail!("{file}: integration.duration = {} must be a positive number (ms)", integ.duration);
+            bail!(
+                "{file}: integration.duration = {} must be a positive number (ms)",
+                integ.duration
+            );
         }
         let steps_f = integ.duration / integ.dt;
         let steps = steps_f.round() as usize;
@@ -129,7 +145,10 @@ impl JrSetup {
             );
         }
         if !(integ.noise.sigma.is_finite() && integ.noise.sigma >= 0.0) {
-            bail!("{file}: integration.noise.sigma = {} must be >= 0", integ.noise.sigma);
+            bail!(
+                "{file}: integration.noise.sigma = {} must be >= 0",
+                integ.noise.sigma
+            );
         }
         if integ.segment == 0 {
             bail!("{file}: integration.segment must be >= 1");
@@ -157,7 +176,10 @@ impl JrSetup {
                 ),
             };
             if let Some(bad) = vals.iter().find(|v| !v.is_finite()) {
-                bail!("{file}: {}.value = {bad} is not a finite number", section(p));
+                bail!(
+                    "{file}: {}.value = {bad} is not a finite number",
+                    section(p)
+                );
             }
             base[k * n..(k + 1) * n].copy_from_slice(&vals);
             if let Some(c) = cfg {
@@ -165,7 +187,10 @@ impl JrSetup {
                     let key = p.qualified_name();
                     let key = key.strip_prefix("coupling.").unwrap_or(&key);
                     if name != key {
-                        bail!("{file}: {}.name = `{name}` does not match its key `{key}`", section(p));
+                        bail!(
+                            "{file}: {}.name = `{name}` does not match its key `{key}`",
+                            section(p)
+                        );
                     }
                 }
                 for (what, b) in [("low", c.low), ("high", c.high)] {
@@ -182,8 +207,19 @@ impl JrSetup {
                 }
                 if c.free {
                     let per_region = c.per_region || matches!(c.value, Value::PerRegion(_));
-                    let init = if per_region { vals.clone() } else { vec![vals[0]] };
-                    free.push(FreeParam { param: p, per_region, low: c.low, high: c.high, n: c.n, init });
+                    let init = if per_region {
+                        vals.clone()
+                    } else {
+                        vec![vals[0]]
+                    };
+                    free.push(FreeParam {
+                        param: p,
+                        per_region,
+                        low: c.low,
+                        high: c.high,
+                        n: c.n,
+                        init,
+                    });
                 }
             }
         }
@@ -214,7 +250,9 @@ impl JrSetup {
             .iter()
             .map(|v| {
                 variable_index(v).ok_or_else(|| {
-                    anyhow!("{file}: monitors.variables: `{v}` is not one of y0, y1, y2, y3, y4, y5")
+                    anyhow!(
+                        "{file}: monitors.variables: `{v}` is not one of y0, y1, y2, y3, y4, y5"
+                    )
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -222,7 +260,10 @@ impl JrSetup {
             bail!("{file}: monitors.stride must be >= 1");
         }
         if variable_index(&exp.observation.variable).is_none() {
-            bail!("{file}: observation.variable `{}` is not one of y0…y5", exp.observation.variable);
+            bail!(
+                "{file}: observation.variable `{}` is not one of y0…y5",
+                exp.observation.variable
+            );
         }
         if exp.observation.stride == 0 {
             bail!("{file}: observation.stride must be >= 1");
@@ -239,10 +280,20 @@ impl JrSetup {
             noise,
             init_state: Arc::new(state),
             init_history: Arc::new(hist),
-            monitor: Monitor { stride: exp.monitors.stride, variables },
+            monitor: Monitor {
+                stride: exp.monitors.stride,
+                variables,
+            },
             segment: integ.segment,
         };
-        let mut setup = Self { exp, connectome, problem: problem.clone(), base_params: base, free, backend };
+        let mut setup = Self {
+            exp,
+            connectome,
+            problem: problem.clone(),
+            base_params: base,
+            free,
+            backend,
+        };
         setup.apply_initial_conditions(exp_path, &mut problem)?;
         setup.problem = problem;
         Ok(setup)
@@ -253,7 +304,10 @@ impl JrSetup {
         match &self.exp.initial_conditions {
             InitialCfg::Cold { value } => {
                 if !value.is_finite() {
-                    bail!("{}: initial_conditions.value must be finite", exp_path.display());
+                    bail!(
+                        "{}: initial_conditions.value must be finite",
+                        exp_path.display()
+                    );
                 }
                 let (s, h) = JrProblem::cold_start(n, nh, *value);
                 problem.init_state = Arc::new(s);
@@ -262,15 +316,26 @@ impl JrSetup {
             InitialCfg::Warm { transient } => {
                 let steps = (transient / problem.dt).round() as usize;
                 if steps == 0 || !transient.is_finite() {
-                    bail!("{}: initial_conditions.transient must be >= dt", exp_path.display());
+                    bail!(
+                        "{}: initial_conditions.transient must be >= dt",
+                        exp_path.display()
+                    );
                 }
                 // The transient draws its own noise (seed + 1), so the main run's noise stream
                 // is the same as with a cold start.
                 let mut warm = problem.clone();
                 warm.steps = steps;
-                warm.monitor = Monitor { stride: steps, variables: vec![0] };
-                warm.noise = (problem.sigma > 0.0)
-                    .then(|| Arc::new(draw_noise(self.exp.integration.noise.seed.wrapping_add(1), steps, n)));
+                warm.monitor = Monitor {
+                    stride: steps,
+                    variables: vec![0],
+                };
+                warm.noise = (problem.sigma > 0.0).then(|| {
+                    Arc::new(draw_noise(
+                        self.exp.integration.noise.seed.wrapping_add(1),
+                        steps,
+                        n,
+                    ))
+                });
                 let (out, _) = network_kernel::forward(&warm, &self.base_params, false);
                 problem.init_state = Arc::new(out.final_state);
                 problem.init_history = Arc::new(out.final_history);

@@ -36,7 +36,10 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f64>, Vec<usize>)> {
     let file = npyz::NpyFile::new(&bytes[..])
         .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
     if file.order() != npyz::Order::C {
-        bail!("{}: Fortran-ordered arrays are not supported; save with C order", path.display());
+        bail!(
+            "{}: Fortran-ordered arrays are not supported; save with C order",
+            path.display()
+        );
     }
     let shape: Vec<usize> = file.shape().iter().map(|&s| s as usize).collect();
     let dtype = file.dtype();

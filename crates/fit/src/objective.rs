@@ -37,7 +37,13 @@ impl Transform {
     pub fn forward<const D: usize>(&self, u: Tensor<D>) -> Tensor<D> {
         match *self {
             Self::Identity => u,
-            Self::Sigmoid { lo, hi } => u.neg().exp().add_scalar(1.0).recip().mul_scalar(hi - lo).add_scalar(lo),
+            Self::Sigmoid { lo, hi } => u
+                .neg()
+                .exp()
+                .add_scalar(1.0)
+                .recip()
+                .mul_scalar(hi - lo)
+                .add_scalar(lo),
         }
     }
 
@@ -123,8 +129,16 @@ impl Objective {
         let samples = problem.monitor.samples(problem.steps);
         let obs = &setup.exp.observation;
         let fs = 1000.0 / (problem.dt * obs.stride as f64);
-        let welch = Welch::new(WelchConfig { fs, nperseg: obs.nperseg, noverlap: obs.noverlap }, samples, device)
-            .map_err(|e| anyhow!("observation: {e}"))?;
+        let welch = Welch::new(
+            WelchConfig {
+                fs,
+                nperseg: obs.nperseg,
+                noverlap: obs.noverlap,
+            },
+            samples,
+            device,
+        )
+        .map_err(|e| anyhow!("observation: {e}"))?;
         let transforms = setup
             .free
             .iter()
@@ -145,7 +159,11 @@ impl Objective {
             .map(|f| {
                 let mut m = vec![0.0; N_JR_PARAMS];
                 m[f.param.index()] = 1.0;
-                Tensor::<1>::from_data(TensorData::new(m, [N_JR_PARAMS]), device).reshape([1, N_JR_PARAMS, 1])
+                Tensor::<1>::from_data(TensorData::new(m, [N_JR_PARAMS]), device).reshape([
+                    1,
+                    N_JR_PARAMS,
+                    1,
+                ])
             })
             .collect();
         let opt = setup.exp.optimization.as_ref();
@@ -220,7 +238,10 @@ impl Objective {
                         )
                     })?;
                     if !v.is_finite() {
-                        bail!("{}: target parameter {name} = {v} is not finite", exp_path.display());
+                        bail!(
+                            "{}: target parameter {name} = {v} is not finite",
+                            exp_path.display()
+                        );
                     }
                     params[p.index() * n..(p.index() + 1) * n].fill(*v);
                 }
@@ -230,7 +251,9 @@ impl Objective {
                 let p = resolve_dataset(path, exp_path)?;
                 let values = if p.extension().is_some_and(|e| e == "csv") {
                     let (_, rows) = crate::run_dir::read_csv(&p)?;
-                    rows.iter().map(|r| r.last().copied().unwrap_or(f64::NAN)).collect()
+                    rows.iter()
+                        .map(|r| r.last().copied().unwrap_or(f64::NAN))
+                        .collect()
                 } else {
                     read_npy(&p)?.0
                 };
@@ -243,7 +266,11 @@ impl Objective {
                 }
                 Target::Spectrum(values)
             }
-            TargetCfg::MegAlpha { path, freq_low, freq_high } => {
+            TargetCfg::MegAlpha {
+                path,
+                freq_low,
+                freq_high,
+            } => {
                 if self.loss != LossKind::PeakFrequency || self.average != Average::None {
                     bail!(
                         "{}: a meg_alpha target needs `loss: peak_frequency` and `observation.average: none`",
@@ -252,15 +279,24 @@ impl Objective {
                 }
                 let p = match path {
                     Some(p) => resolve_dataset(p, exp_path)?,
-                    None => resolve_dataset("meg_alpha", exp_path)?
-                        .join("tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml"),
+                    None => resolve_dataset("meg_alpha", exp_path)?.join(
+                        "tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml",
+                    ),
                 };
                 let amp = load_meg_alpha(&p, setup.connectome.labels())?;
                 let vals: Vec<f64> = amp.iter().flatten().copied().collect();
-                let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                let (lo, hi) = vals
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
                 let peaks = amp
                     .iter()
-                    .map(|a| a.map_or(f64::NAN, |a| freq_low + (freq_high - freq_low) * (a - lo) / (hi - lo)))
+                    .map(|a| {
+                        a.map_or(f64::NAN, |a| {
+                            freq_low + (freq_high - freq_low) * (a - lo) / (hi - lo)
+                        })
+                    })
                     .collect();
                 Target::Peaks(peaks)
             }
@@ -278,7 +314,10 @@ impl Objective {
     pub fn host_spectra(&self, params: &[f64]) -> Result<Vec<f64>> {
         let (out, _) = network_kernel::forward(&self.sim.0, params, false);
         if let Some(k) = out.trace.iter().position(|v| !v.is_finite()) {
-            bail!("target simulation diverged (sample {k} is {})", out.trace[k]);
+            bail!(
+                "target simulation diverged (sample {k} is {})",
+                out.trace[k]
+            );
         }
         let [t, n] = [self.welch.len(), self.sim.0.n];
         // Untracked tensors on the objective's device: no tape is recorded for the target.
@@ -296,10 +335,14 @@ impl Objective {
     /// Per-set losses `[B]` of spectra `[B, R', F]` against the target.
     pub fn loss_of(&self, spectra: Tensor<3>) -> Result<Tensor<1>> {
         let [b, r, nf] = spectra.dims();
-        let target = self.target.as_ref().ok_or_else(|| anyhow!("objective has no target"))?;
+        let target = self
+            .target
+            .as_ref()
+            .ok_or_else(|| anyhow!("objective has no target"))?;
         let per_set = match (self.loss, target) {
             (LossKind::SpectralCorrelation | LossKind::LogSpectrumMse, Target::Spectrum(t)) => {
-                let t = Tensor::<1>::from_data(TensorData::new(t.clone(), [r * nf]), &self.device).reshape([1, r, nf]);
+                let t = Tensor::<1>::from_data(TensorData::new(t.clone(), [r * nf]), &self.device)
+                    .reshape([1, r, nf]);
                 let l = if self.loss == LossKind::SpectralCorrelation {
                     one_minus_correlation(spectra, t)
                 } else {
@@ -308,26 +351,48 @@ impl Objective {
                 l.mean_dim(1).reshape([b])
             }
             (LossKind::PeakFrequency, t) => {
-                let peaks = soft_peak_frequency(spectra, self.welch.freqs(), self.band, self.exclude_dc, self.tau)
-                    .reshape([b, r]);
+                let peaks = soft_peak_frequency(
+                    spectra,
+                    self.welch.freqs(),
+                    self.band,
+                    self.exclude_dc,
+                    self.tau,
+                )
+                .reshape([b, r]);
                 let goal: Vec<f64> = match t {
                     Target::Peaks(p) => p.clone(),
                     Target::Spectrum(s) => (0..r)
                         .map(|k| {
-                            spectra::peak_frequency(self.welch.freqs(), &s[k * nf..(k + 1) * nf], self.band, self.exclude_dc)
+                            spectra::peak_frequency(
+                                self.welch.freqs(),
+                                &s[k * nf..(k + 1) * nf],
+                                self.band,
+                                self.exclude_dc,
+                            )
                         })
                         .collect(),
                 };
                 if goal.len() != r {
                     bail!("{} target peaks for {r} spectra", goal.len());
                 }
-                let mask: Vec<f64> = goal.iter().map(|g| if g.is_finite() { 1.0 } else { 0.0 }).collect();
+                let mask: Vec<f64> = goal
+                    .iter()
+                    .map(|g| if g.is_finite() { 1.0 } else { 0.0 })
+                    .collect();
                 let count = mask.iter().sum::<f64>().max(1.0);
-                let goal: Vec<f64> = goal.iter().map(|g| if g.is_finite() { *g } else { 0.0 }).collect();
-                let goal = Tensor::<1>::from_data(TensorData::new(goal, [r]), &self.device).reshape([1, r]);
-                let mask = Tensor::<1>::from_data(TensorData::new(mask, [r]), &self.device).reshape([1, r]);
+                let goal: Vec<f64> = goal
+                    .iter()
+                    .map(|g| if g.is_finite() { *g } else { 0.0 })
+                    .collect();
+                let goal = Tensor::<1>::from_data(TensorData::new(goal, [r]), &self.device)
+                    .reshape([1, r]);
+                let mask = Tensor::<1>::from_data(TensorData::new(mask, [r]), &self.device)
+                    .reshape([1, r]);
                 let d = (peaks - goal) * mask;
-                (d.clone() * d).sum_dim(1).reshape([b]).div_scalar(count)
+                (d.clone() * d)
+                    .sum_dim(1)
+                    .reshape([b])
+                    .mul_scalar(1.0 / count)
             }
             (kind, Target::Peaks(_)) => bail!("loss {kind:?} needs a spectrum target, not peaks"),
         };

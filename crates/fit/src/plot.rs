@@ -34,7 +34,11 @@ pub struct Series {
 impl Series {
     /// A series from a label and points.
     pub fn new(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
-        Self { label: label.into(), x, y }
+        Self {
+            label: label.into(),
+            x,
+            y,
+        }
     }
 }
 
@@ -51,7 +55,11 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
         return (lo - pad, hi + pad);
     }
-    if log { (lo, hi) } else { (lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo)) }
+    if log {
+        (lo, hi)
+    } else {
+        (lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo))
+    }
 }
 
 /// Tick labels with a few significant digits (plotters prints raw f64 otherwise).
@@ -101,7 +109,11 @@ pub fn line_plot(
     let (x0, x1) = range(series.iter().flat_map(|s| s.x.iter().copied()), false);
     let (y0, y1) = range(series.iter().flat_map(|s| s.y.iter().copied()), log_y);
     let mut builder = ChartBuilder::on(&root);
-    builder.caption(title, ("sans-serif", 22)).margin(12).x_label_area_size(40).y_label_area_size(70);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
     let legend = series.len() > 1 || series.iter().any(|s| !s.label.is_empty());
     macro_rules! draw {
         ($chart:expr) => {{
@@ -117,13 +129,14 @@ pub fn line_plot(
                 .map_err(&err)?;
             for (k, s) in series.iter().enumerate() {
                 let c = color(k);
-                let pts = s
-                    .x
-                    .iter()
-                    .zip(&s.y)
-                    .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || **y > 0.0))
-                    .map(|(&x, &y)| (x, y));
-                let drawn = chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(&err)?;
+                let pts =
+                    s.x.iter()
+                        .zip(&s.y)
+                        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || **y > 0.0))
+                        .map(|(&x, &y)| (x, y));
+                let drawn = chart
+                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                    .map_err(&err)?;
                 if legend {
                     drawn.label(s.label.clone()).legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
@@ -142,7 +155,11 @@ pub fn line_plot(
         }};
     }
     if log_y {
-        draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(&err)?);
+        draw!(
+            builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(&err)?
+        );
     } else {
         draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(&err)?);
     }
@@ -165,8 +182,20 @@ pub fn scatter_plot(
     let root = BitMapBackend::new(path, (800, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let r = circle_radius.unwrap_or(0.0);
-    let (mut x0, mut x1) = range(series.iter().flat_map(|s| s.x.iter().copied()).chain([-r, r]), false);
-    let (mut y0, mut y1) = range(series.iter().flat_map(|s| s.y.iter().copied()).chain([-r, r]), false);
+    let (mut x0, mut x1) = range(
+        series
+            .iter()
+            .flat_map(|s| s.x.iter().copied())
+            .chain([-r, r]),
+        false,
+    );
+    let (mut y0, mut y1) = range(
+        series
+            .iter()
+            .flat_map(|s| s.y.iter().copied())
+            .chain([-r, r]),
+        false,
+    );
     if circle_radius.is_some() {
         // Equal aspect so the circle looks like one.
         let half = ((x1 - x0).max(y1 - y0)) / 2.0;
@@ -201,7 +230,9 @@ pub fn scatter_plot(
             let t = k as f64 / 200.0 * std::f64::consts::TAU;
             (r * t.cos(), r * t.sin())
         });
-        chart.draw_series(LineSeries::new(ring, BLACK.stroke_width(1))).map_err(&err)?;
+        chart
+            .draw_series(LineSeries::new(ring, BLACK.stroke_width(1)))
+            .map_err(&err)?;
     }
     if series.iter().any(|s| !s.label.is_empty()) {
         chart
@@ -230,13 +261,22 @@ pub fn heatmap(
     ensure_font();
     let err = plot_err(path);
     if x.len() * y.len() != values_ij.len() || x.is_empty() || y.is_empty() {
-        return Err(anyhow!("heatmap: {} values for a {}x{} grid", values_ij.len(), x.len(), y.len()));
+        return Err(anyhow!(
+            "heatmap: {} values for a {}x{} grid",
+            values_ij.len(),
+            x.len(),
+            y.len()
+        ));
     }
     let root = BitMapBackend::new(path, (900, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let (main, bar) = root.split_horizontally(780);
     let cell = |v: &[f64], k: usize| -> (f64, f64) {
-        let lo = if k == 0 { v[0] - (v.get(1).unwrap_or(&(v[0] + 1.0)) - v[0]) / 2.0 } else { (v[k - 1] + v[k]) / 2.0 };
+        let lo = if k == 0 {
+            v[0] - (v.get(1).unwrap_or(&(v[0] + 1.0)) - v[0]) / 2.0
+        } else {
+            (v[k - 1] + v[k]) / 2.0
+        };
         let hi = if k + 1 == v.len() {
             v[k] + (v[k] - if k > 0 { v[k - 1] } else { v[k] - 1.0 }) / 2.0
         } else {
@@ -275,7 +315,10 @@ pub fn heatmap(
             (0..y.len()).map(move |j| {
                 let (x0, x1) = cell(x, i);
                 let (y0, y1) = cell(y, j);
-                Rectangle::new([(x0, y0), (x1, y1)], colour(values_ij[i * y.len() + j]).filled())
+                Rectangle::new(
+                    [(x0, y0), (x1, y1)],
+                    colour(values_ij[i * y.len() + j]).filled(),
+                )
             })
         }))
         .map_err(&err)?;

@@ -31,7 +31,11 @@ pub fn write_resolved(ctx: &RunContext) -> Result<()> {
 }
 
 /// Describes the first non-finite value of a `[samples, vars, n]` trace, if any.
-pub fn first_non_finite(trace: &[f64], problem: &JrProblem, params: &[(String, f64)]) -> Option<String> {
+pub fn first_non_finite(
+    trace: &[f64],
+    problem: &JrProblem,
+    params: &[(String, f64)],
+) -> Option<String> {
     let k = trace.iter().position(|v| !v.is_finite())?;
     let per_sample = problem.monitor.variables.len() * problem.n;
     let sample = k / per_sample;
@@ -61,7 +65,10 @@ pub fn run_chunked(problem: &JrProblem, params: &[f64], quiet: bool) -> Vec<f64>
     while k0 < problem.steps {
         let len = chunk.min(problem.steps - k0);
         part.steps = len;
-        part.noise = problem.noise.as_ref().map(|xi| Arc::new(xi[k0 * 6 * n..(k0 + len) * 6 * n].to_vec()));
+        part.noise = problem
+            .noise
+            .as_ref()
+            .map(|xi| Arc::new(xi[k0 * 6 * n..(k0 + len) * 6 * n].to_vec()));
         let (out, _) = network_kernel::forward(&part, params, false);
         trace.extend_from_slice(&out.trace);
         part.init_state = Arc::new(out.final_state);
@@ -98,8 +105,9 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
     if setup.exp.outputs.trace {
         write_npy(&ctx.out_dir.join("trace.npy"), &trace, &[samples, nvar, n])?;
     }
-    let time: Vec<f64> =
-        (0..samples).map(|m| (m * problem.monitor.stride + 1) as f64 * problem.dt).collect();
+    let time: Vec<f64> = (0..samples)
+        .map(|m| (m * problem.monitor.stride + 1) as f64 * problem.dt)
+        .collect();
     write_npy(&ctx.out_dir.join("time.npy"), &time, &[samples])?;
     let params: Vec<(String, f64)> = dynamics::JrParam::ALL
         .iter()
@@ -111,7 +119,9 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
     if let (true, Some(vi)) = (setup.exp.outputs.plots, plot_idx) {
         let series: Vec<Series> = (0..n)
             .map(|i| {
-                let y = (0..samples).map(|m| trace[(m * nvar + vi) * n + i]).collect();
+                let y = (0..samples)
+                    .map(|m| trace[(m * nvar + vi) * n + i])
+                    .collect();
                 Series::new("", time.clone(), y)
             })
             .collect();

@@ -16,7 +16,9 @@ use crate::simulate::{load, write_resolved};
 use crate::yaml::resolved_tree;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, Param, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig,
+};
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use std::path::Path;
 use std::time::Instant;
@@ -37,7 +39,8 @@ impl FitParams {
             .zip(shapes)
             .enumerate()
             .map(|(k, (v, s))| {
-                let t = Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device).reshape(*s);
+                let t = Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device)
+                    .reshape(*s);
                 Param::initialized(ParamId::from(k as u64 + 1), t.require_grad())
             })
             .collect();
@@ -48,7 +51,13 @@ impl FitParams {
     pub fn to_host(&self) -> Vec<Vec<f64>> {
         self.values
             .iter()
-            .map(|p| p.val().into_data().convert::<f64>().try_into_vec().expect("f64 tensor"))
+            .map(|p| {
+                p.val()
+                    .into_data()
+                    .convert::<f64>()
+                    .try_into_vec()
+                    .expect("f64 tensor")
+            })
             .collect()
     }
 }
@@ -80,7 +89,10 @@ pub struct Evaluation {
 }
 
 fn host(t: Tensor<2>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_into_vec().expect("f64 tensor")
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec()
+        .expect("f64 tensor")
 }
 
 /// Evaluates the objective and its gradient at the module's values.
@@ -93,7 +105,11 @@ pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
         .collect();
     let spectra = obj.spectra(obj.packed(&thetas));
     let per_set = obj.loss_of(spectra.clone())?;
-    let losses: Vec<f64> = per_set.clone().into_data().convert::<f64>().try_into_vec()?;
+    let losses: Vec<f64> = per_set
+        .clone()
+        .into_data()
+        .convert::<f64>()
+        .try_into_vec()?;
     // Sets are independent, so the gradient of the sum is each set's own gradient.
     let grads = per_set.sum().backward();
     let grads_params = GradientsParams::from_grads(grads, module);
@@ -111,7 +127,11 @@ pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
         losses,
         thetas: thetas.into_iter().map(|t| host(t.detach())).collect(),
         grads: g,
-        spectra: spectra.detach().into_data().convert::<f64>().try_into_vec()?,
+        spectra: spectra
+            .detach()
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec()?,
         grads_params,
     })
 }
@@ -142,7 +162,10 @@ pub fn column_names(setup: &JrSetup) -> Vec<String> {
     setup.free.iter().flat_map(|f| f.column_names()).collect()
 }
 
-fn initial_values(setup: &JrSetup, obj: &Objective) -> Result<(Vec<Vec<f64>>, Vec<[usize; 2]>)> {
+/// Host parameter values (one list per free parameter) and their tensor shapes.
+pub type HostParams = (Vec<Vec<f64>>, Vec<[usize; 2]>);
+
+fn initial_values(setup: &JrSetup, obj: &Objective) -> Result<HostParams> {
     let mut values = Vec::new();
     let mut shapes = Vec::new();
     for (f, t) in setup.free.iter().zip(&obj.transforms) {
@@ -165,11 +188,12 @@ const PAUSE_ENV: &str = "NEURODYN_PAUSE_AFTER_ROW";
 pub fn run_fit(ctx: &RunContext) -> Result<()> {
     let setup = load(ctx)?;
     let path = &ctx.exp_path;
-    let cfg = setup
-        .exp
-        .optimization
-        .clone()
-        .ok_or_else(|| anyhow!("{}: `fit run` needs an `optimization` section", path.display()))?;
+    let cfg = setup.exp.optimization.clone().ok_or_else(|| {
+        anyhow!(
+            "{}: `fit run` needs an `optimization` section",
+            path.display()
+        )
+    })?;
     if setup.free.is_empty() {
         bail!("{}: no parameter is marked `free: true`", path.display());
     }
@@ -177,7 +201,10 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         bail!("{}: optimization.adam.lr must be positive", path.display());
     }
     if cfg.checkpoint_every == 0 {
-        bail!("{}: optimization.checkpoint_every must be >= 1", path.display());
+        bail!(
+            "{}: optimization.checkpoint_every must be >= 1",
+            path.display()
+        );
     }
     let device = dynamics::f64_device(setup.backend, true);
     let mut obj = Objective::new(&setup, 1, &device, cfg.bounds == BoundsCfg::Sigmoid)?;
@@ -199,25 +226,51 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             let module = FitParams::from_host(&values, &meta.shapes, &device);
             let optim = adam(&cfg)
                 .from_bytes(Bytes::from_bytes_vec(bytes))
-                .map_err(|e| anyhow!("{}: cannot load optimizer state: {e:?}", ctx.out_dir.display()))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "{}: cannot load optimizer state: {e:?}",
+                        ctx.out_dir.display()
+                    )
+                })?;
             // Rows written after the checkpoint by the interrupted run are recomputed.
             let (_, rows) = read_csv(&traj_path).unwrap_or_default();
             let keep: Vec<String> = rows
                 .iter()
                 .filter(|r| r.first().is_some_and(|s| (*s as usize) < meta.step))
-                .map(|r| r.iter().map(|v| crate::run_dir::fmt_f64(*v)).collect::<Vec<_>>().join(","))
+                .map(|r| {
+                    r.iter()
+                        .map(|v| crate::run_dir::fmt_f64(*v))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .collect();
-            let text = std::iter::once(header.join(",")).chain(keep).collect::<Vec<_>>().join("\n") + "\n";
+            let text = std::iter::once(header.join(","))
+                .chain(keep)
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
             write_atomic(&traj_path, text.as_bytes())?;
             if !ctx.quiet {
-                eprintln!("resuming {} from the checkpoint at step {}", ctx.out_dir.display(), meta.step);
+                eprintln!(
+                    "resuming {} from the checkpoint at step {}",
+                    ctx.out_dir.display(),
+                    meta.step
+                );
             }
             (module, optim, meta.step, meta.wall_time)
         }
         None => {
             let (values, shapes) = initial_values(&setup, &obj)?;
-            CsvAppender::create(&traj_path, &header.iter().map(String::as_str).collect::<Vec<_>>())?;
-            (FitParams::from_host(&values, &shapes, &device), adam(&cfg), 0, 0.0)
+            CsvAppender::create(
+                &traj_path,
+                &header.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?;
+            (
+                FitParams::from_host(&values, &shapes, &device),
+                adam(&cfg),
+                0,
+                0.0,
+            )
         }
     };
     write_resolved(ctx)?;
@@ -233,7 +286,13 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     for step in start..=cfg.steps {
         let eval = evaluate(&obj, &module)?;
         check_finite(step, &names, &eval)?;
-        let gnorm = eval.grads.iter().flatten().map(|g| g * g).sum::<f64>().sqrt();
+        let gnorm = eval
+            .grads
+            .iter()
+            .flatten()
+            .map(|g| g * g)
+            .sum::<f64>()
+            .sqrt();
         let wall = wall0 + t0.elapsed().as_secs_f64();
         let mut row = vec![step as f64, eval.losses[0]];
         row.extend(eval.thetas.iter().flatten().copied());
@@ -245,8 +304,12 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
-        let shown: Vec<String> =
-            names.iter().zip(eval.thetas.iter().flatten()).take(4).map(|(n, v)| format!("{n}={v:.5}")).collect();
+        let shown: Vec<String> = names
+            .iter()
+            .zip(eval.thetas.iter().flatten())
+            .take(4)
+            .map(|(n, v)| format!("{n}={v:.5}"))
+            .collect();
         bar.set_message(format!("loss {:.5} {}", eval.losses[0], shown.join(" ")));
         if step == 0 || first_spectrum.is_none() && step == start {
             first_spectrum = Some(eval.spectra.clone());
@@ -264,7 +327,10 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                 step: done,
                 experiment_hash: hash.clone(),
                 config: config_json.clone(),
-                params_bits: values.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect(),
+                params_bits: values
+                    .iter()
+                    .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                    .collect(),
                 params: values.clone(),
                 shapes: module.values.iter().map(|p| p.val().dims()).collect(),
                 wall_time: wall0 + t0.elapsed().as_secs_f64(),
@@ -273,7 +339,9 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                 backend: setup.backend.name().to_string(),
                 dtype: "f64".to_string(),
             };
-            let bytes = optim.into_bytes().map_err(|e| anyhow!("cannot serialise Adam state: {e:?}"))?;
+            let bytes = optim
+                .into_bytes()
+                .map_err(|e| anyhow!("cannot serialise Adam state: {e:?}"))?;
             checkpoint::save(&ctx.out_dir, &meta, &bytes)?;
         }
     }
@@ -285,9 +353,16 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         .map(|(n, v)| (n.clone(), serde_json::json!(v)))
         .collect();
     let (_, rows) = read_csv(&traj_path)?;
-    let best = rows.iter().min_by(|a, b| a[1].total_cmp(&b[1])).cloned().unwrap_or_default();
-    let best_params: serde_json::Map<String, serde_json::Value> =
-        names.iter().enumerate().map(|(k, n)| (n.clone(), serde_json::json!(best[2 + k]))).collect();
+    let best = rows
+        .iter()
+        .min_by(|a, b| a[1].total_cmp(&b[1]))
+        .cloned()
+        .unwrap_or_default();
+    let best_params: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.clone(), serde_json::json!(best[2 + k])))
+        .collect();
     write_json(
         &ctx.out_dir.join("final.json"),
         &serde_json::json!({
@@ -302,7 +377,11 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             "backend": setup.backend.name(),
         }),
     )?;
-    crate::npy::write_npy(&ctx.out_dir.join("final_spectrum.npy"), &eval.spectra, &[eval.spectra.len()])?;
+    crate::npy::write_npy(
+        &ctx.out_dir.join("final_spectrum.npy"),
+        &eval.spectra,
+        &[eval.spectra.len()],
+    )?;
     if let Some(Target::Spectrum(t)) = obj.target() {
         crate::npy::write_npy(&ctx.out_dir.join("target_spectrum.npy"), t, &[t.len()])?;
     }
@@ -313,7 +392,12 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         eval.losses[0],
         best[1],
         best[0],
-        final_params.iter().take(6).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "),
+        final_params
+            .iter()
+            .take(6)
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         ctx.out_dir.display()
     );
     Ok(())
@@ -324,12 +408,32 @@ fn write_plots(dir: &Path, obj: &Objective, start: Option<&[f64]>, last: &[f64])
     let (header, rows) = read_csv(&dir.join("trajectory.csv"))?;
     let step: Vec<f64> = rows.iter().map(|r| r[0]).collect();
     let loss: Vec<f64> = rows.iter().map(|r| r[1]).collect();
-    line_plot(&dir.join("loss.png"), "loss", "step", "loss", &[Series::new("loss", step.clone(), loss)], true)?;
+    line_plot(
+        &dir.join("loss.png"),
+        "loss",
+        "step",
+        "loss",
+        &[Series::new("loss", step.clone(), loss)],
+        true,
+    )?;
     let params: Vec<Series> = (2..header.len() - 2)
         .take(12)
-        .map(|c| Series::new(header[c].clone(), step.clone(), rows.iter().map(|r| r[c]).collect()))
+        .map(|c| {
+            Series::new(
+                header[c].clone(),
+                step.clone(),
+                rows.iter().map(|r| r[c]).collect(),
+            )
+        })
         .collect();
-    line_plot(&dir.join("parameters.png"), "parameter trajectories", "step", "value", &params, false)?;
+    line_plot(
+        &dir.join("parameters.png"),
+        "parameter trajectories",
+        "step",
+        "value",
+        &params,
+        false,
+    )?;
     let f = obj.welch.freqs().to_vec();
     let nf = f.len();
     let mut series = Vec::new();
@@ -340,5 +444,12 @@ fn write_plots(dir: &Path, obj: &Objective, start: Option<&[f64]>, last: &[f64])
         series.push(Series::new("target", f.clone(), t[..nf].to_vec()));
     }
     series.push(Series::new("final", f, last[..nf].to_vec()));
-    line_plot(&dir.join("spectra.png"), "spectra (region mean or first region)", "frequency (Hz)", "PSD", &series, true)
+    line_plot(
+        &dir.join("spectra.png"),
+        "spectra (region mean or first region)",
+        "frequency (Hz)",
+        "PSD",
+        &series,
+        true,
+    )
 }

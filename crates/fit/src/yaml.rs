@@ -15,7 +15,11 @@ pub fn split_override(spec: &str) -> Result<(Vec<String>, &str)> {
     let Some((path, value)) = spec.split_once('=') else {
         bail!("--set {spec}: expected field.path=value");
     };
-    let path: Vec<String> = path.trim().split('.').map(|s| s.trim().to_string()).collect();
+    let path: Vec<String> = path
+        .trim()
+        .split('.')
+        .map(|s| s.trim().to_string())
+        .collect();
     if path.iter().any(|p| p.is_empty()) {
         bail!("--set {spec}: empty component in field path");
     }
@@ -60,19 +64,26 @@ fn describe(path: &Path, e: &serde_yaml_ng::Error) -> String {
 }
 
 /// Parses `text` (the file at `path`) into `T`, then applies `--set` overrides.
-pub fn parse_experiment<T: DeserializeOwned>(path: &Path, text: &str, overrides: &[String]) -> Result<T> {
+pub fn parse_experiment<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    overrides: &[String],
+) -> Result<T> {
     let from_file: Result<T, _> = serde_yaml_ng::from_str(text);
     if overrides.is_empty() {
         return from_file.map_err(|e| anyhow!(describe(path, &e)));
     }
-    let mut tree: Value =
-        serde_yaml_ng::from_str(text).map_err(|e| anyhow!(describe(path, &e)))?;
+    let mut tree: Value = serde_yaml_ng::from_str(text).map_err(|e| anyhow!(describe(path, &e)))?;
     for spec in overrides {
         apply_override(&mut tree, spec)?;
     }
     serde_yaml_ng::from_value(tree).map_err(|e| match from_file {
         Err(file_err) => anyhow!(describe(path, &file_err)),
-        Ok(_) => anyhow!("{} with --set {}: {e}", path.display(), overrides.join(" --set ")),
+        Ok(_) => anyhow!(
+            "{} with --set {}: {e}",
+            path.display(),
+            overrides.join(" --set ")
+        ),
     })
 }
 
@@ -116,24 +127,33 @@ mod tests {
     #[test]
     fn unknown_field_names_file_line_and_choices() {
         let text = "integration:\n  dt: 1.0\n  sed: 3\n";
-        let e = parse_experiment::<Outer>(Path::new("x.yaml"), text, &[]).unwrap_err().to_string();
+        let e = parse_experiment::<Outer>(Path::new("x.yaml"), text, &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("x.yaml:3:"), "{e}");
-        assert!(e.contains("unknown field `sed`") && e.contains("`seed`"), "{e}");
+        assert!(
+            e.contains("unknown field `sed`") && e.contains("`seed`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn overrides_apply_and_validate() {
         let text = "integration:\n  dt: 1.0\n";
-        let o: Outer = parse_experiment(Path::new("x.yaml"), text, &["integration.seed=7".into()]).unwrap();
+        let o: Outer =
+            parse_experiment(Path::new("x.yaml"), text, &["integration.seed=7".into()]).unwrap();
         assert_eq!(o.integration, Inner { dt: 1.0, seed: 7 });
         let e = parse_experiment::<Outer>(Path::new("x.yaml"), text, &["integration.dtt=2".into()])
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `dtt`"), "{e}");
-        let e = parse_experiment::<Outer>(Path::new("x.yaml"), text, &["integration.dt=abc".into()])
-            .unwrap_err()
-            .to_string();
+        let e =
+            parse_experiment::<Outer>(Path::new("x.yaml"), text, &["integration.dt=abc".into()])
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("invalid type"), "{e}");
-        assert!(parse_experiment::<Outer>(Path::new("x.yaml"), text, &["nonsense".into()]).is_err());
+        assert!(
+            parse_experiment::<Outer>(Path::new("x.yaml"), text, &["nonsense".into()]).is_err()
+        );
     }
 }

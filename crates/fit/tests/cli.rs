@@ -16,7 +16,11 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn fit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fit")).args(args).current_dir(root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_fit"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
 }
 
 fn exp(name: &str) -> String {
@@ -50,15 +54,52 @@ fn expect_error(o: &Output, needles: &[&str]) {
 fn bad_input_gives_clear_errors() {
     let d = tmp("bad");
     let e = exp("jr_dk84.yaml");
-    expect_error(&fit(&["validate", &variant(&d, "jr_dk84.yaml", "name: JansenRit", "name: JansenRot")]), &["unknown model `JansenRot`", "JansenRit"]);
-    expect_error(&fit(&["validate", &variant(&d, "jr_dk84.yaml", "conduction_speed:", "conduction_sped:")]), &["jr_dk84.yaml:", "unknown field `conduction_sped`", "conduction_speed"]);
-    expect_error(&fit(&["validate", &e, "--set", "integration.dt=fast"]), &["integration", "invalid type"]);
-    expect_error(&fit(&["validate", &e, "--set", "integration.dt=-1"]), &["integration.dt = -1"]);
-    expect_error(&fit(&["validate", &e, "--set", "integration.dt=0"]), &["integration.dt = 0"]);
-    expect_error(&fit(&["validate", &e, "--set", "integration.duration=1000.5"]), &["not a multiple of dt"]);
-    expect_error(&fit(&["validate", &e, "--set", "connectivity.dataset=no_such_set"]), &["dataset `no_such_set` not found", "looked in"]);
-    expect_error(&fit(&["validate", &e, "--set", "model.parameters.mu.value=.nan"]), &["model.parameters.mu.value", "not a finite number"]);
-    expect_error(&fit(&["validate", &e, "--set", "model.parameters.mu.value=.inf"]), &["not a finite number"]);
+    expect_error(
+        &fit(&[
+            "validate",
+            &variant(&d, "jr_dk84.yaml", "name: JansenRit", "name: JansenRot"),
+        ]),
+        &["unknown model `JansenRot`", "JansenRit"],
+    );
+    expect_error(
+        &fit(&[
+            "validate",
+            &variant(&d, "jr_dk84.yaml", "conduction_speed:", "conduction_sped:"),
+        ]),
+        &[
+            "jr_dk84.yaml:",
+            "unknown field `conduction_sped`",
+            "conduction_speed",
+        ],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "integration.dt=fast"]),
+        &["integration", "invalid type"],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "integration.dt=-1"]),
+        &["integration.dt = -1"],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "integration.dt=0"]),
+        &["integration.dt = 0"],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "integration.duration=1000.5"]),
+        &["not a multiple of dt"],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "connectivity.dataset=no_such_set"]),
+        &["dataset `no_such_set` not found", "looked in"],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "model.parameters.mu.value=.nan"]),
+        &["model.parameters.mu.value", "not a finite number"],
+    );
+    expect_error(
+        &fit(&["validate", &e, "--set", "model.parameters.mu.value=.inf"]),
+        &["not a finite number"],
+    );
     // Connectome files of the wrong shape.
     std::fs::write(d.join("w.csv"), "0,1,2\n1,0,2\n").unwrap();
     std::fs::write(d.join("l.csv"), "0,1\n1,0\n").unwrap();
@@ -74,19 +115,25 @@ fn bad_input_gives_clear_errors() {
     for s in files("w.csv", "l.csv") {
         args.extend(["--set".to_string(), s]);
     }
-    expect_error(&fit(&args.iter().map(String::as_str).collect::<Vec<_>>()), &["not square"]);
+    expect_error(
+        &fit(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        &["not square"],
+    );
     std::fs::write(d.join("w2.csv"), "0,1\n1,0\n").unwrap();
     let mut args = vec!["validate".to_string(), e.clone()];
     for s in files("w2.csv", "l3.csv") {
         args.extend(["--set".to_string(), s]);
     }
-    expect_error(&fit(&args.iter().map(String::as_str).collect::<Vec<_>>()), &["weights are 2x2 but lengths are 3x3"]);
+    expect_error(
+        &fit(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        &["weights are 2x2 but lengths are 3x3"],
+    );
     // A noise file of the wrong shape.
     let bad_noise = d.join("noise.npy");
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (10, 6, 84), }";
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
@@ -95,14 +142,28 @@ fn bad_input_gives_clear_errors() {
     npy.extend(vec![0u8; 10 * 6 * 84 * 8]);
     std::fs::write(&bad_noise, npy).unwrap();
     let set = format!("integration.noise.file={}", bad_noise.display());
-    expect_error(&fit(&["validate", &e, "--set", &set]), &["noise file has shape [10, 6, 84]", "[1000, 6, 84]"]);
-    expect_error(&fit(&["validate", "/no/such/file.yaml"]), &["cannot read experiment file"]);
+    expect_error(
+        &fit(&["validate", &e, "--set", &set]),
+        &["noise file has shape [10, 6, 84]", "[1000, 6, 84]"],
+    );
+    expect_error(
+        &fit(&["validate", "/no/such/file.yaml"]),
+        &["cannot read experiment file"],
+    );
 }
 
 #[test]
 fn simulate_writes_trace_time_config_and_plot() {
     let d = tmp("sim");
-    let o = fit(&["simulate", &exp("jr_seed.yaml"), "--out", d.to_str().unwrap(), "--set", "integration.duration=50", "--quiet"]);
+    let o = fit(&[
+        "simulate",
+        &exp("jr_seed.yaml"),
+        "--out",
+        d.to_str().unwrap(),
+        "--set",
+        "integration.duration=50",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["trace.npy", "time.npy", "config.yaml", "y0.png"] {
         assert!(d.join(f).exists(), "{f} missing");
@@ -125,7 +186,14 @@ fn traj_without_wall_time(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-const SHORT: [&str; 6] = ["--set", "optimization.steps=10", "--set", "integration.duration=400", "--set", "optimization.checkpoint_every=5"];
+const SHORT: [&str; 6] = [
+    "--set",
+    "optimization.steps=10",
+    "--set",
+    "integration.duration=400",
+    "--set",
+    "optimization.checkpoint_every=5",
+];
 
 /// A 10-step fit SIGKILLed after its row 7 (checkpoint at 5) and resumed gives the same
 /// trajectory.csv as an uninterrupted run (every column but wall time); a changed experiment
@@ -141,7 +209,11 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
         args.extend(extra);
         args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
-    let o = Command::new(env!("CARGO_BIN_EXE_fit")).args(run(&full, &[])).current_dir(root()).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_fit"))
+        .args(run(&full, &[]))
+        .current_dir(root())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_fit"))
@@ -154,7 +226,9 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
         .unwrap();
     let t0 = std::time::Instant::now();
     loop {
-        let rows = std::fs::read_to_string(killed.join("trajectory.csv")).map(|t| t.lines().count()).unwrap_or(0);
+        let rows = std::fs::read_to_string(killed.join("trajectory.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
         if rows >= 9 {
             break; // header + rows 0..=7
         }
@@ -166,9 +240,16 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
     assert!(killed.join("checkpoints/step-000005").exists());
     assert!(!killed.join("final.json").exists());
 
-    let o = Command::new(env!("CARGO_BIN_EXE_fit")).args(run(&killed, &["--resume"])).current_dir(root()).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_fit"))
+        .args(run(&killed, &["--resume"]))
+        .current_dir(root())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(traj_without_wall_time(&full), traj_without_wall_time(&killed));
+    assert_eq!(
+        traj_without_wall_time(&full),
+        traj_without_wall_time(&killed)
+    );
     assert_eq!(traj_without_wall_time(&full).len(), 12);
 
     let o = Command::new(env!("CARGO_BIN_EXE_fit"))
@@ -176,7 +257,13 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
         .current_dir(root())
         .output()
         .unwrap();
-    expect_error(&o, &["different experiment", "optimization.adam.lr: 0.005 -> 0.01"]);
+    expect_error(
+        &o,
+        &[
+            "different experiment",
+            "optimization.adam.lr: 0.005 -> 0.01",
+        ],
+    );
 }
 
 /// A diverging fit (lr = 1 drives `a` negative until the simulation overflows) stops with the
@@ -186,19 +273,48 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
     let d = tmp("nan");
     let e = exp("jr_peak.yaml");
     let o = fit(&[
-        "run", &e, "--out", d.to_str().unwrap(), "--quiet",
-        "--set", "integration.duration=300", "--set", "optimization.adam.lr=1.0",
-        "--set", "optimization.steps=30", "--set", "optimization.checkpoint_every=1",
+        "run",
+        &e,
+        "--out",
+        d.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "integration.duration=300",
+        "--set",
+        "optimization.adam.lr=1.0",
+        "--set",
+        "optimization.steps=30",
+        "--set",
+        "optimization.checkpoint_every=1",
     ]);
-    expect_error(&o, &["is not finite at step ", "a = -", "b = ", "last good checkpoint is kept"]);
+    expect_error(
+        &o,
+        &[
+            "is not finite at step ",
+            "a = -",
+            "b = ",
+            "last good checkpoint is kept",
+        ],
+    );
     let msg = stderr(&o);
-    let step: usize = msg.split("at step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let step: usize = msg
+        .split("at step ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(step > 1 && step < 30, "{msg}");
     let meta = d.join(format!("checkpoints/step-{step:06}/meta.json"));
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
     assert_eq!(meta["step"], step);
     assert!(!d.join("final.json").exists());
-    let rows = std::fs::read_to_string(d.join("trajectory.csv")).unwrap().lines().count();
+    let rows = std::fs::read_to_string(d.join("trajectory.csv"))
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(rows, step + 1, "header + rows 0..step-1");
 }
 
@@ -207,8 +323,13 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
 fn merged_shards_equal_the_unsharded_grid() {
     let d = tmp("shards");
     let set = [
-        "--set", "integration.duration=300", "--set", "model.parameters.a.n=3",
-        "--set", "model.parameters.b.n=4", "--quiet",
+        "--set",
+        "integration.duration=300",
+        "--set",
+        "model.parameters.a.n=3",
+        "--set",
+        "model.parameters.b.n=4",
+        "--quiet",
     ];
     let whole = d.join("whole");
     let sharded = d.join("sharded");
@@ -221,7 +342,14 @@ fn merged_shards_equal_the_unsharded_grid() {
     assert!(!o.status.success());
     for k in 1..=3 {
         let spec = format!("{k}/3");
-        let mut args = vec!["explore", &grid[..], "--out", sharded.to_str().unwrap(), "--shard", &spec];
+        let mut args = vec![
+            "explore",
+            &grid[..],
+            "--out",
+            sharded.to_str().unwrap(),
+            "--shard",
+            &spec,
+        ];
         args.extend(set);
         let o = fit(&args);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -232,7 +360,15 @@ fn merged_shards_equal_the_unsharded_grid() {
     }
     let o = fit(&["merge", sharded.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in ["grid_peak_frequency.npy", "grid_spectral_max.npy", "axes.json"] {
-        assert_eq!(std::fs::read(whole.join(f)).unwrap(), std::fs::read(sharded.join(f)).unwrap(), "{f}");
+    for f in [
+        "grid_peak_frequency.npy",
+        "grid_spectral_max.npy",
+        "axes.json",
+    ] {
+        assert_eq!(
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(sharded.join(f)).unwrap(),
+            "{f}"
+        );
     }
 }

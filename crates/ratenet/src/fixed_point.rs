@@ -378,8 +378,11 @@ mod tests {
         let gap = (0..20)
             .map(|i| (fp.rates[i] - SEED_R[i]).abs())
             .fold(0.0, f64::max);
+        eprintln!(
+            "Newton: {} its, residual {:.1e}; Euler stop {gap:.1e} Hz away",
+            fp.iterations, fp.residual
+        );
         assert!(
-        eprintln!("Newton: {} its, residual {:.1e}; Euler stop {gap:.1e} Hz away", fp.iterations, fp.residual);
             gap > 1e-4 && gap < 1e-2,
             "Euler stops {gap:e} Hz from the fixed point"
         );

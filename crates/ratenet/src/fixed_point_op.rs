@@ -132,11 +132,6 @@ impl<B: Backend + FixedPointOps, C: CheckpointStrategy> FixedPointOps for Autodi
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                assert_eq!(
-                    inner.shape().num_elements(),
-                    N_THETA,
-                    "theta must have 12 entries"
-                );
                 let (out, th, rates) = host_forward::<B>(inner, &problem);
                 let theta: [f64; N_THETA] = th.try_into().unwrap_or([f64::NAN; N_THETA]);
                 let state = FixedPointState {
@@ -151,7 +146,7 @@ impl<B: Backend + FixedPointOps, C: CheckpointStrategy> FixedPointOps for Autodi
     }
 }
 
-/// Fixed-point rates `r*(θ)` `[N]` for θ `[12]` (see [`crate::network`] for its layout);
+/// Fixed-point rates `r*(θ)` `[N]` for θ `[12]` (a θ of another length is a `Network` error) (see [`crate::network`] for its layout);
 /// differentiable in θ by implicit differentiation. Errors of the solve are returned (rates are
 /// read back once to check them; the backward pass is built only on success).
 pub fn fixed_point_rates(

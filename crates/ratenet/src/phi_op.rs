@@ -182,7 +182,9 @@ impl<B: Backend + PhiOps, C: CheckpointStrategy> PhiOps for Autodiff<B, C> {
     }
 }
 
-/// `Phi(mu, sigma; tau)` element-wise on burn tensors (Hz); differentiable in mu and sigma.
+/// `Phi(mu, sigma; tau)` element-wise on burn tensors (Hz); differentiable in mu and sigma
+/// (tau is a constant). The three tensors must share one shape (panics otherwise, like burn's
+/// element-wise ops).
 pub fn phi_tensor<const D: usize>(
     mu: Tensor<D>,
     sigma: Tensor<D>,

@@ -111,7 +111,8 @@ impl TensorNetwork {
             .matmul(self.types.clone().transpose())
     }
 
-    /// `(W, W2)` `[N, N]` from θ `[12]` (differentiable).
+    /// `(W, W2)` `[N, N]` from θ `[12]` (differentiable; panics on another length, like burn's
+    /// own shape checks).
     pub fn weights(&self, theta: Tensor<1>) -> (Tensor<2>, Tensor<2>) {
         assert_eq!(theta.dims()[0], N_THETA, "theta must have 12 entries");
         let mag = self.expand(theta.clone().slice(0..4).exp());

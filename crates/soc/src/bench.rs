@@ -11,7 +11,11 @@ pub fn bench_steps(sizes: &[usize]) -> Vec<(usize, f64)> {
     sizes
         .iter()
         .map(|&n| {
-            let cfg = SocConfig { n, alpha_target: f64::NEG_INFINITY, ..SocConfig::default() };
+            let cfg = SocConfig {
+                n,
+                alpha_target: f64::MIN,
+                ..SocConfig::default()
+            };
             let mut opt = SocOptimizer::new(cfg, None).expect("valid default configuration");
             opt.step().expect("SOC step");
             let reps = (40_000_000 / (n * n * n)).clamp(3, 50);
@@ -76,7 +80,13 @@ mod tests {
         let last = r.steps.last().unwrap();
         eprintln!(
             "N=200: α {} → {} in {} steps, {:.1} s; density {}, ratios {:?}, E unchanged {}",
-            r.steps[0].alpha, last.alpha, r.steps.len() - 1, r.seconds, r.inhibitory_density, r.ratios, r.excitatory_unchanged
+            r.steps[0].alpha,
+            last.alpha,
+            r.steps.len() - 1,
+            r.seconds,
+            r.inhibitory_density,
+            r.ratios,
+            r.excitatory_unchanged
         );
         assert!(last.converged && last.alpha <= 0.15);
         assert!((1000..=3000).contains(&(r.steps.len() - 1)));

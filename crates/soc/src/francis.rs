@@ -93,7 +93,12 @@ pub fn hessenberg_qr(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
                 let h11 = 0.75 * s + h.get(iu, iu);
                 (h11, -0.4375 * s, s, h11)
             } else {
-                (h.get(iu - 1, iu - 1), h.get(iu - 1, iu), h.get(iu, iu - 1), h.get(iu, iu))
+                (
+                    h.get(iu - 1, iu - 1),
+                    h.get(iu - 1, iu),
+                    h.get(iu, iu - 1),
+                    h.get(iu, iu),
+                )
             };
             let s = h11.abs() + h12.abs() + h21.abs() + h22.abs();
             let (rt1r, rt1i, rt2r, rt2i);
@@ -108,7 +113,11 @@ pub fn hessenberg_qr(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
                     (rt1r, rt1i, rt2r, rt2i) = (tr * s, rtdisc * s, tr * s, -rtdisc * s);
                 } else {
                     let (a, b) = (tr + rtdisc, tr - rtdisc);
-                    let r = if (a - h22).abs() <= (b - h22).abs() { a * s } else { b * s };
+                    let r = if (a - h22).abs() <= (b - h22).abs() {
+                        a * s
+                    } else {
+                        b * s
+                    };
                     (rt1r, rt1i, rt2r, rt2i) = (r, 0.0, r, 0.0);
                 }
             }
@@ -129,8 +138,8 @@ pub fn hessenberg_qr(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
                     break;
                 }
                 let h00 = h.get(m, m - 1).abs() * (v[1].abs() + v[2].abs());
-                let h01 =
-                    v[0].abs() * (h.get(m - 1, m - 1).abs() + h.get(m, m).abs() + h.get(m + 1, m + 1).abs());
+                let h01 = v[0].abs()
+                    * (h.get(m - 1, m - 1).abs() + h.get(m, m).abs() + h.get(m + 1, m + 1).abs());
                 if h00 <= ulp * h01 {
                     break;
                 }

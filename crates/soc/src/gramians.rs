@@ -64,12 +64,33 @@ impl SchurGramians {
     pub fn normalized_qp(&self, schur: &RealSchur, par: Par) -> Mat<f64> {
         let n = self.x.nrows();
         let mut yx = Mat::<f64>::zeros(n, n);
-        matmul(yx.as_mut(), Accum::Replace, self.y.as_ref(), self.x.as_ref(), 1.0, par);
+        matmul(
+            yx.as_mut(),
+            Accum::Replace,
+            self.y.as_ref(),
+            self.x.as_ref(),
+            1.0,
+            par,
+        );
         let mut zyx = Mat::<f64>::zeros(n, n);
-        matmul(zyx.as_mut(), Accum::Replace, schur.z.as_ref(), yx.as_ref(), 1.0, par);
+        matmul(
+            zyx.as_mut(),
+            Accum::Replace,
+            schur.z.as_ref(),
+            yx.as_ref(),
+            1.0,
+            par,
+        );
         let scale = 1.0 / self.trace_qp();
         let mut g = Mat::<f64>::zeros(n, n);
-        matmul(g.as_mut(), Accum::Replace, zyx.as_ref(), schur.z.transpose(), scale, par);
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            zyx.as_ref(),
+            schur.z.transpose(),
+            scale,
+            par,
+        );
         g
     }
 
@@ -78,9 +99,23 @@ impl SchurGramians {
         let n = self.x.nrows();
         let back = |m: &Mat<f64>| {
             let mut zm = Mat::<f64>::zeros(n, n);
-            matmul(zm.as_mut(), Accum::Replace, schur.z.as_ref(), m.as_ref(), 1.0, par);
+            matmul(
+                zm.as_mut(),
+                Accum::Replace,
+                schur.z.as_ref(),
+                m.as_ref(),
+                1.0,
+                par,
+            );
             let mut out = Mat::<f64>::zeros(n, n);
-            matmul(out.as_mut(), Accum::Replace, zm.as_ref(), schur.z.transpose(), 1.0, par);
+            matmul(
+                out.as_mut(),
+                Accum::Replace,
+                zm.as_ref(),
+                schur.z.transpose(),
+                1.0,
+                par,
+            );
             out
         };
         (back(&self.x), back(&self.y))
@@ -88,7 +123,11 @@ impl SchurGramians {
 }
 
 /// Controllability and observability Gramians `(P, Q)` of `W − sI` (requires `s > α(W)`).
-pub fn gramians(w: faer::MatRef<'_, f64>, s: f64, par: Par) -> Result<(Mat<f64>, Mat<f64>), SocError> {
+pub fn gramians(
+    w: faer::MatRef<'_, f64>,
+    s: f64,
+    par: Par,
+) -> Result<(Mat<f64>, Mat<f64>), SocError> {
     let schur = RealSchur::new(w, par)?;
     Ok(SchurGramians::new(&schur, s, par)?.to_original_basis(&schur, par))
 }
@@ -114,9 +153,13 @@ mod tests {
         assert!(rp < 1e-12 && rq < 1e-12, "{rp:e} {rq:e}");
         // Gramians are symmetric positive definite.
         assert!((&p - p.transpose()).norm_max() < 1e-11 * p.norm_max());
-        assert!(p.as_ref().llt(faer::Side::Lower).is_ok() && q.as_ref().llt(faer::Side::Lower).is_ok());
+        assert!(
+            p.as_ref().llt(faer::Side::Lower).is_ok() && q.as_ref().llt(faer::Side::Lower).is_ok()
+        );
         // G = QP / tr(QP) has trace 1.
-        let g = SchurGramians::new(&schur, s, Par::Seq).unwrap().normalized_qp(&schur, Par::Seq);
+        let g = SchurGramians::new(&schur, s, Par::Seq)
+            .unwrap()
+            .normalized_qp(&schur, Par::Seq);
         let tr: f64 = (0..n).map(|i| g[(i, i)]).sum();
         assert!((tr - 1.0).abs() < 1e-12);
         let direct = &q * &p;
@@ -127,6 +170,9 @@ mod tests {
     #[test]
     fn unstable_shift_is_an_error() {
         let w = Mat::<f64>::identity(3, 3);
-        assert!(matches!(gramians(w.as_ref(), 0.5, Par::Seq), Err(SocError::NotStable { .. })));
+        assert!(matches!(
+            gramians(w.as_ref(), 0.5, Par::Seq),
+            Err(SocError::NotStable { .. })
+        ));
     }
 }

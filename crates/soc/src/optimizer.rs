@@ -74,7 +74,15 @@ impl Default for SocConfig {
 }
 
 fn check(name: &'static str, value: f64, ok: bool, expected: &'static str) -> Result<(), SocError> {
-    if ok && value.is_finite() { Ok(()) } else { Err(SocError::InvalidParameter { name, value, expected }) }
+    if ok && value.is_finite() {
+        Ok(())
+    } else {
+        Err(SocError::InvalidParameter {
+            name,
+            value,
+            expected,
+        })
+    }
 }
 
 impl SocConfig {
@@ -88,21 +96,41 @@ impl SocConfig {
         check("gamma", self.gamma, self.gamma > 0.0, "> 0")?;
         check("eta", self.eta, self.eta > 0.0, "> 0")?;
         let rho = self.inhibitory_density;
-        check("inhibitory_density", rho, rho > 0.0 && rho <= 1.0, "in (0, 1]")?;
+        check(
+            "inhibitory_density",
+            rho,
+            rho > 0.0 && rho <= 1.0,
+            "in (0, 1]",
+        )?;
         check("alpha_target", self.alpha_target, true, "finite")?;
-        check("shift_factor", self.shift_factor, self.shift_factor >= 1.0, "≥ 1")?;
-        check("shift_margin", self.shift_margin, self.shift_margin > 0.0, "> 0")?;
+        check(
+            "shift_factor",
+            self.shift_factor,
+            self.shift_factor >= 1.0,
+            "≥ 1",
+        )?;
+        check(
+            "shift_margin",
+            self.shift_margin,
+            self.shift_margin > 0.0,
+            "> 0",
+        )?;
         check("threads", self.threads as f64, self.threads >= 1, "≥ 1")?;
         Ok(())
     }
 
     /// Initial weight scale `w0 = √2 R / √(p (1−p)(1+γ²))`.
     pub fn w0(&self) -> f64 {
-        2f64.sqrt() * self.radius / (self.p * (1.0 - self.p) * (1.0 + self.gamma * self.gamma)).sqrt()
+        2f64.sqrt() * self.radius
+            / (self.p * (1.0 - self.p) * (1.0 + self.gamma * self.gamma)).sqrt()
     }
 
     fn par(&self) -> Par {
-        if self.threads <= 1 { Par::Seq } else { Par::rayon(self.threads) }
+        if self.threads <= 1 {
+            Par::Seq
+        } else {
+            Par::rayon(self.threads)
+        }
     }
 }
 
@@ -119,7 +147,11 @@ pub fn initial_weights(config: &SocConfig) -> Result<Mat<f64>, SocError> {
         // Off-diagonal index → (row, col), row-major over the n × (n−1) off-diagonal grid.
         let (i, c) = (idx / (n - 1), idx % (n - 1));
         let j = if c >= i { c + 1 } else { c };
-        w[(i, j)] = if j < n / 2 { scale } else { -config.gamma * scale };
+        w[(i, j)] = if j < n / 2 {
+            scale
+        } else {
+            -config.gamma * scale
+        };
     }
     Ok(w)
 }
@@ -162,7 +194,9 @@ pub fn block_means(w: MatRef<'_, f64>) -> [f64; 4] {
 pub fn inhibitory_density(w: MatRef<'_, f64>) -> f64 {
     let n = w.nrows();
     let h = n / 2;
-    let nz = (h..n).map(|j| (0..n).filter(|&i| i != j && w[(i, j)] != 0.0).count()).sum::<usize>();
+    let nz = (h..n)
+        .map(|j| (0..n).filter(|&i| i != j && w[(i, j)] != 0.0).count())
+        .sum::<usize>();
     nz as f64 / (n * h - h) as f64
 }
 
@@ -183,7 +217,11 @@ impl SocOptimizer {
             None => initial_weights(&config)?,
             Some(w) => {
                 if w.nrows() != n || w.ncols() != n {
-                    return Err(SocError::WrongShape { expected: n, rows: w.nrows(), cols: w.ncols() });
+                    return Err(SocError::WrongShape {
+                        expected: n,
+                        rows: w.nrows(),
+                        cols: w.ncols(),
+                    });
                 }
                 for j in 0..n {
                     for i in 0..n {
@@ -192,7 +230,12 @@ impl SocOptimizer {
                             return Err(SocError::NonFinite);
                         }
                         if (j < n / 2 && v < 0.0) || (j >= n / 2 && v > 0.0) {
-                            return Err(SocError::WrongSign { row: i, col: j, value: v, half: n / 2 });
+                            return Err(SocError::WrongSign {
+                                row: i,
+                                col: j,
+                                value: v,
+                                half: n / 2,
+                            });
                         }
                     }
                 }
@@ -302,7 +345,10 @@ impl SocOptimizer {
 
     /// Runs until `α ≤ α_target` or `max_steps`, calling `on_step` after every step; returns
     /// all step statistics (the last one has `converged = true` if the target was reached).
-    pub fn run(&mut self, mut on_step: impl FnMut(&StepStats, MatRef<'_, f64>)) -> Result<Vec<StepStats>, SocError> {
+    pub fn run(
+        &mut self,
+        mut on_step: impl FnMut(&StepStats, MatRef<'_, f64>),
+    ) -> Result<Vec<StepStats>, SocError> {
         let mut out = Vec::new();
         while self.step < self.config.max_steps {
             let st = self.step()?;
@@ -332,11 +378,19 @@ mod tests {
     use super::*;
 
     fn small() -> SocConfig {
-        SocConfig { n: 24, seed: 3, ..SocConfig::default() }
+        SocConfig {
+            n: 24,
+            seed: 3,
+            ..SocConfig::default()
+        }
     }
 
     fn reduced() -> SocConfig {
-        SocConfig { n: 40, seed: 3, ..SocConfig::default() }
+        SocConfig {
+            n: 40,
+            seed: 3,
+            ..SocConfig::default()
+        }
     }
 
     #[test]
@@ -344,7 +398,10 @@ mod tests {
         let cfg = SocConfig::default();
         let w = initial_weights(&cfg).unwrap();
         let n = cfg.n;
-        let nz = (0..n).flat_map(|j| (0..n).map(move |i| (i, j))).filter(|&(i, j)| w[(i, j)] != 0.0).count();
+        let nz = (0..n)
+            .flat_map(|j| (0..n).map(move |i| (i, j)))
+            .filter(|&(i, j)| w[(i, j)] != 0.0)
+            .count();
         assert_eq!(nz, (0.1 * (n * (n - 1)) as f64).round() as usize);
         assert!((0..n).all(|i| w[(i, i)] == 0.0));
         let scale = cfg.w0() / (n as f64).sqrt();
@@ -355,7 +412,9 @@ mod tests {
                 assert!(v == 0.0 || v == if j < n / 2 { scale } else { -3.0 * scale });
             }
         }
-        let alpha = RealSchur::new(w.as_ref(), Par::Seq).unwrap().spectral_abscissa();
+        let alpha = RealSchur::new(w.as_ref(), Par::Seq)
+            .unwrap()
+            .spectral_abscissa();
         // The seed reference draw had α ≈ 10.7; the bulk radius is R = 10.
         assert!(alpha > 8.5 && alpha < 12.0, "α(W0) = {alpha}");
     }
@@ -367,13 +426,31 @@ mod tests {
         let w0 = a.weights().to_owned();
         let ra = a.run(|_, _| {}).unwrap();
         // The second run (same W0) is compared over its first 200 steps to keep the test short.
-        let short = SocConfig { max_steps: 200, ..cfg.clone() };
+        let short = SocConfig {
+            max_steps: 200,
+            ..cfg.clone()
+        };
         let mut b = SocOptimizer::new(short, Some(w0.clone())).unwrap();
         let rb = b.run(|_, _| {}).unwrap();
-        let (alpha_a, alpha_b): (Vec<f64>, Vec<f64>) = (ra.iter().map(|s| s.alpha).collect(), rb.iter().map(|s| s.alpha).collect());
-        assert_eq!(alpha_a[..200], alpha_b[..200], "two runs from the same W0 differ");
+        let (alpha_a, alpha_b): (Vec<f64>, Vec<f64>) = (
+            ra.iter().map(|s| s.alpha).collect(),
+            rb.iter().map(|s| s.alpha).collect(),
+        );
+        assert_eq!(
+            alpha_a[..200],
+            alpha_b[..200],
+            "two runs from the same W0 differ"
+        );
         let last = ra.last().unwrap();
-        eprintln!("N=40: α {} → {} in {} steps; density {} ratios {} {}", ra[0].alpha, last.alpha, a.steps(), ra[ra.len() - 2].inhibitory_density, ra[ra.len()-2].ratio_ie_ee, ra[ra.len()-2].ratio_ii_ei);
+        eprintln!(
+            "N=40: α {} → {} in {} steps; density {} ratios {} {}",
+            ra[0].alpha,
+            last.alpha,
+            a.steps(),
+            ra[ra.len() - 2].inhibitory_density,
+            ra[ra.len() - 2].ratio_ie_ee,
+            ra[ra.len() - 2].ratio_ii_ei
+        );
         assert!(last.converged && last.alpha <= 0.15);
         assert!(ra[0].alpha > 2.0);
         // Excitatory weights unchanged; Dale's law holds.
@@ -393,22 +470,55 @@ mod tests {
     fn bad_inputs_are_errors() {
         let e = |c: SocConfig| SocOptimizer::new(c, None).unwrap_err();
         assert_eq!(e(SocConfig { n: 25, ..small() }), SocError::OddSize(25));
-        assert!(matches!(e(SocConfig { p: 0.0, ..small() }), SocError::InvalidParameter { name: "p", .. }));
-        assert!(matches!(e(SocConfig { p: 1.5, ..small() }), SocError::InvalidParameter { name: "p", .. }));
-        assert!(matches!(e(SocConfig { gamma: 0.0, ..small() }), SocError::InvalidParameter { name: "gamma", .. }));
-        assert!(matches!(e(SocConfig { gamma: -1.0, ..small() }), SocError::InvalidParameter { name: "gamma", .. }));
+        assert!(matches!(
+            e(SocConfig { p: 0.0, ..small() }),
+            SocError::InvalidParameter { name: "p", .. }
+        ));
+        assert!(matches!(
+            e(SocConfig { p: 1.5, ..small() }),
+            SocError::InvalidParameter { name: "p", .. }
+        ));
+        assert!(matches!(
+            e(SocConfig {
+                gamma: 0.0,
+                ..small()
+            }),
+            SocError::InvalidParameter { name: "gamma", .. }
+        ));
+        assert!(matches!(
+            e(SocConfig {
+                gamma: -1.0,
+                ..small()
+            }),
+            SocError::InvalidParameter { name: "gamma", .. }
+        ));
         let w = Mat::<f64>::zeros(24, 23);
         assert_eq!(
             SocOptimizer::new(small(), Some(w)).unwrap_err(),
-            SocError::WrongShape { expected: 24, rows: 24, cols: 23 }
+            SocError::WrongShape {
+                expected: 24,
+                rows: 24,
+                cols: 23
+            }
         );
         let mut w = Mat::<f64>::zeros(24, 24);
         w[(3, 15)] = 0.5;
         let err = SocOptimizer::new(small(), Some(w)).unwrap_err();
-        assert_eq!(err, SocError::WrongSign { row: 3, col: 15, value: 0.5, half: 12 });
+        assert_eq!(
+            err,
+            SocError::WrongSign {
+                row: 3,
+                col: 15,
+                value: 0.5,
+                half: 12
+            }
+        );
         assert!(err.to_string().contains("Dale"));
         let mut w = Mat::<f64>::zeros(24, 24);
         w[(3, 5)] = -0.5;
-        assert!(matches!(SocOptimizer::new(small(), Some(w)), Err(SocError::WrongSign { col: 5, .. })));
+        assert!(matches!(
+            SocOptimizer::new(small(), Some(w)),
+            Err(SocError::WrongSign { col: 5, .. })
+        ));
     }
 }

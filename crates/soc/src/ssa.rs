@@ -44,7 +44,11 @@ pub fn smoothed_spectral_abscissa(
     par: Par,
 ) -> Result<SmoothedAbscissa, SocError> {
     if !(epsilon > 0.0 && epsilon.is_finite()) {
-        return Err(SocError::InvalidParameter { name: "epsilon", value: epsilon, expected: "> 0" });
+        return Err(SocError::InvalidParameter {
+            name: "epsilon",
+            value: epsilon,
+            expected: "> 0",
+        });
     }
     let schur = RealSchur::new(w, par)?;
     let alpha = schur.spectral_abscissa();
@@ -82,12 +86,23 @@ pub fn smoothed_spectral_abscissa(
         let tol = 4.0 * f64::EPSILON * s.abs().max(1.0);
         if (newton - s).abs() <= tol || hi - lo <= tol {
             let gradient = cur.1.2.normalized_qp(&schur, par);
-            return Ok(SmoothedAbscissa { value: s, alpha, gradient, iterations: it });
+            return Ok(SmoothedAbscissa {
+                value: s,
+                alpha,
+                gradient,
+                iterations: it,
+            });
         }
-        let next = if newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
+        let next = if newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
         cur = (next, h(next)?);
     }
-    Err(SocError::RootFinding("no convergence in 200 iterations".into()))
+    Err(SocError::RootFinding(
+        "no convergence in 200 iterations".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -98,7 +113,9 @@ mod tests {
 
     fn random(n: usize, seed: u64) -> Mat<f64> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        Mat::from_fn(n, n, |_, _| (rng.random::<f64>() - 0.5) / (n as f64).sqrt() * 3.0)
+        Mat::from_fn(n, n, |_, _| {
+            (rng.random::<f64>() - 0.5) / (n as f64).sqrt() * 3.0
+        })
     }
 
     #[test]
@@ -135,14 +152,28 @@ mod tests {
                 wp[(i, j)] += h;
                 let mut wm = w.clone();
                 wm[(i, j)] -= h;
-                let fp = smoothed_spectral_abscissa(wp.as_ref(), eps, Par::Seq).unwrap().value;
-                let fm = smoothed_spectral_abscissa(wm.as_ref(), eps, Par::Seq).unwrap().value;
+                let fp = smoothed_spectral_abscissa(wp.as_ref(), eps, Par::Seq)
+                    .unwrap()
+                    .value;
+                let fm = smoothed_spectral_abscissa(wm.as_ref(), eps, Par::Seq)
+                    .unwrap()
+                    .value;
                 let fd = (fp - fm) / (2.0 * h);
                 max_err = max_err.max((fd - r.gradient[(i, j)]).abs());
             }
         }
-        eprintln!("SSA N=20: iterations {} value {} alpha {} max|G| {gmax:e} max FD err / max|G| {:e}", r.iterations, r.value, r.alpha, max_err / gmax);
-        assert!(max_err / gmax <= 1e-7, "relative FD error {:e}", max_err / gmax);
+        eprintln!(
+            "SSA N=20: iterations {} value {} alpha {} max|G| {gmax:e} max FD err / max|G| {:e}",
+            r.iterations,
+            r.value,
+            r.alpha,
+            max_err / gmax
+        );
+        assert!(
+            max_err / gmax <= 1e-7,
+            "relative FD error {:e}",
+            max_err / gmax
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub trait SsaOps: Backend {
 
 fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
     let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>().try_into_vec::<f64>().expect("converted to f64")
+    data.convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("converted to f64")
 }
 
 /// Runs the SSA on host data (row-major `[n, n]`): value and row-major gradient. Invalid input
@@ -39,7 +41,10 @@ fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
 fn host_forward<B: Backend>(w: FloatTensor<B>, epsilon: f64) -> (FloatTensor<B>, Vec<f64>, Shape) {
     let device = w.device();
     let shape = w.shape();
-    assert!(shape.num_dims() == 2 && shape[0] == shape[1], "ssa: W must be square [n, n]");
+    assert!(
+        shape.num_dims() == 2 && shape[0] == shape[1],
+        "ssa: W must be square [n, n]"
+    );
     let n = shape[0];
     let host = to_host::<B>(w);
     let m = Mat::from_fn(n, n, |i, j| host[i * n + j]);
@@ -93,7 +98,13 @@ impl<B: Backend + SsaOps, C: CheckpointStrategy> SsaOps for Autodiff<B, C> {
         match SsaBackward.prepare::<C>([guard]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (out, gradient, shape) = host_forward::<B>(inner, epsilon);
-                prep.finish(SsaState { gradient: Arc::new(gradient), shape }, out)
+                prep.finish(
+                    SsaState {
+                        gradient: Arc::new(gradient),
+                        shape,
+                    },
+                    out,
+                )
             }
             OpsKind::UnTracked(prep) => prep.finish(B::smoothed_abscissa(inner, epsilon)),
         }
@@ -103,7 +114,10 @@ impl<B: Backend + SsaOps, C: CheckpointStrategy> SsaOps for Autodiff<B, C> {
 /// Smoothed spectral abscissa `α̃_ε(W)` of `w` `[n, n]` as a `[1]` tensor; differentiable on
 /// autodiff devices (`∂α̃/∂W = QP / tr(QP)`). See [`crate::ssa`] for ε and the root finder.
 pub fn smoothed_abscissa(w: Tensor<2>, epsilon: f64) -> Tensor<1> {
-    Tensor::from_dispatch(<Dispatch as SsaOps>::smoothed_abscissa(w.into_dispatch(), epsilon))
+    Tensor::from_dispatch(<Dispatch as SsaOps>::smoothed_abscissa(
+        w.into_dispatch(),
+        epsilon,
+    ))
 }
 
 #[cfg(test)]
@@ -115,7 +129,9 @@ mod tests {
 
     fn data(n: usize) -> Vec<f64> {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        (0..n * n).map(|_| (rng.random::<f64>() - 0.5) * 3.0 / (n as f64).sqrt()).collect()
+        (0..n * n)
+            .map(|_| (rng.random::<f64>() - 0.5) * 3.0 / (n as f64).sqrt())
+            .collect()
     }
 
     fn check(kind: BackendKind) {
@@ -123,16 +139,29 @@ mod tests {
         let eps = 0.05;
         let host = data(n);
         let device = f64_device(kind, true);
-        let w = Tensor::<2>::from_data(TensorData::new(host.clone(), [n, n]), &device).require_grad();
+        let w =
+            Tensor::<2>::from_data(TensorData::new(host.clone(), [n, n]), &device).require_grad();
         // Loss 3·ssa(W)² checks that the upstream gradient is applied.
         let s = smoothed_abscissa(w.clone(), eps);
         let loss = s.clone().powf_scalar(2.0).mul_scalar(3.0).sum();
         let grads = loss.backward();
-        let g = w.grad(&grads).unwrap().into_data().convert::<f64>().try_into_vec::<f64>().unwrap();
-        let sv = s.into_data().convert::<f64>().try_into_vec::<f64>().unwrap()[0];
+        let g = w
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap();
+        let sv = s
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap()[0];
         let f = |d: &[f64]| {
             let m = Mat::from_fn(n, n, |i, j| d[i * n + j]);
-            smoothed_spectral_abscissa(m.as_ref(), eps, Par::Seq).unwrap().value
+            smoothed_spectral_abscissa(m.as_ref(), eps, Par::Seq)
+                .unwrap()
+                .value
         };
         assert!((sv - f(&host)).abs() < 1e-15);
         let h = 1e-5;
@@ -145,10 +174,21 @@ mod tests {
             let fd = (3.0 * f(&p).powi(2) - 3.0 * f(&m).powi(2)) / (2.0 * h);
             err = err.max((fd - g[k]).abs());
         }
-        assert!(err / gmax < 1e-7, "{kind:?}: relative FD error {:e}", err / gmax);
+        assert!(
+            err / gmax < 1e-7,
+            "{kind:?}: relative FD error {:e}",
+            err / gmax
+        );
         // Without autodiff the op runs forward only, with the same value.
-        let plain = Tensor::<2>::from_data(TensorData::new(host.clone(), [n, n]), &f64_device(kind, false));
-        let v = smoothed_abscissa(plain, eps).into_data().convert::<f64>().try_into_vec::<f64>().unwrap()[0];
+        let plain = Tensor::<2>::from_data(
+            TensorData::new(host.clone(), [n, n]),
+            &f64_device(kind, false),
+        );
+        let v = smoothed_abscissa(plain, eps)
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap()[0];
         assert_eq!(v, sv);
     }
 

@@ -36,13 +36,32 @@ pub fn solve_quasi_triangular_sylvester(
     if m >= n {
         let k = split_point(a);
         let (mut c1, mut c2) = c.split_at_row_mut(k);
-        solve_quasi_triangular_sylvester(a.submatrix(k, k, m - k, m - k), b, sigma, c2.rb_mut(), par);
-        matmul(c1.rb_mut(), Accum::Add, a.submatrix(0, k, k, m - k), c2.rb(), -1.0, par);
+        solve_quasi_triangular_sylvester(
+            a.submatrix(k, k, m - k, m - k),
+            b,
+            sigma,
+            c2.rb_mut(),
+            par,
+        );
+        matmul(
+            c1.rb_mut(),
+            Accum::Add,
+            a.submatrix(0, k, k, m - k),
+            c2.rb(),
+            -1.0,
+            par,
+        );
         solve_quasi_triangular_sylvester(a.submatrix(0, 0, k, k), b, sigma, c1, par);
     } else {
         let k = split_point(b);
         let (mut c1, mut c2) = c.split_at_col_mut(k);
-        solve_quasi_triangular_sylvester(a, b.submatrix(k, k, n - k, n - k), sigma, c2.rb_mut(), par);
+        solve_quasi_triangular_sylvester(
+            a,
+            b.submatrix(k, k, n - k, n - k),
+            sigma,
+            c2.rb_mut(),
+            par,
+        );
         matmul(
             c1.rb_mut(),
             Accum::Add,
@@ -144,7 +163,12 @@ fn solve_dense(mat: &mut [[f64; 4]; 4], rhs: &mut [f64; 4], dim: usize) -> [f64;
 
 /// Solves the controllability-type Lyapunov equation `(T − sI) X + X (T − sI)ᵀ = C` for upper
 /// quasi-triangular `T`.
-pub fn lyapunov_controllability(t: MatRef<'_, f64>, s: f64, c: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+pub fn lyapunov_controllability(
+    t: MatRef<'_, f64>,
+    s: f64,
+    c: MatRef<'_, f64>,
+    par: Par,
+) -> Mat<f64> {
     let mut x = c.to_owned();
     solve_quasi_triangular_sylvester(t, t, 2.0 * s, x.as_mut(), par);
     x
@@ -155,7 +179,12 @@ pub fn lyapunov_controllability(t: MatRef<'_, f64>, s: f64, c: MatRef<'_, f64>, 
 ///
 /// With the index-reversal permutation `J`, `T̃ = J Tᵀ J` is upper quasi-triangular and
 /// `Ỹ = J Y J` solves `T̃ Ỹ + Ỹ T̃ᵀ − 2s Ỹ = J C J`, the controllability form.
-pub fn lyapunov_observability(t: MatRef<'_, f64>, s: f64, c: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+pub fn lyapunov_observability(
+    t: MatRef<'_, f64>,
+    s: f64,
+    c: MatRef<'_, f64>,
+    par: Par,
+) -> Mat<f64> {
     let t_flip = t.transpose().reverse_rows_and_cols().to_owned();
     let mut y = c.reverse_rows_and_cols().to_owned();
     solve_quasi_triangular_sylvester(t_flip.as_ref(), t_flip.as_ref(), 2.0 * s, y.as_mut(), par);
@@ -195,12 +224,20 @@ mod tests {
             let c = Mat::<f64>::identity(n, n) * -2.0;
             let x = lyapunov_controllability(schur.t.as_ref(), s, c.as_ref(), Par::Seq);
             let y = lyapunov_observability(schur.t.as_ref(), s, c.as_ref(), Par::Seq);
-            let (rx, ry) = (residual(&schur.t, s, &x, &c, false), residual(&schur.t, s, &y, &c, true));
+            let (rx, ry) = (
+                residual(&schur.t, s, &x, &c, false),
+                residual(&schur.t, s, &y, &c, true),
+            );
             assert!(rx < 1e-12 && ry < 1e-12, "n={n}: residuals {rx:e} {ry:e}");
             // The recursive path must agree with the scalar path.
             if n > BASE {
                 let mut x_small = c.clone();
-                solve_small(schur.t.as_ref(), schur.t.as_ref(), 2.0 * s, x_small.as_mut());
+                solve_small(
+                    schur.t.as_ref(),
+                    schur.t.as_ref(),
+                    2.0 * s,
+                    x_small.as_mut(),
+                );
                 assert!((&x_small - &x).norm_max() < 1e-11 * x.norm_max());
             }
         }

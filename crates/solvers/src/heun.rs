@@ -82,11 +82,16 @@ mod tests {
         let reference = run(1.0 / 256.0);
         let err = |dt: f64| {
             let y = run(dt);
-            (0..6).map(|v| (y[v] - reference[v]).abs()).fold(0.0, f64::max)
+            (0..6)
+                .map(|v| (y[v] - reference[v]).abs())
+                .fold(0.0, f64::max)
         };
         let (e1, e2, e3) = (err(0.5), err(0.25), err(0.125));
         let slope = ((e1 / e3).ln() / 4f64.ln()).abs();
-        assert!((slope - 2.0).abs() < 0.15, "order {slope} ({e1}, {e2}, {e3})");
+        assert!(
+            (slope - 2.0).abs() < 0.15,
+            "order {slope} ({e1}, {e2}, {e3})"
+        );
     }
 
     #[test]
@@ -96,7 +101,11 @@ mod tests {
         let eta = [1e-3, -2e-3, 5e-4, 0.0, 1e-3, -1e-3];
         let lam = [0.5, -1.0, 0.25, 1.5, 0.3, -0.7];
         let f = |y: &[f64; 6], c: f64| -> f64 {
-            heun_step(&p, y, c, &eta, 1.0).iter().zip(lam).map(|(a, b)| a * b).sum()
+            heun_step(&p, y, c, &eta, 1.0)
+                .iter()
+                .zip(lam)
+                .map(|(a, b)| a * b)
+                .sum()
         };
         let mut dp = [0.0; N_JR_PARAMS];
         let (dy, dc) = heun_step_vjp(&p, &y, 0.003, &eta, 1.0, &lam, &mut dp);
@@ -106,7 +115,11 @@ mod tests {
             a[k] += h;
             b[k] -= h;
             let fd = (f(&a, 0.003) - f(&b, 0.003)) / (2.0 * h);
-            assert!((fd - dy[k]).abs() < 1e-7 * fd.abs().max(1.0), "y{k}: {fd} vs {}", dy[k]);
+            assert!(
+                (fd - dy[k]).abs() < 1e-7 * fd.abs().max(1.0),
+                "y{k}: {fd} vs {}",
+                dy[k]
+            );
         }
         let fd = (f(&y, 0.003 + 1e-7) - f(&y, 0.003 - 1e-7)) / 2e-7;
         assert!((fd - dc).abs() < 1e-6 * fd.abs().max(1.0));

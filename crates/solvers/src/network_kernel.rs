@@ -33,7 +33,10 @@ pub struct Monitor {
 impl Monitor {
     /// Every step, all six variables.
     pub fn raw() -> Self {
-        Self { stride: 1, variables: (0..6).collect() }
+        Self {
+            stride: 1,
+            variables: (0..6).collect(),
+        }
     }
 
     /// Number of recorded samples for a run of `steps` steps.
@@ -114,7 +117,9 @@ impl JrProblem {
         }
         let (s, h) = (6 * n, self.horizon * 2 * n);
         if self.init_state.len() != s && self.init_state.len() != batch * s {
-            return Err(format!("initial state must hold [6, {n}] or [{batch}, 6, {n}] values"));
+            return Err(format!(
+                "initial state must hold [6, {n}] or [{batch}, 6, {n}] values"
+            ));
         }
         if self.init_history.len() != h && self.init_history.len() != batch * h {
             return Err(format!(
@@ -181,7 +186,14 @@ fn gather_offsets(problem: &JrProblem) -> Vec<isize> {
 /// This N² gather is the irreducible cost of a step. Four independent accumulators break the
 /// floating-point add dependency chain (a serial sum is latency-bound at ~4 cycles per term).
 #[inline]
-fn gather_coupling(weights: &[f64], offsets: &[isize], hist: &[f64], newest: usize, n: usize, csum: &mut [f64]) {
+fn gather_coupling(
+    weights: &[f64],
+    offsets: &[isize],
+    hist: &[f64],
+    newest: usize,
+    n: usize,
+    csum: &mut [f64],
+) {
     let base = (newest * n) as isize;
     // Every index is (newest − lag)·n + j with lag ≤ newest (checked by `JrProblem::validate`
     // and the history layout), so it lies in [0, (newest + 1)·n).
@@ -263,7 +275,11 @@ fn forward_one(
     let (init_state, init_hist) = problem.init_for(b);
     // Untracked runs keep a sliding window (amortised copy of nh rows every `window` steps);
     // tracked runs keep every row for the adjoint.
-    let window = if record { problem.steps + 1 } else { nh.max(1024) };
+    let window = if record {
+        problem.steps + 1
+    } else {
+        nh.max(1024)
+    };
     let rows = nh + window;
     let mut s_hist = vec![0.0; rows * n];
     for r in 0..nh {
@@ -276,7 +292,10 @@ fn forward_one(
     let mut yring = init_hist.to_vec();
     let mut ring_pos = 0usize; // index of the oldest row
     let mut newest = nh - 1;
-    let mut sc = Scratch { state: init_state.to_vec(), csum: vec![0.0; n] };
+    let mut sc = Scratch {
+        state: init_state.to_vec(),
+        csum: vec![0.0; n],
+    };
     let segment = problem.segment;
     let mut checkpoints = Vec::new();
     let scale = eta_scale(problem);
@@ -316,7 +335,10 @@ fn forward_one(
     }
     record.then(|| {
         s_hist.truncate((newest + 1) * n);
-        Tape { s_hist, checkpoints }
+        Tape {
+            s_hist,
+            checkpoints,
+        }
     })
 }
 
@@ -349,7 +371,14 @@ fn backward_one(
         states[..6 * n].copy_from_slice(&tape.checkpoints[seg * 6 * n..(seg + 1) * 6 * n]);
         for k in k0..k1 {
             let r = k - k0;
-            gather_coupling(&problem.weights, offsets, &tape.s_hist, k + nh - 1, n, &mut csum);
+            gather_coupling(
+                &problem.weights,
+                offsets,
+                &tape.s_hist,
+                k + nh - 1,
+                n,
+                &mut csum,
+            );
             let (prev, next) = states.split_at_mut((r + 1) * 6 * n);
             next[..6 * n].copy_from_slice(&prev[r * 6 * n..]);
             step_all(problem, &p, k, &csum, &mut next[..6 * n], scale);
@@ -372,13 +401,27 @@ fn backward_one(
                 let g = mu[row + i];
                 if g != 0.0 {
                     let mut dy = [0.0; 6];
-                    coupling_sigmoid_vjp(&p[i], x_next[n + i], x_next[2 * n + i], g, &mut dy, &mut dp[i]);
+                    coupling_sigmoid_vjp(
+                        &p[i],
+                        x_next[n + i],
+                        x_next[2 * n + i],
+                        g,
+                        &mut dy,
+                        &mut dp[i],
+                    );
                     lam[n + i] += dy[1];
                     lam[2 * n + i] += dy[2];
                 }
             }
             let x = &states[r * 6 * n..(r + 1) * 6 * n];
-            gather_coupling(&problem.weights, offsets, &tape.s_hist, k + nh - 1, n, &mut csum);
+            gather_coupling(
+                &problem.weights,
+                offsets,
+                &tape.s_hist,
+                k + nh - 1,
+                n,
+                &mut csum,
+            );
             for i in 0..n {
                 let mut y = [0.0; 6];
                 let mut eta = [0.0; 6];
@@ -393,7 +436,8 @@ fn backward_one(
                     }
                 }
                 let ca = p[i].0[JrParam::coupling_a as usize];
-                let (ly, dc) = heun_step_vjp(&p[i], &y, ca * csum[i], &eta, problem.dt, &l, &mut dp[i]);
+                let (ly, dc) =
+                    heun_step_vjp(&p[i], &y, ca * csum[i], &eta, problem.dt, &l, &mut dp[i]);
                 for v in 0..6 {
                     lam[v * n + i] = ly[v];
                 }
@@ -436,7 +480,11 @@ fn backward_one(
 }
 
 fn threads_for(batch: usize) -> usize {
-    std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1).min(batch).max(1)
+    std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(batch)
+        .max(1)
 }
 
 /// Runs `f(b, chunk…)` for every parameter set, splitting the batch across threads. Each set
@@ -451,10 +499,17 @@ fn par_batch<T: Send>(batch: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let f = &f;
-                scope.spawn(move || (t * per..((t + 1) * per).min(batch)).map(f).collect::<Vec<T>>())
+                scope.spawn(move || {
+                    (t * per..((t + 1) * per).min(batch))
+                        .map(f)
+                        .collect::<Vec<T>>()
+                })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("simulation thread panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("simulation thread panicked"))
+            .collect()
     })
 }
 
@@ -476,7 +531,9 @@ pub fn forward(problem: &JrProblem, params: &[f64], record: bool) -> (Simulation
         let mut fs = vec![0.0; 6 * n];
         let mut fh = vec![0.0; hl];
         let pb = &params[b * N_JR_PARAMS * n..(b + 1) * N_JR_PARAMS * n];
-        let tape = forward_one(problem, pb, b, &offsets, &mut trace, &mut fs, &mut fh, record);
+        let tape = forward_one(
+            problem, pb, b, &offsets, &mut trace, &mut fs, &mut fh, record,
+        );
         (trace, fs, fh, tape)
     });
     let mut out = SimulationOutput {
@@ -495,14 +552,26 @@ pub fn forward(problem: &JrProblem, params: &[f64], record: bool) -> (Simulation
 }
 
 /// Adjoint of a batch: `∂L/∂params` `[B, 19, n]` from `∂L/∂trace` `[B, samples, variables, n]`.
-pub fn backward(problem: &JrProblem, params: &[f64], tapes: &[Tape], grad_trace: &[f64]) -> Vec<f64> {
+pub fn backward(
+    problem: &JrProblem,
+    params: &[f64],
+    tapes: &[Tape],
+    grad_trace: &[f64],
+) -> Vec<f64> {
     let n = problem.n;
     let batch = tapes.len();
     let offsets = gather_offsets(problem);
     let tl = problem.trace_len();
     let grads = par_batch(batch, |b| {
         let pb = &params[b * N_JR_PARAMS * n..(b + 1) * N_JR_PARAMS * n];
-        backward_one(problem, pb, b, &offsets, &tapes[b], &grad_trace[b * tl..(b + 1) * tl])
+        backward_one(
+            problem,
+            pb,
+            b,
+            &offsets,
+            &tapes[b],
+            &grad_trace[b * tl..(b + 1) * tl],
+        )
     });
     grads.concat()
 }

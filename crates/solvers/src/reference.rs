@@ -55,24 +55,32 @@ pub fn simulate_reference(params: Tensor<3>, problem: &JrProblem) -> Tensor<4> {
         let delayed = window.select(1, idx.clone()).reshape([b, n, n]);
         let c = (delayed * w.clone()).sum_dim(2).reshape([b, n]) * p.get(JrParam::coupling_a);
         let eta: [Option<Tensor<2>>; 6] = std::array::from_fn(|v| {
-            noise.as_ref().map(|z| z.clone().narrow(0, k, 1).narrow(1, v, 1).reshape([1, n]))
+            noise
+                .as_ref()
+                .map(|z| z.clone().narrow(0, k, 1).narrow(1, v, 1).reshape([1, n]))
         });
         let add_eta = |t: Tensor<2>, v: usize| match &eta[v] {
             Some(e) => t + e.clone(),
             None => t,
         };
         let d0 = drift_tensor(&p, &y, c.clone());
-        let x1: [Tensor<2>; 6] = std::array::from_fn(|v| {
-            add_eta(y[v].clone() + d0[v].clone().mul_scalar(dt), v)
-        });
+        let x1: [Tensor<2>; 6] =
+            std::array::from_fn(|v| add_eta(y[v].clone() + d0[v].clone().mul_scalar(dt), v));
         let d1 = drift_tensor(&p, &x1, c);
         y = std::array::from_fn(|v| {
-            add_eta(y[v].clone() + (d0[v].clone() + d1[v].clone()).mul_scalar(dt / 2.0), v)
+            add_eta(
+                y[v].clone() + (d0[v].clone() + d1[v].clone()).mul_scalar(dt / 2.0),
+                v,
+            )
         });
         hist.push(coupling_sigmoid_tensor(&p, y[1].clone(), y[2].clone()));
         if k % problem.monitor.stride == 0 {
-            let vars: Vec<Tensor<2>> =
-                problem.monitor.variables.iter().map(|&v| y[v].clone()).collect();
+            let vars: Vec<Tensor<2>> = problem
+                .monitor
+                .variables
+                .iter()
+                .map(|&v| y[v].clone())
+                .collect();
             samples.push(Tensor::stack::<3>(vars, 1)); // [B, V, n]
         }
     }

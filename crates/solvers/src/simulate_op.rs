@@ -34,7 +34,9 @@ pub trait JrSimulateOps: Backend {
 
 fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
     let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>().try_into_vec::<f64>().expect("converted to f64")
+    data.convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("converted to f64")
 }
 
 fn trace_shape(problem: &JrProblem, batch: usize) -> Shape {
@@ -53,7 +55,10 @@ fn host_forward<B: Backend>(
 ) -> (FloatTensor<B>, Vec<f64>, Vec<Tape>) {
     let device = params.device();
     let shape = params.shape();
-    assert_eq!(shape[1], N_JR_PARAMS, "params must be [B, {N_JR_PARAMS}, n]");
+    assert_eq!(
+        shape[1], N_JR_PARAMS,
+        "params must be [B, {N_JR_PARAMS}, n]"
+    );
     let host = to_host::<B>(params);
     let (out, tapes) = network_kernel::forward(&sim.0, &host, record);
     let trace = TensorData::new(out.trace, trace_shape(&sim.0, shape[0]));
@@ -106,7 +111,12 @@ impl<B: Backend + JrSimulateOps, C: CheckpointStrategy> JrSimulateOps for Autodi
             OpsKind::Tracked(prep) => {
                 let shape = inner.shape();
                 let (out, host, tapes) = host_forward::<B>(inner, &sim, true);
-                let state = JrState { sim, params: Arc::new(host), tapes: Arc::new(tapes), shape };
+                let state = JrState {
+                    sim,
+                    params: Arc::new(host),
+                    tapes: Arc::new(tapes),
+                    shape,
+                };
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::jr_simulate(inner, sim)),

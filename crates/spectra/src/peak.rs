@@ -39,9 +39,11 @@ pub fn soft_peak_frequency<const D: usize>(
     let device = psd.device();
     let bins = band_bins(freqs, band, exclude_dc);
     let idx: Vec<i64> = bins.iter().map(|&k| k as i64).collect();
-    let idx = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [bins.len()]), &device);
+    let idx =
+        Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [bins.len()]), &device);
     let sel = psd.select(D - 1, idx);
-    let w = softmax(sel.log().div_scalar(tau), D - 1);
+    // mul by 1/τ: burn-autodiff 0.22's div_scalar backward computes the reciprocal in f32.
+    let w = softmax(sel.log().mul_scalar(1.0 / tau), D - 1);
     let f: Vec<f64> = bins.iter().map(|&k| freqs[k]).collect();
     let mut shape = [1usize; D];
     shape[D - 1] = bins.len();

@@ -77,19 +77,28 @@ impl Welch {
         }
         let noverlap = cfg.noverlap.unwrap_or(l / 2);
         if noverlap >= l {
-            return Err(WelchError::BadOverlap { noverlap, nperseg: l });
+            return Err(WelchError::BadOverlap {
+                noverlap,
+                nperseg: l,
+            });
         }
         let step = l - noverlap;
         let segments = (len - l) / step + 1;
         let nf = l / 2 + 1;
-        let window: Vec<f64> = (0..l).map(|k| 0.5 - 0.5 * (2.0 * PI * k as f64 / l as f64).cos()).collect();
+        let window: Vec<f64> = (0..l)
+            .map(|k| 0.5 - 0.5 * (2.0 * PI * k as f64 / l as f64).cos())
+            .collect();
         let wss: f64 = window.iter().map(|w| w * w).sum();
         let scale = 1.0 / (cfg.fs * wss);
         let mut c = vec![0.0; l * nf];
         let mut s = vec![0.0; l * nf];
         for k in 0..l {
             for f in 0..nf {
-                let onesided = if f == 0 || (l % 2 == 0 && f == l / 2) { 1.0 } else { 2.0 };
+                let onesided = if f == 0 || (l.is_multiple_of(2) && f == l / 2) {
+                    1.0
+                } else {
+                    2.0
+                };
                 // sqrt so that re² + im² carries the scale; angle reduced mod L for exactness.
                 let amp = window[k] * (scale * onesided).sqrt();
                 let angle = 2.0 * PI * ((k * f) % l) as f64 / l as f64;
@@ -99,7 +108,15 @@ impl Welch {
         }
         let freqs = (0..nf).map(|f| f as f64 * cfg.fs / l as f64).collect();
         let mat = |v: Vec<f64>| Tensor::<2>::from_data(TensorData::new(v, [l, nf]), device);
-        Ok(Self { len, nperseg: l, step, segments, freqs, cos: mat(c), sin: mat(s) })
+        Ok(Self {
+            len,
+            nperseg: l,
+            step,
+            segments,
+            freqs,
+            cos: mat(c),
+            sin: mat(s),
+        })
     }
 
     /// Frequencies of the bins (Hz).
@@ -127,10 +144,14 @@ impl Welch {
         let [b, r, t] = x.dims();
         assert_eq!(t, self.len, "Welch built for length {} got {t}", self.len);
         let l = self.nperseg;
-        let segs: Vec<Tensor<3>> =
-            (0..self.segments).map(|s| x.clone().narrow(2, s * self.step, l)).collect();
+        let segs: Vec<Tensor<3>> = (0..self.segments)
+            .map(|s| x.clone().narrow(2, s * self.step, l))
+            .collect();
         let seg = if segs.len() == 1 {
-            segs.into_iter().next().expect("one segment").reshape([b * r, l])
+            segs.into_iter()
+                .next()
+                .expect("one segment")
+                .reshape([b * r, l])
         } else {
             Tensor::stack::<4>(segs, 2).reshape([b * r * self.segments, l])
         };
@@ -139,7 +160,10 @@ impl Welch {
         let im = centred.matmul(self.sin.clone());
         let power = re.clone() * re + im.clone() * im;
         let nf = self.freqs.len();
-        power.reshape([b * r, self.segments, nf]).mean_dim(1).reshape([b, r, nf])
+        power
+            .reshape([b * r, self.segments, nf])
+            .mean_dim(1)
+            .reshape([b, r, nf])
     }
 }
 
@@ -153,20 +177,55 @@ mod tests {
     fn tone_peaks_in_its_bin() {
         let device = f64_device(BackendKind::Flex, false);
         let t = 200;
-        let x: Vec<f64> = (0..t).map(|k| (2.0 * PI * 10.0 * k as f64 / 100.0).sin()).collect();
-        let w = Welch::new(WelchConfig { fs: 100.0, nperseg: None, noverlap: None }, t, &device).unwrap();
+        let x: Vec<f64> = (0..t)
+            .map(|k| (2.0 * PI * 10.0 * k as f64 / 100.0).sin())
+            .collect();
+        let w = Welch::new(
+            WelchConfig {
+                fs: 100.0,
+                nperseg: None,
+                noverlap: None,
+            },
+            t,
+            &device,
+        )
+        .unwrap();
         let p = w.psd(Tensor::<1>::from_data(TensorData::new(x, [t]), &device).reshape([1, 1, t]));
         let p: Vec<f64> = p.into_data().try_into_vec().unwrap();
-        let argmax = p.iter().enumerate().fold(0, |m, (i, v)| if *v > p[m] { i } else { m });
+        let argmax = p
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, v)| if *v > p[m] { i } else { m });
         assert_eq!(w.freqs()[argmax], 10.0);
     }
 
     #[test]
     fn rejects_bad_settings() {
         let device = f64_device(BackendKind::Flex, false);
-        let cfg = |nperseg, noverlap| WelchConfig { fs: 100.0, nperseg, noverlap };
-        assert!(matches!(Welch::new(cfg(Some(300), None), 200, &device), Err(WelchError::BadSegment { .. })));
-        assert!(matches!(Welch::new(cfg(Some(100), Some(100)), 200, &device), Err(WelchError::BadOverlap { .. })));
-        assert!(Welch::new(WelchConfig { fs: 0.0, nperseg: None, noverlap: None }, 10, &device).is_err());
+        let cfg = |nperseg, noverlap| WelchConfig {
+            fs: 100.0,
+            nperseg,
+            noverlap,
+        };
+        assert!(matches!(
+            Welch::new(cfg(Some(300), None), 200, &device),
+            Err(WelchError::BadSegment { .. })
+        ));
+        assert!(matches!(
+            Welch::new(cfg(Some(100), Some(100)), 200, &device),
+            Err(WelchError::BadOverlap { .. })
+        ));
+        assert!(
+            Welch::new(
+                WelchConfig {
+                    fs: 0.0,
+                    nperseg: None,
+                    noverlap: None
+                },
+                10,
+                &device
+            )
+            .is_err()
+        );
     }
 }

@@ -7,14 +7,28 @@ use spectra::{Welch, WelchConfig, one_minus_correlation};
 use std::path::Path;
 
 fn read_npy(name: &str) -> (Vec<f64>, Vec<usize>) {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let bytes = std::fs::read(&p).unwrap();
     // Minimal reader for the fixtures numpy wrote: v1 header, '<f8', C order.
     let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
-    assert!(header.contains("'<f8'") && header.contains("'fortran_order': False"), "{header}");
-    let shape_txt = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = shape_txt.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    assert!(
+        header.contains("'<f8'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
+    let shape_txt = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = shape_txt
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let data = bytes[10 + hlen..]
         .chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
@@ -28,9 +42,21 @@ fn case(name: &str, fs: f64, nperseg: Option<usize>, noverlap: Option<usize>, ki
     let (f, _) = read_npy(&format!("welch_{name}_f.npy"));
     let (p, _) = read_npy(&format!("welch_{name}_p.npy"));
     let (r, t) = (xs[0], xs[1]);
-    let w = Welch::new(WelchConfig { fs, nperseg, noverlap }, t, &device).unwrap();
+    let w = Welch::new(
+        WelchConfig {
+            fs,
+            nperseg,
+            noverlap,
+        },
+        t,
+        &device,
+    )
+    .unwrap();
     for (a, b) in w.freqs().iter().zip(&f) {
-        assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{name}: freq {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+            "{name}: freq {a} vs {b}"
+        );
     }
     let x = Tensor::<1>::from_data(TensorData::new(x, [r * t]), &device).reshape([1, r, t]);
     let got: Vec<f64> = w.psd(x).into_data().try_into_vec().unwrap();
@@ -51,7 +77,13 @@ fn matches_scipy_whole_input_even_and_odd() {
 
 #[test]
 fn matches_scipy_segments_with_overlap() {
-    case("seg256_even", 100.0, Some(256), Some(128), BackendKind::Flex);
+    case(
+        "seg256_even",
+        100.0,
+        Some(256),
+        Some(128),
+        BackendKind::Flex,
+    );
     case("seg256_odd", 250.0, Some(256), Some(100), BackendKind::Flex);
     case("seg255_odd", 100.0, Some(255), None, BackendKind::NdArray);
 }
@@ -60,14 +92,30 @@ fn matches_scipy_segments_with_overlap() {
 fn correlation_loss_gradient_matches_finite_differences() {
     let device = f64_device(BackendKind::Flex, true);
     let t = 64;
-    let x0: Vec<f64> = (0..t).map(|k| ((k as f64) * 0.37).sin() + 0.1 * (k as f64 * 1.3).cos()).collect();
-    let target: Vec<f64> = (0..t / 2 + 1).map(|k| 1.0 / (1.0 + (k as f64 - 8.0).powi(2))).collect();
-    let w = Welch::new(WelchConfig { fs: 100.0, nperseg: None, noverlap: None }, t, &device).unwrap();
+    let x0: Vec<f64> = (0..t)
+        .map(|k| ((k as f64) * 0.37).sin() + 0.1 * (k as f64 * 1.3).cos())
+        .collect();
+    let target: Vec<f64> = (0..t / 2 + 1)
+        .map(|k| 1.0 / (1.0 + (k as f64 - 8.0).powi(2)))
+        .collect();
+    let w = Welch::new(
+        WelchConfig {
+            fs: 100.0,
+            nperseg: None,
+            noverlap: None,
+        },
+        t,
+        &device,
+    )
+    .unwrap();
     let loss = |x: Tensor<3>| {
-        let tg = Tensor::<1>::from_data(TensorData::new(target.clone(), [t / 2 + 1]), &device).reshape([1, 1, t / 2 + 1]);
+        let tg = Tensor::<1>::from_data(TensorData::new(target.clone(), [t / 2 + 1]), &device)
+            .reshape([1, 1, t / 2 + 1]);
         one_minus_correlation(w.psd(x), tg).sum()
     };
-    let x = Tensor::<1>::from_data(TensorData::new(x0.clone(), [t]), &device).reshape([1, 1, t]).require_grad();
+    let x = Tensor::<1>::from_data(TensorData::new(x0.clone(), [t]), &device)
+        .reshape([1, 1, t])
+        .require_grad();
     let grads = loss(x.clone()).backward();
     let g: Vec<f64> = x.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
     let eval = |v: Vec<f64>| -> f64 {
@@ -80,6 +128,10 @@ fn correlation_loss_gradient_matches_finite_differences() {
         a[k] += h;
         b[k] -= h;
         let fd = (eval(a) - eval(b)) / (2.0 * h);
-        assert!((fd - g[k]).abs() <= 1e-6 * fd.abs().max(1e-3), "x[{k}]: fd {fd} vs ad {}", g[k]);
+        assert!(
+            (fd - g[k]).abs() <= 1e-6 * fd.abs().max(1e-3),
+            "x[{k}]: fd {fd} vs ad {}",
+            g[k]
+        );
     }
 }

@@ -501,7 +501,7 @@ fn population_map(
     device: &Device,
 ) -> Result<Vec<(usize, usize)>> {
     let mut done: Vec<(usize, usize)> = load_progress(ctx)?.unwrap_or_default();
-    if done.len() % is.len().max(1) != 0 || done.len() > ws.len() * is.len() {
+    if !done.len().is_multiple_of(is.len().max(1)) || done.len() > ws.len() * is.len() {
         bail!(
             "checkpoint holds {} map cells, not a whole number of rows",
             done.len()

@@ -16,9 +16,18 @@ pub struct System {
 
 /// Every registered system besides Jansen-Rit.
 pub const SYSTEMS: [System; 3] = [
-    System { models: ratenet::MODELS, run: ratenet::run },
-    System { models: lowdim::MODELS, run: lowdim::run },
-    System { models: soc::MODELS, run: soc::run },
+    System {
+        models: ratenet::MODELS,
+        run: ratenet::run,
+    },
+    System {
+        models: lowdim::MODELS,
+        run: lowdim::run,
+    },
+    System {
+        models: soc::MODELS,
+        run: soc::run,
+    },
 ];
 
 /// The runner for a model name, if any.
@@ -28,5 +37,7 @@ pub fn find(model: &str) -> Option<&'static System> {
 
 /// All model names `fit run` accepts.
 pub fn all_models() -> Vec<&'static str> {
-    std::iter::once("JansenRit").chain(SYSTEMS.iter().flat_map(|s| s.models.iter().copied())).collect()
+    std::iter::once("JansenRit")
+        .chain(SYSTEMS.iter().flat_map(|s| s.models.iter().copied()))
+        .collect()
 }

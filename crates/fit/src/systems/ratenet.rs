@@ -1,11 +1,614 @@
-//! Experiments of the `ratenet` crate (placeholder until its CLI integration lands).
+//! Experiments of the `ratenet` crate: AI-state LIF rate networks (seed 000), fitted through
+//! their fixed point with implicit gradients.
+//!
+//! ```yaml
+//! model:
+//!   name: AiRateNetwork
+//!   parameters: {N: 20, tau: [0.01, 0.01], T: [0.01, 0.005], h: 1500, xi2: 900,
+//!                V_th: 20, V_reset: 0, tau_ref: 0,
+//!                J: [[1, 1], [1, 1]], P: [[1, 1], [1, 1]], w: [[1, 1], [1, 1]]}
+//! network:
+//!   connectivity: {kind: explicit, matrix: [[...]]}   # or csv/npy {path}, bernoulli {seed},
+//!                                                     # mean_field
+//! integration: {r_init: 1.0, newton: {tol: 1.0e-12, max_iter: 50, warmup_steps: 100}}
+//! optimization: {lr: 0.03, epsilon: 1.0e-8, steps: 150, fit: [J],
+//!                targets: {mean_E: 5, mean_I: 10}, stop_within: 0.01, checkpoint_every: 10}
+//! outputs: {plots: true}
+//! ```
+//!
+//! J entries are magnitudes (signs fixed by the presynaptic type, rows = postsynaptic E, I).
+//! The run folder gets `trajectory.csv` (step, loss, grad norm, mean rates, residual, θ),
+//! `final.json` (fitted parameters, rates, stability), `rates.npy`, `checkpoints/` and plots.
 
+use crate::checkpoint::{self, CheckpointMeta};
 use crate::context::RunContext;
+use crate::npy::{read_npy, write_npy};
+use crate::plot::{Series, line_plot, scatter_plot};
+use crate::progress::progress_bar;
+use crate::run_dir::{CsvAppender, read_csv, write_json};
+use crate::yaml::{parse_experiment, resolved_tree};
+use anyhow::{Context, Result, bail};
+use ratenet::network::{
+    Connectivity, N_THETA, NetworkSpec, RateNetwork, THETA_NAMES, sample_connectivity, theta_from,
+};
+use ratenet::{FitSettings, FitSnapshot, LifConstants, NewtonConfig, RateFit, Targets};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Model names this module runs (`model: {name: ...}` in the YAML).
-pub const MODELS: &[&str] = &[];
+pub const MODELS: &[&str] = &["AiRateNetwork"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Experiment {
+    model: Model,
+    network: NetworkSection,
+    #[serde(default)]
+    integration: Integration,
+    optimization: Optimization,
+    #[serde(default)]
+    outputs: Outputs,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    description: Option<String>,
+    /// burn backend (`flex` or `ndarray`), read by the CLI.
+    #[serde(default)]
+    backend: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Model {
+    name: String,
+    parameters: Parameters,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+struct Parameters {
+    N: usize,
+    tau: [f64; 2],
+    T: [f64; 2],
+    h: f64,
+    xi2: f64,
+    #[serde(default = "default_vth")]
+    V_th: f64,
+    #[serde(default)]
+    V_reset: f64,
+    #[serde(default)]
+    tau_ref: f64,
+    J: [[f64; 2]; 2],
+    #[serde(default = "ones")]
+    P: [[f64; 2]; 2],
+    #[serde(default = "ones")]
+    w: [[f64; 2]; 2],
+}
+
+fn default_vth() -> f64 {
+    20.0
+}
+fn ones() -> [[f64; 2]; 2] {
+    [[1.0; 2]; 2]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkSection {
+    connectivity: ConnectivitySpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum ConnectivitySpec {
+    /// Inline N×N matrix (rows = postsynaptic).
+    Explicit { matrix: Vec<Vec<f64>> },
+    /// Comma-separated file, path relative to the experiment file.
+    Csv { path: PathBuf },
+    /// `.npy` file `[N, N]`, path relative to the experiment file.
+    Npy { path: PathBuf },
+    /// Bernoulli(P·footprint) sample from the experiment seed (or `seed`).
+    Bernoulli {
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Mean field E[C] (P and w can be fitted).
+    MeanField,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Integration {
+    #[serde(default = "one")]
+    r_init: f64,
+    #[serde(default)]
+    newton: NewtonSection,
+}
+
+impl Default for Integration {
+    fn default() -> Self {
+        Self {
+            r_init: 1.0,
+            newton: NewtonSection::default(),
+        }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewtonSection {
+    #[serde(default = "tol")]
+    tol: f64,
+    #[serde(default = "max_iter")]
+    max_iter: usize,
+    #[serde(default = "warmup")]
+    warmup_steps: usize,
+}
+
+impl Default for NewtonSection {
+    fn default() -> Self {
+        Self {
+            tol: tol(),
+            max_iter: max_iter(),
+            warmup_steps: warmup(),
+        }
+    }
+}
+fn tol() -> f64 {
+    1e-12
+}
+fn max_iter() -> usize {
+    50
+}
+fn warmup() -> usize {
+    100
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Optimization {
+    #[serde(default = "adam")]
+    optimizer: String,
+    lr: f64,
+    #[serde(default = "eps")]
+    epsilon: f64,
+    steps: usize,
+    fit: Vec<String>,
+    targets: TargetSection,
+    #[serde(default)]
+    stop_within: Option<f64>,
+    #[serde(default = "every")]
+    checkpoint_every: usize,
+}
+fn adam() -> String {
+    "adam".into()
+}
+fn eps() -> f64 {
+    1e-8
+}
+fn every() -> usize {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+struct TargetSection {
+    #[serde(default)]
+    mean_E: Option<f64>,
+    #[serde(default)]
+    mean_I: Option<f64>,
+    #[serde(default)]
+    per_neuron: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outputs {
+    #[serde(default = "yes")]
+    plots: bool,
+}
+impl Default for Outputs {
+    fn default() -> Self {
+        Self { plots: true }
+    }
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize)]
+struct FinalReport {
+    model: &'static str,
+    steps: usize,
+    reached_targets: Option<bool>,
+    loss: f64,
+    theta: serde_json::Map<String, serde_json::Value>,
+    j_signed: [[f64; 2]; 2],
+    #[serde(rename = "mean_rate_E")]
+    mean_rate_e: f64,
+    #[serde(rename = "mean_rate_I")]
+    mean_rate_i: f64,
+    residual: f64,
+    stable: bool,
+    spectral_abscissa: f64,
+    wall_time_s: f64,
+}
+
+/// Serialized exact fit state (stored as the checkpoint's optimizer payload).
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotBits {
+    step: usize,
+    raw: Vec<u64>,
+    adam_time: usize,
+    moment_1: Vec<u64>,
+    moment_2: Vec<u64>,
+    r_warm: Vec<u64>,
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+fn unbits(v: &[u64]) -> Vec<f64> {
+    v.iter().map(|b| f64::from_bits(*b)).collect()
+}
+
+fn flat(m: [[f64; 2]; 2]) -> [f64; 4] {
+    [m[0][0], m[0][1], m[1][0], m[1][1]]
+}
+
+fn load_matrix(ctx: &RunContext, spec: &ConnectivitySpec, n: usize) -> Result<Option<Vec<f64>>> {
+    let base = ctx.exp_path.parent().unwrap_or(Path::new("."));
+    let m = match spec {
+        ConnectivitySpec::Explicit { matrix } => {
+            if matrix.len() != n || matrix.iter().any(|r| r.len() != n) {
+                bail!(
+                    "{}: connectivity.matrix must be {n}×{n}",
+                    ctx.exp_path.display()
+                );
+            }
+            matrix.iter().flatten().copied().collect()
+        }
+        ConnectivitySpec::Csv { path } => {
+            let p = base.join(path);
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let v: Result<Vec<f64>, _> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .flat_map(|l| l.split(',').map(|x| x.trim().parse::<f64>()))
+                .collect();
+            let v = v.with_context(|| format!("{}: not a numeric CSV", p.display()))?;
+            if v.len() != n * n {
+                bail!("{}: {} entries, expected {n}×{n}", p.display(), v.len());
+            }
+            v
+        }
+        ConnectivitySpec::Npy { path } => {
+            let p = base.join(path);
+            let (v, shape) = read_npy(&p)?;
+            if shape != [n, n] {
+                bail!("{}: shape {shape:?}, expected [{n}, {n}]", p.display());
+            }
+            v
+        }
+        ConnectivitySpec::Bernoulli { .. } | ConnectivitySpec::MeanField => return Ok(None),
+    };
+    Ok(Some(m))
+}
 
 /// Runs the experiment described by `ctx`.
-pub fn run(ctx: &RunContext) -> anyhow::Result<()> {
-    anyhow::bail!("{}: no runner for this model yet", ctx.exp_path.display())
+pub fn run(ctx: &RunContext) -> Result<()> {
+    let exp: Experiment = parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)?;
+    let _ = (&exp.description, &exp.backend);
+    if !MODELS.contains(&exp.model.name.as_str()) {
+        bail!(
+            "{}: model.name `{}` is not run by ratenet",
+            ctx.exp_path.display(),
+            exp.model.name
+        );
+    }
+    if exp.optimization.optimizer != "adam" {
+        bail!(
+            "{}: optimization.optimizer must be `adam`",
+            ctx.exp_path.display()
+        );
+    }
+    let p = &exp.model.parameters;
+    let lif = LifConstants::new(p.V_th, p.V_reset, p.tau_ref)?;
+    let spec = NetworkSpec {
+        n: p.N,
+        tau: p.tau,
+        t_relax: p.T,
+        h: p.h,
+        xi2: p.xi2,
+    };
+    let connectivity = match &exp.network.connectivity {
+        ConnectivitySpec::MeanField => Connectivity::MeanField,
+        ConnectivitySpec::Bernoulli { seed } => Connectivity::Explicit(sample_connectivity(
+            p.N,
+            flat(p.P),
+            flat(p.w),
+            seed.unwrap_or(exp.seed),
+        )?),
+        other => {
+            Connectivity::Explicit(load_matrix(ctx, other, p.N)?.expect("file-based connectivity"))
+        }
+    };
+    let net = Arc::new(RateNetwork::new(&spec, lif, connectivity)?);
+    let mut mask = [false; N_THETA];
+    for name in &exp.optimization.fit {
+        let off = match name.as_str() {
+            "J" => 0,
+            "P" => 4,
+            "w" => 8,
+            other => bail!(
+                "{}: optimization.fit: unknown parameter `{other}` (J, P, w)",
+                ctx.exp_path.display()
+            ),
+        };
+        if off > 0 && net.connectivity != Connectivity::MeanField {
+            bail!(
+                "{}: fitting {name} needs `connectivity: {{kind: mean_field}}`",
+                ctx.exp_path.display()
+            );
+        }
+        mask[off..off + 4].fill(true);
+    }
+    let t = &exp.optimization.targets;
+    let targets = Targets {
+        mean_e: t.mean_E,
+        mean_i: t.mean_I,
+        per_neuron: t.per_neuron.clone(),
+    };
+    let settings = FitSettings {
+        lr: exp.optimization.lr,
+        epsilon: exp.optimization.epsilon,
+        mask,
+        targets,
+        newton: NewtonConfig {
+            tol: exp.integration.newton.tol,
+            max_iter: exp.integration.newton.max_iter,
+            warmup_steps: exp.integration.newton.warmup_steps,
+        },
+    };
+    let theta0 = theta_from(flat(p.J), flat(p.P), flat(p.w));
+    let device = dynamics::f64_device(ctx.backend, false);
+    let mut fit = RateFit::new(
+        net.clone(),
+        &theta0,
+        vec![exp.integration.r_init; p.N],
+        settings,
+        &device,
+    )?;
+
+    let out = &ctx.out_dir;
+    let hash = ctx.experiment_hash();
+    let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
+    let traj_path = out.join("trajectory.csv");
+    let mut header: Vec<String> = [
+        "step",
+        "loss",
+        "grad_norm",
+        "mean_rate_E",
+        "mean_rate_I",
+        "residual",
+        "newton_iterations",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(THETA_NAMES.iter().map(|s| s.to_string()));
+    let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut wall = 0.0;
+    // Like the Jansen-Rit fits: a run folder with a checkpoint is continued.
+    let latest = checkpoint::latest(out)?;
+    if ctx.resume && latest.is_none() {
+        bail!("--resume: {} holds no checkpoint", out.display());
+    }
+    let mut csv = if let Some((meta, payload)) = latest {
+        checkpoint::check_same_experiment(&meta, &hash, &config, out)?;
+        let s: SnapshotBits =
+            serde_json::from_slice(&payload).context("corrupt ratenet checkpoint")?;
+        fit.restore(&FitSnapshot {
+            step: s.step,
+            raw: unbits(&s.raw),
+            adam_time: s.adam_time,
+            moment_1: unbits(&s.moment_1),
+            moment_2: unbits(&s.moment_2),
+            r_warm: unbits(&s.r_warm),
+        })?;
+        wall = meta.wall_time;
+        // Drop trajectory rows written after the checkpoint, so the file matches an
+        // uninterrupted run.
+        let (_, rows) = read_csv(&traj_path)?;
+        let mut c = CsvAppender::create(&traj_path, &header_ref)?;
+        for row in rows.iter().filter(|r| (r[0] as usize) < s.step) {
+            c.append(row)?;
+        }
+        c
+    } else {
+        CsvAppender::create(&traj_path, &header_ref)?
+    };
+
+    let total = exp.optimization.steps;
+    let bar = progress_bar(total as u64, ctx.quiet);
+    bar.set_prefix("ratenet");
+    bar.set_position(fit.steps_done() as u64);
+    let start = Instant::now();
+    let mut last = None;
+    let mut reached = None;
+    let save_ckpt = |fit: &RateFit, wall: f64| -> Result<()> {
+        let s = fit.snapshot();
+        let payload = serde_json::to_vec(&SnapshotBits {
+            step: s.step,
+            raw: bits(&s.raw),
+            adam_time: s.adam_time,
+            moment_1: bits(&s.moment_1),
+            moment_2: bits(&s.moment_2),
+            r_warm: bits(&s.r_warm),
+        })?;
+        let meta = CheckpointMeta {
+            step: s.step,
+            experiment_hash: hash.clone(),
+            config: config.clone(),
+            params_bits: vec![bits(&s.raw)],
+            params: vec![s.raw.clone()],
+            shapes: vec![[1, N_THETA]],
+            wall_time: wall,
+            noise_seed: exp.seed,
+            code_version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: ctx.backend.name().to_string(),
+            dtype: "f64".to_string(),
+        };
+        checkpoint::save(out, &meta, &payload)?;
+        Ok(())
+    };
+    while fit.steps_done() < total {
+        let rep = fit.step()?;
+        let mut row = vec![
+            rep.step as f64,
+            rep.loss,
+            rep.grad_norm,
+            rep.mean_e,
+            rep.mean_i,
+            rep.residual,
+            rep.newton_iterations as f64,
+        ];
+        row.extend(rep.theta);
+        csv.append(&row)?;
+        bar.set_position(fit.steps_done() as u64);
+        bar.set_message(format!(
+            "loss {:.3e}  E {:.3} Hz  I {:.3} Hz",
+            rep.loss, rep.mean_e, rep.mean_i
+        ));
+        let done = exp
+            .optimization
+            .stop_within
+            .is_some_and(|tol| fit.settings.targets.reached(rep.mean_e, rep.mean_i, tol));
+        if done || fit.steps_done() % exp.optimization.checkpoint_every.max(1) == 0 {
+            save_ckpt(&fit, wall + start.elapsed().as_secs_f64())?;
+        }
+        last = Some(rep);
+        if done {
+            reached = Some(true);
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    save_ckpt(&fit, wall + start.elapsed().as_secs_f64())?;
+
+    // Final state: the fixed point at the last *reported* parameters when a target stop
+    // happened (those met the targets), else at the current ones.
+    let theta = last
+        .as_ref()
+        .filter(|_| reached == Some(true))
+        .map(|r| r.theta)
+        .unwrap_or(fit.theta());
+    let fp = ratenet::fixed_point::solve_fixed_point(
+        &net,
+        &theta,
+        &vec![exp.integration.r_init; p.N],
+        &fit.settings.newton,
+    )?;
+    let st = ratenet::fixed_point::stability(&net, &theta, &fp.rates)?;
+    let (me, mi) = net.population_means(&fp.rates);
+    if exp.optimization.stop_within.is_some() && reached.is_none() {
+        reached = Some(false);
+    }
+    let j = |k: usize, sign: f64| sign * theta[k].exp();
+    let report = FinalReport {
+        model: "AiRateNetwork",
+        steps: fit.steps_done(),
+        reached_targets: reached,
+        loss: last.as_ref().map_or(f64::NAN, |r| r.loss),
+        theta: THETA_NAMES
+            .iter()
+            .zip(theta)
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+        j_signed: [[j(0, 1.0), j(1, -1.0)], [j(2, 1.0), j(3, -1.0)]],
+        mean_rate_e: me,
+        mean_rate_i: mi,
+        residual: fp.residual,
+        stable: st.is_stable(),
+        spectral_abscissa: st.abscissa,
+        wall_time_s: wall + start.elapsed().as_secs_f64(),
+    };
+    write_json(&out.join("final.json"), &report)?;
+    write_npy(&out.join("rates.npy"), &fp.rates, &[p.N])?;
+    if exp.outputs.plots {
+        plots(out, &traj_path, &fp.rates, net.n_e, &st.eigenvalues)?;
+    }
+    if !ctx.quiet {
+        println!(
+            "ratenet: {} steps, mean E {:.4} Hz, mean I {:.4} Hz, stable: {} -> {}",
+            report.steps,
+            me,
+            mi,
+            report.stable,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn plots(out: &Path, traj: &Path, rates: &[f64], n_e: usize, eig: &[faer::c64]) -> Result<()> {
+    let (header, rows) = read_csv(traj)?;
+    let col = |name: &str| -> Vec<f64> {
+        let k = header.iter().position(|h| h == name).unwrap_or(0);
+        rows.iter().map(|r| r[k]).collect()
+    };
+    let steps = col("step");
+    line_plot(
+        &out.join("loss.png"),
+        "Loss",
+        "Adam step",
+        "loss",
+        &[Series::new("loss", steps.clone(), col("loss"))],
+        true,
+    )?;
+    line_plot(
+        &out.join("mean_rates.png"),
+        "Population mean rates at the fixed point",
+        "Adam step",
+        "rate (Hz)",
+        &[
+            Series::new("E", steps.clone(), col("mean_rate_E")),
+            Series::new("I", steps.clone(), col("mean_rate_I")),
+        ],
+        false,
+    )?;
+    let idx: Vec<f64> = (0..rates.len()).map(|i| i as f64).collect();
+    scatter_plot(
+        &out.join("rates.png"),
+        "Fixed-point rates",
+        "neuron",
+        "rate (Hz)",
+        &[
+            Series::new("E", idx[..n_e].to_vec(), rates[..n_e].to_vec()),
+            Series::new("I", idx[n_e..].to_vec(), rates[n_e..].to_vec()),
+        ],
+        None,
+    )?;
+    scatter_plot(
+        &out.join("eigenvalues.png"),
+        "Eigenvalues of T^-1 (dF/dr - I)",
+        "Re (1/s)",
+        "Im (1/s)",
+        &[Series::new(
+            "eigenvalues",
+            eig.iter().map(|z| z.re).collect(),
+            eig.iter().map(|z| z.im).collect(),
+        )],
+        None,
+    )?;
+    Ok(())
 }

@@ -1,11 +1,499 @@
-//! Experiments of the `soc` crate (placeholder until its CLI integration lands).
+//! Experiments of the `soc` crate: stability-optimized circuits (seed 003; Hennequin, Vogels &
+//! Gerstner 2014, the algorithm of the code of Stroud et al. 2018, DESIGN §7).
+//!
+//! ```yaml
+//! model:
+//!   name: StabilityOptimizedCircuit
+//!   parameters: {N: 200, p: 0.1, R: 10, gamma: 3, eta: 10, inhibitory_density: 0.4,
+//!                alpha_target: 0.15, shift_factor: 1.5, shift_margin: 0.2}
+//! initial_weights: {kind: random, seed: 0}      # or {kind: file, path: W0.npy}
+//! optimization: {max_steps: 10000, checkpoint_every: 100, threads: 1}
+//! outputs: {plots: true}
+//! ```
+//!
+//! Every parameter is optional (defaults: [`soc::SocConfig::default`], the seed's values).
+//! The run folder gets `W0.npy`, `W_final.npy` (`[N, N]`, `W_ij` from `j` to `i`),
+//! `eigenvalues_initial.npy` / `eigenvalues_final.npy` (`[N, 2]`: real, imaginary part),
+//! `steps.csv` (one row per step: `α` before the update, the shift `s`, and the inhibitory
+//! density and block-mean ratios after it; the last row is the converged check with `s = NaN`),
+//! `final.json`, `alpha.png`, `eigenvalues.png` and `checkpoints/` (W bit-exact). Running again
+//! into a folder with a checkpoint continues from it; a changed experiment is refused.
 
+use crate::checkpoint::{self, CheckpointMeta};
 use crate::context::RunContext;
+use crate::npy::{read_npy, write_npy};
+use crate::plot::{Series, line_plot, scatter_plot};
+use crate::progress::progress_bar;
+use crate::run_dir::{CsvAppender, read_csv, write_json};
+use crate::yaml::{parse_experiment, resolved_tree};
+use anyhow::{Context, Result, anyhow, bail};
+use faer::{Mat, MatRef, Par};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use soc::optimizer::{block_means, eigenvalues, inhibitory_density};
+use soc::{SocConfig, SocOptimizer, initial_weights};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Model names this module runs (`model: {name: ...}` in the YAML).
-pub const MODELS: &[&str] = &[];
+pub const MODELS: &[&str] = &["StabilityOptimizedCircuit"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Experiment {
+    model: Model,
+    #[serde(default)]
+    initial_weights: InitialWeights,
+    #[serde(default)]
+    optimization: Optimization,
+    #[serde(default)]
+    outputs: Outputs,
+    /// Seed of the initial weights when `initial_weights.seed` is not given.
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    description: Option<String>,
+    /// burn backend (read by the CLI; the SOC optimizer is plain f64 linear algebra).
+    #[serde(default)]
+    backend: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Model {
+    name: String,
+    #[serde(default)]
+    parameters: Parameters,
+}
+
+/// `model.parameters`: the fields of [`SocConfig`] in the seed's notation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+struct Parameters {
+    #[serde(default, alias = "n")]
+    N: Option<usize>,
+    #[serde(default)]
+    p: Option<f64>,
+    #[serde(default, alias = "radius")]
+    R: Option<f64>,
+    #[serde(default)]
+    gamma: Option<f64>,
+    #[serde(default)]
+    eta: Option<f64>,
+    #[serde(default)]
+    inhibitory_density: Option<f64>,
+    #[serde(default)]
+    alpha_target: Option<f64>,
+    #[serde(default)]
+    shift_factor: Option<f64>,
+    #[serde(default)]
+    shift_margin: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum InitialWeights {
+    /// The seed's sparse E/I draw from `ChaCha8Rng::seed_from_u64(seed)`.
+    Random {
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// An `[N, N]` `.npy` file (path relative to the experiment file), obeying Dale's law.
+    File { path: PathBuf },
+}
+
+impl Default for InitialWeights {
+    fn default() -> Self {
+        Self::Random { seed: None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Optimization {
+    #[serde(default = "max_steps")]
+    max_steps: usize,
+    /// Steps between checkpoints (0: only at the end).
+    #[serde(default = "every")]
+    checkpoint_every: usize,
+    /// Threads for the dense linear algebra.
+    #[serde(default = "one")]
+    threads: usize,
+}
+
+impl Default for Optimization {
+    fn default() -> Self {
+        Self {
+            max_steps: max_steps(),
+            checkpoint_every: every(),
+            threads: one(),
+        }
+    }
+}
+fn max_steps() -> usize {
+    SocConfig::default().max_steps
+}
+fn every() -> usize {
+    100
+}
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outputs {
+    #[serde(default = "yes")]
+    plots: bool,
+    /// Default run folder (read by the CLI).
+    #[serde(default)]
+    dir: Option<PathBuf>,
+}
+impl Default for Outputs {
+    fn default() -> Self {
+        Self {
+            plots: true,
+            dir: None,
+        }
+    }
+}
+fn yes() -> bool {
+    true
+}
+
+/// The resumable state beside `W` (stored as the checkpoint's payload).
+#[derive(Debug, Serialize, Deserialize)]
+struct SocState {
+    /// SOC updates applied.
+    step: usize,
+    /// SHA-256 of the bits of `W0`, so a changed `W0` file is noticed on resume.
+    w0_sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+struct FinalReport {
+    model: &'static str,
+    #[serde(rename = "N")]
+    n: usize,
+    steps: usize,
+    alpha_initial: f64,
+    alpha_final: f64,
+    alpha_target: f64,
+    reached_target: bool,
+    /// Off-diagonal density of the inhibitory columns.
+    inhibitory_density: f64,
+    /// `−mean W[E, I] / mean W[E, E]`.
+    #[serde(rename = "ratio_IE_EE")]
+    ratio_ie_ee: f64,
+    /// `−mean W[I, I] / mean W[I, E]`.
+    #[serde(rename = "ratio_II_EI")]
+    ratio_ii_ei: f64,
+    excitatory_unchanged: bool,
+    wall_time_s: f64,
+}
+
+const HEADER: [&str; 7] = [
+    "step",
+    "alpha",
+    "s",
+    "inhibitory_density",
+    "ratio_IE_EE",
+    "ratio_II_EI",
+    "wall_time_s",
+];
+
+fn soc_config(exp: &Experiment) -> SocConfig {
+    let d = SocConfig::default();
+    let p = &exp.model.parameters;
+    SocConfig {
+        n: p.N.unwrap_or(d.n),
+        p: p.p.unwrap_or(d.p),
+        radius: p.R.unwrap_or(d.radius),
+        gamma: p.gamma.unwrap_or(d.gamma),
+        eta: p.eta.unwrap_or(d.eta),
+        inhibitory_density: p.inhibitory_density.unwrap_or(d.inhibitory_density),
+        alpha_target: p.alpha_target.unwrap_or(d.alpha_target),
+        shift_factor: p.shift_factor.unwrap_or(d.shift_factor),
+        shift_margin: p.shift_margin.unwrap_or(d.shift_margin),
+        max_steps: exp.optimization.max_steps,
+        seed: match exp.initial_weights {
+            InitialWeights::Random { seed } => seed.unwrap_or(exp.seed),
+            InitialWeights::File { .. } => exp.seed,
+        },
+        threads: exp.optimization.threads,
+    }
+}
+
+/// Row-major values of `w` (numpy C order).
+fn row_major(w: MatRef<'_, f64>) -> Vec<f64> {
+    (0..w.nrows())
+        .flat_map(|i| (0..w.ncols()).map(move |j| w[(i, j)]))
+        .collect()
+}
+
+fn from_row_major(v: &[f64], n: usize) -> Mat<f64> {
+    Mat::from_fn(n, n, |i, j| v[i * n + j])
+}
+
+fn sha256_bits(w: MatRef<'_, f64>) -> String {
+    let mut h = Sha256::new();
+    for x in row_major(w) {
+        h.update(x.to_bits().to_le_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `W0` from the configured source; shape and signs are checked by [`SocOptimizer::new`].
+fn load_w0(ctx: &RunContext, exp: &Experiment, cfg: &SocConfig) -> Result<Mat<f64>> {
+    match &exp.initial_weights {
+        InitialWeights::Random { .. } => Ok(initial_weights(cfg)?),
+        InitialWeights::File { path } => {
+            let base = ctx.exp_path.parent().unwrap_or(Path::new("."));
+            let p = base.join(path);
+            let (v, shape) = read_npy(&p)?;
+            let n = cfg.n;
+            if shape != [n, n] {
+                bail!(
+                    "{}: initial weight matrix W0 has shape {shape:?}, expected [{n}, {n}] \
+                     (model.parameters.N = {n})",
+                    p.display()
+                );
+            }
+            Ok(from_row_major(&v, n))
+        }
+    }
+}
+
+/// Eigenvalues as an `[N, 2]` row-major array (real, imaginary part).
+fn eigen_array(w: MatRef<'_, f64>) -> Result<Vec<(f64, f64)>> {
+    Ok(eigenvalues(w)?)
+}
+
+fn write_eigen(path: &Path, eig: &[(f64, f64)]) -> Result<()> {
+    let flat: Vec<f64> = eig.iter().flat_map(|&(re, im)| [re, im]).collect();
+    write_npy(path, &flat, &[eig.len(), 2])
+}
+
+/// One `steps.csv` row for the current `W` (statistics after the update).
+fn row(step: usize, alpha: f64, s: f64, w: MatRef<'_, f64>, wall: f64) -> [f64; 7] {
+    let [ee, ie, ei, ii] = block_means(w);
+    [
+        step as f64,
+        alpha,
+        s,
+        inhibitory_density(w),
+        -ie / ee,
+        -ii / ei,
+        wall,
+    ]
+}
 
 /// Runs the experiment described by `ctx`.
-pub fn run(ctx: &RunContext) -> anyhow::Result<()> {
-    anyhow::bail!("{}: no runner for this model yet", ctx.exp_path.display())
+pub fn run(ctx: &RunContext) -> Result<()> {
+    let exp: Experiment = parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)?;
+    let _ = (&exp.description, &exp.backend, &exp.outputs.dir);
+    if !MODELS.contains(&exp.model.name.as_str()) {
+        bail!(
+            "{}: model.name `{}` is not run by soc",
+            ctx.exp_path.display(),
+            exp.model.name
+        );
+    }
+    let cfg = soc_config(&exp);
+    cfg.validate()
+        .map_err(|e| anyhow!("{}: model.parameters: {e}", ctx.exp_path.display()))?;
+    let w0 = load_w0(ctx, &exp, &cfg)?;
+    // Validates the shape and Dale's law of W0.
+    let fresh = SocOptimizer::new(cfg.clone(), Some(w0.clone()))
+        .map_err(|e| anyhow!("{}: initial_weights: {e}", ctx.exp_path.display()))?;
+    let w0_sha = sha256_bits(w0.as_ref());
+    let n = cfg.n;
+
+    let out = &ctx.out_dir;
+    let hash = ctx.experiment_hash();
+    let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
+    let steps_path = out.join("steps.csv");
+    let latest = checkpoint::latest(out)?;
+    if ctx.resume && latest.is_none() {
+        bail!("--resume: {} holds no checkpoint", out.display());
+    }
+    let mut wall = 0.0;
+    let (mut opt, mut csv) = if let Some((meta, payload)) = latest {
+        checkpoint::check_same_experiment(&meta, &hash, &config, out)?;
+        let state: SocState =
+            serde_json::from_slice(&payload).context("corrupt SOC checkpoint")?;
+        if state.w0_sha256 != w0_sha {
+            bail!(
+                "{}: the checkpoint at step {} started from a different W0 (the initial weight \
+                 file changed). Use --out for a new run folder or --fresh to start this one over.",
+                out.display(),
+                state.step
+            );
+        }
+        let bits = checkpoint::params_from_bits(&meta)?;
+        if bits.len() != 1 || meta.shapes[0] != [n, n] || bits[0].len() != n * n {
+            bail!("{}: corrupt SOC checkpoint (W is not {n}×{n})", out.display());
+        }
+        let opt = SocOptimizer::resume(cfg.clone(), from_row_major(&bits[0], n), state.step)?;
+        wall = meta.wall_time;
+        // Drop rows written after the checkpoint, so the file matches an uninterrupted run.
+        let rows = if steps_path.exists() {
+            read_csv(&steps_path)?.1
+        } else {
+            Vec::new()
+        };
+        let mut c = CsvAppender::create(&steps_path, &HEADER)?;
+        for r in rows.iter().filter(|r| (r[0] as usize) < state.step) {
+            c.append(r)?;
+        }
+        (opt, c)
+    } else {
+        (fresh, CsvAppender::create(&steps_path, &HEADER)?)
+    };
+
+    write_npy(&out.join("W0.npy"), &row_major(w0.as_ref()), &[n, n])?;
+    let eig0 = eigen_array(w0.as_ref())?;
+    write_eigen(&out.join("eigenvalues_initial.npy"), &eig0)?;
+    let alpha0 = eig0.iter().map(|e| e.0).fold(f64::NEG_INFINITY, f64::max);
+
+    let max_steps = exp.optimization.max_steps;
+    let every = exp.optimization.checkpoint_every;
+    let bar = progress_bar(max_steps as u64, ctx.quiet);
+    bar.set_prefix("soc");
+    bar.set_position(opt.steps() as u64);
+    let start = Instant::now();
+    let save_ckpt = |opt: &SocOptimizer, wall: f64| -> Result<()> {
+        let w = row_major(opt.weights());
+        let payload = serde_json::to_vec(&SocState {
+            step: opt.steps(),
+            w0_sha256: w0_sha.clone(),
+        })?;
+        let meta = CheckpointMeta {
+            step: opt.steps(),
+            experiment_hash: hash.clone(),
+            config: config.clone(),
+            params_bits: vec![w.iter().map(|x| x.to_bits()).collect()],
+            params: vec![w],
+            shapes: vec![[n, n]],
+            wall_time: wall,
+            noise_seed: cfg.seed,
+            code_version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: "faer".to_string(),
+            dtype: "f64".to_string(),
+        };
+        checkpoint::save(out, &meta, &payload)?;
+        Ok(())
+    };
+    let alpha_final = loop {
+        if opt.steps() >= max_steps {
+            // Out of steps: record α of the final W (no update) and stop.
+            let alpha = soc::schur::spectral_abscissa(opt.weights(), Par::Seq)?;
+            let t = wall + start.elapsed().as_secs_f64();
+            csv.append(&row(opt.steps(), alpha, f64::NAN, opt.weights(), t))?;
+            break alpha;
+        }
+        let st = opt.step()?;
+        let t = wall + start.elapsed().as_secs_f64();
+        csv.append(&row(st.step, st.alpha, st.s, opt.weights(), t))?;
+        bar.set_position(opt.steps() as u64);
+        bar.set_message(format!("α {:.4} (target {})", st.alpha, cfg.alpha_target));
+        if st.converged {
+            break st.alpha;
+        }
+        if every > 0 && opt.steps().is_multiple_of(every) {
+            save_ckpt(&opt, t)?;
+        }
+    };
+    bar.finish_and_clear();
+    let wall_total = wall + start.elapsed().as_secs_f64();
+    save_ckpt(&opt, wall_total)?;
+
+    let w = opt.weights();
+    write_npy(&out.join("W_final.npy"), &row_major(w), &[n, n])?;
+    let eig1 = eigen_array(w)?;
+    write_eigen(&out.join("eigenvalues_final.npy"), &eig1)?;
+    let [ee, ie, ei, ii] = block_means(w);
+    let h = n / 2;
+    let report = FinalReport {
+        model: MODELS[0],
+        n,
+        steps: opt.steps(),
+        alpha_initial: alpha0,
+        alpha_final,
+        alpha_target: cfg.alpha_target,
+        reached_target: alpha_final <= cfg.alpha_target,
+        inhibitory_density: inhibitory_density(w),
+        ratio_ie_ee: -ie / ee,
+        ratio_ii_ei: -ii / ei,
+        excitatory_unchanged: (0..h).all(|j| (0..n).all(|i| w[(i, j)] == w0[(i, j)])),
+        wall_time_s: wall_total,
+    };
+    write_json(&out.join("final.json"), &report)?;
+    if exp.outputs.plots {
+        plots(out, &steps_path, &eig0, &eig1, cfg.alpha_target)?;
+    }
+    if !ctx.quiet {
+        println!(
+            "soc: α {:.4} -> {:.4} in {} steps (target {} {}), inhibitory density {:.4}, \
+             ratios I→E/E→E {:.4}, I→I/E→I {:.4} -> {}",
+            report.alpha_initial,
+            report.alpha_final,
+            report.steps,
+            cfg.alpha_target,
+            if report.reached_target {
+                "reached"
+            } else {
+                "not reached"
+            },
+            report.inhibitory_density,
+            report.ratio_ie_ee,
+            report.ratio_ii_ei,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn plots(
+    out: &Path,
+    steps: &Path,
+    eig0: &[(f64, f64)],
+    eig1: &[(f64, f64)],
+    target: f64,
+) -> Result<()> {
+    let (_, rows) = read_csv(steps)?;
+    let x: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    let alpha: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+    let ends = [
+        x.first().copied().unwrap_or(0.0),
+        x.last().copied().unwrap_or(0.0),
+    ];
+    line_plot(
+        &out.join("alpha.png"),
+        "Spectral abscissa during SOC optimization",
+        "step",
+        "alpha(W)",
+        &[
+            Series::new("alpha", x, alpha),
+            Series::new(format!("target {target}"), ends.to_vec(), vec![target; 2]),
+        ],
+        false,
+    )?;
+    let series = |label: &str, e: &[(f64, f64)]| {
+        Series::new(
+            label,
+            e.iter().map(|z| z.0).collect(),
+            e.iter().map(|z| z.1).collect(),
+        )
+    };
+    scatter_plot(
+        &out.join("eigenvalues.png"),
+        "Eigenvalues of W before and after SOC optimization",
+        "Re",
+        "Im",
+        &[series("initial W0", eig0), series("final W", eig1)],
+        None,
+    )?;
+    Ok(())
 }
