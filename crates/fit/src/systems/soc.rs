@@ -321,8 +321,7 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     let mut wall = 0.0;
     let (mut opt, mut csv) = if let Some((meta, payload)) = latest {
         checkpoint::check_same_experiment(&meta, &hash, &config, out)?;
-        let state: SocState =
-            serde_json::from_slice(&payload).context("corrupt SOC checkpoint")?;
+        let state: SocState = serde_json::from_slice(&payload).context("corrupt SOC checkpoint")?;
         if state.w0_sha256 != w0_sha {
             bail!(
                 "{}: the checkpoint at step {} started from a different W0 (the initial weight \
@@ -333,7 +332,10 @@ pub fn run(ctx: &RunContext) -> Result<()> {
         }
         let bits = checkpoint::params_from_bits(&meta)?;
         if bits.len() != 1 || meta.shapes[0] != [n, n] || bits[0].len() != n * n {
-            bail!("{}: corrupt SOC checkpoint (W is not {n}×{n})", out.display());
+            bail!(
+                "{}: corrupt SOC checkpoint (W is not {n}×{n})",
+                out.display()
+            );
         }
         let opt = SocOptimizer::resume(cfg.clone(), from_row_major(&bits[0], n), state.step)?;
         wall = meta.wall_time;
