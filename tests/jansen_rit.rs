@@ -253,8 +253,12 @@ fn noise_file_reproduces_the_generator_run() {
     fit::npy::write_npy(&path, &xi, &[200, 6, 84]).unwrap();
     let set = format!("integration.noise.file={}", path.display());
     let f = setup("jr_dk84.yaml", &["integration.duration=200", &set]);
-    let a = network_kernel::forward(&s.problem, &s.base_params, false).0.trace;
-    let b = network_kernel::forward(&f.problem, &f.base_params, false).0.trace;
+    let a = network_kernel::forward(&s.problem, &s.base_params, false)
+        .0
+        .trace;
+    let b = network_kernel::forward(&f.problem, &f.base_params, false)
+        .0
+        .trace;
     assert_eq!(a, b);
 }
 
@@ -264,18 +268,33 @@ fn noise_file_reproduces_the_generator_run() {
 fn warm_start_from_a_trace_continues_the_run() {
     let dir = std::env::temp_dir().join(format!("neurodyn-warm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let whole = setup("jr_dk84.yaml", &["integration.noise.sigma=0", "integration.duration=800"]);
-    let first = setup("jr_dk84.yaml", &["integration.noise.sigma=0", "integration.duration=400"]);
-    let full = network_kernel::forward(&whole.problem, &whole.base_params, false).0.trace;
-    let head = network_kernel::forward(&first.problem, &first.base_params, false).0.trace;
+    let whole = setup(
+        "jr_dk84.yaml",
+        &["integration.noise.sigma=0", "integration.duration=800"],
+    );
+    let first = setup(
+        "jr_dk84.yaml",
+        &["integration.noise.sigma=0", "integration.duration=400"],
+    );
+    let full = network_kernel::forward(&whole.problem, &whole.base_params, false)
+        .0
+        .trace;
+    let head = network_kernel::forward(&first.problem, &first.base_params, false)
+        .0
+        .trace;
     let path = dir.join("trace.npy");
     fit::npy::write_npy(&path, &head, &[400, 6, 84]).unwrap();
-    let ic = format!("initial_conditions={{kind: file, path: {}}}", path.display());
+    let ic = format!(
+        "initial_conditions={{kind: file, path: {}}}",
+        path.display()
+    );
     let second = setup(
         "jr_dk84.yaml",
         &["integration.noise.sigma=0", "integration.duration=400", &ic],
     );
-    let tail = network_kernel::forward(&second.problem, &second.base_params, false).0.trace;
+    let tail = network_kernel::forward(&second.problem, &second.base_params, false)
+        .0
+        .trace;
     assert_eq!(&full[..head.len()], &head[..]);
     let err = full[head.len()..]
         .iter()

@@ -234,7 +234,7 @@ fn default_method() -> Method {
 }
 
 fn default_segment() -> usize {
-    200
+    100
 }
 
 /// `initial_conditions:`.

@@ -504,7 +504,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// seed000_C.csv, the connectivity recovered from the seed's printout.
-    pub(crate) const SEED_C_CSV: &str = include_str!("../../../../shared/references/seed000_C.csv");
+    pub(crate) const SEED_C_CSV: &str = include_str!("../tests/fixtures/seed000_C.csv");
 
     pub(crate) fn seed_c() -> Vec<f64> {
         SEED_C_CSV

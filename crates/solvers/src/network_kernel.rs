@@ -363,7 +363,9 @@ fn backward_one(
     let mut mu = vec![0.0; tape.s_hist.len()];
     let mut dp = vec![[0.0; N_JR_PARAMS]; n];
     let mut states = vec![0.0; (k_seg + 1) * 6 * n];
-    let mut csum = vec![0.0; n];
+    // The delayed coupling sums of the segment, kept from its recomputation so the reverse
+    // sweep does not gather them a second time.
+    let mut csums = vec![0.0; k_seg * n];
     let mut lamc = vec![0.0; n];
     let nseg = steps.div_ceil(k_seg);
     for seg in (0..nseg).rev() {
@@ -371,17 +373,11 @@ fn backward_one(
         states[..6 * n].copy_from_slice(&tape.checkpoints[seg * 6 * n..(seg + 1) * 6 * n]);
         for k in k0..k1 {
             let r = k - k0;
-            gather_coupling(
-                &problem.weights,
-                offsets,
-                &tape.s_hist,
-                k + nh - 1,
-                n,
-                &mut csum,
-            );
+            let csum = &mut csums[r * n..(r + 1) * n];
+            gather_coupling(&problem.weights, offsets, &tape.s_hist, k + nh - 1, n, csum);
             let (prev, next) = states.split_at_mut((r + 1) * 6 * n);
             next[..6 * n].copy_from_slice(&prev[r * 6 * n..]);
-            step_all(problem, &p, k, &csum, &mut next[..6 * n], scale);
+            step_all(problem, &p, k, csum, &mut next[..6 * n], scale);
         }
         for k in (k0..k1).rev() {
             let r = k - k0;
@@ -414,14 +410,7 @@ fn backward_one(
                 }
             }
             let x = &states[r * 6 * n..(r + 1) * 6 * n];
-            gather_coupling(
-                &problem.weights,
-                offsets,
-                &tape.s_hist,
-                k + nh - 1,
-                n,
-                &mut csum,
-            );
+            let csum = &csums[r * n..(r + 1) * n];
             for i in 0..n {
                 let mut y = [0.0; 6];
                 let mut eta = [0.0; 6];
