@@ -23,52 +23,36 @@ pub fn dataset_search_path(exp_path: &Path) -> Vec<PathBuf> {
 
 /// Finds a dataset folder (or file) by name or path.
 pub fn resolve_dataset(name: &str, exp_path: &Path) -> Result<PathBuf> {
-    let direct = PathBuf::from(name);
-    if direct.is_absolute() || name.contains('/') {
-        if direct.exists() {
-            return Ok(direct);
-        }
-        let rel = exp_path.parent().unwrap_or(Path::new(".")).join(name);
-        if rel.exists() {
-            return Ok(rel);
-        }
-        bail!(
-            "dataset `{name}` not found (looked at {} and {})",
-            direct.display(),
-            rel.display()
-        );
+    if PathBuf::from(name).is_absolute() || name.contains('/') {
+        return resolve_file(name, exp_path);
     }
     let dirs = dataset_search_path(exp_path);
-    for d in &dirs {
-        let p = d.join(name);
-        if p.exists() {
-            return Ok(p);
-        }
+    let candidates: Vec<PathBuf> = dirs.iter().map(|d| d.join(name)).collect();
+    if let Some(p) = candidates.iter().find(|p| p.exists()) {
+        return Ok(p.clone());
     }
-    let looked: Vec<String> = dirs
-        .iter()
-        .map(|d| d.join(name).display().to_string())
-        .collect();
+    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     bail!(
         "dataset `{name}` not found; looked in: {}",
         looked.join(", ")
     )
 }
 
+/// Finds a file given as a path, as written or relative to the experiment file.
 fn resolve_file(name: &str, exp_path: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(name);
-    if p.exists() {
-        return Ok(p);
-    }
     let rel = exp_path.parent().unwrap_or(Path::new(".")).join(name);
-    if rel.exists() {
-        return Ok(rel);
-    }
-    bail!(
-        "file `{name}` not found (looked at {} and {})",
-        p.display(),
-        rel.display()
-    )
+    [&p, &rel]
+        .into_iter()
+        .find(|c| c.exists())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "`{name}` not found (looked at {} and {})",
+                p.display(),
+                rel.display()
+            )
+        })
 }
 
 /// Reads a numeric matrix from CSV or TSV (delimiter detected), without header.
