@@ -237,6 +237,7 @@ pub fn scatter_plot(
     if series.iter().any(|s| !s.label.is_empty()) {
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))

@@ -467,6 +467,8 @@ fn plots(
     let (_, rows) = read_csv(steps)?;
     let x: Vec<f64> = rows.iter().map(|r| r[0]).collect();
     let alpha: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+    // A log axis shows the slow approach to the target; only possible while every α > 0.
+    let log_y = alpha.iter().all(|&a| a > 0.0) && target > 0.0;
     let ends = [
         x.first().copied().unwrap_or(0.0),
         x.last().copied().unwrap_or(0.0),
@@ -480,7 +482,7 @@ fn plots(
             Series::new("alpha", x, alpha),
             Series::new(format!("target {target}"), ends.to_vec(), vec![target; 2]),
         ],
-        false,
+        log_y,
     )?;
     let series = |label: &str, e: &[(f64, f64)]| {
         Series::new(
