@@ -207,10 +207,14 @@ fn checkpoint_path(ctx: &RunContext) -> PathBuf {
     ctx.out_dir.join("checkpoint.json")
 }
 
-/// On `--resume`, the progress saved by an earlier run of the same experiment.
+/// The progress saved in the run folder by an earlier run of the same experiment (re-running
+/// into a folder continues it, as for the Jansen-Rit fits); a different experiment is refused.
 fn load_progress<T: DeserializeOwned>(ctx: &RunContext) -> Result<Option<T>> {
     let path = checkpoint_path(ctx);
-    if !ctx.resume || !path.exists() {
+    if !path.exists() {
+        if ctx.resume {
+            bail!("--resume: {} holds no checkpoint", ctx.out_dir.display());
+        }
         return Ok(None);
     }
     let text =
@@ -219,7 +223,8 @@ fn load_progress<T: DeserializeOwned>(ctx: &RunContext) -> Result<Option<T>> {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     if cp.experiment_hash != ctx.experiment_hash() {
         bail!(
-            "{} was written by a different experiment (hash {}, this one {}): refusing to resume",
+            "{} was written by a different experiment (hash {}, this one {}): refusing to \
+             continue it; use --out for a new run folder or --fresh to start this one over",
             path.display(),
             cp.experiment_hash,
             ctx.experiment_hash()
