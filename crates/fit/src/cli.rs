@@ -237,7 +237,10 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
                     setup.problem.horizon,
                     setup.free.len()
                 );
-            } else if systems::find(&model).is_none() {
+            } else if let Some(system) = systems::find(&model) {
+                (system.validate)(&ctx)?;
+                println!("{}: valid {model} experiment", ctx.exp_path.display());
+            } else {
                 bail!(
                     "{}: unknown model `{model}`; valid models: {}",
                     ctx.exp_path.display(),

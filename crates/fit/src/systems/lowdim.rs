@@ -37,6 +37,19 @@ use std::path::{Path, PathBuf};
 /// Model names this module runs (`model: {name: ...}` in the YAML).
 pub const MODELS: &[&str] = &["SigmoidPopulation", "FitzHughNagumo", "RateNetwork"];
 
+/// Checks an experiment for `fit validate`: parses it with its model's strict schema.
+pub fn validate(ctx: &RunContext) -> Result<()> {
+    match model_name(&ctx.exp_path, &ctx.text)?.as_str() {
+        "SigmoidPopulation" => parse::<PopulationExperiment>(ctx).map(|_| ()),
+        "FitzHughNagumo" => parse::<FhnExperiment>(ctx).map(|_| ()),
+        "RateNetwork" => parse::<NetworkExperiment>(ctx).map(|_| ()),
+        other => bail!(
+            "{}: lowdim does not run model `{other}`",
+            ctx.exp_path.display()
+        ),
+    }
+}
+
 /// Runs the experiment described by `ctx`.
 pub fn run(ctx: &RunContext) -> Result<()> {
     let device = f64_device(ctx.backend, false);

@@ -12,6 +12,8 @@ pub struct System {
     pub models: &'static [&'static str],
     /// Runs an experiment.
     pub run: fn(&RunContext) -> anyhow::Result<()>,
+    /// Checks an experiment without running it (`fit validate`).
+    pub validate: fn(&RunContext) -> anyhow::Result<()>,
 }
 
 /// Every registered system besides Jansen-Rit.
@@ -19,14 +21,17 @@ pub const SYSTEMS: [System; 3] = [
     System {
         models: ratenet::MODELS,
         run: ratenet::run,
+        validate: ratenet::validate,
     },
     System {
         models: lowdim::MODELS,
         run: lowdim::run,
+        validate: lowdim::validate,
     },
     System {
         models: soc::MODELS,
         run: soc::run,
+        validate: soc::validate,
     },
 ];
 

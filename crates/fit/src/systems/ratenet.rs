@@ -304,8 +304,8 @@ fn load_matrix(ctx: &RunContext, spec: &ConnectivitySpec, n: usize) -> Result<Op
     Ok(Some(m))
 }
 
-/// Runs the experiment described by `ctx`.
-pub fn run(ctx: &RunContext) -> Result<()> {
+/// Parses the experiment and checks what can be checked without running it.
+fn checked(ctx: &RunContext) -> Result<Experiment> {
     let exp: Experiment = parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)?;
     let _ = (&exp.description, &exp.backend);
     if !MODELS.contains(&exp.model.name.as_str()) {
@@ -321,6 +321,19 @@ pub fn run(ctx: &RunContext) -> Result<()> {
             ctx.exp_path.display()
         );
     }
+    let p = &exp.model.parameters;
+    LifConstants::new(p.V_th, p.V_reset, p.tau_ref)?;
+    Ok(exp)
+}
+
+/// Checks an experiment for `fit validate`.
+pub fn validate(ctx: &RunContext) -> Result<()> {
+    checked(ctx).map(|_| ())
+}
+
+/// Runs the experiment described by `ctx`.
+pub fn run(ctx: &RunContext) -> Result<()> {
+    let exp = checked(ctx)?;
     let p = &exp.model.parameters;
     let lif = LifConstants::new(p.V_th, p.V_reset, p.tau_ref)?;
     let spec = NetworkSpec {

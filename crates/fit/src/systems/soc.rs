@@ -289,8 +289,8 @@ fn row(step: usize, alpha: f64, s: f64, w: MatRef<'_, f64>, wall: f64) -> [f64; 
     ]
 }
 
-/// Runs the experiment described by `ctx`.
-pub fn run(ctx: &RunContext) -> Result<()> {
+/// Parses and checks the experiment, loads W0 and builds the optimizer at step 0.
+fn prepare(ctx: &RunContext) -> Result<(Experiment, SocConfig, Mat<f64>, SocOptimizer)> {
     let exp: Experiment = parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)?;
     let _ = (&exp.description, &exp.backend, &exp.outputs.dir);
     if !MODELS.contains(&exp.model.name.as_str()) {
@@ -307,6 +307,17 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     // Validates the shape and Dale's law of W0.
     let fresh = SocOptimizer::new(cfg.clone(), Some(w0.clone()))
         .map_err(|e| anyhow!("{}: initial_weights: {e}", ctx.exp_path.display()))?;
+    Ok((exp, cfg, w0, fresh))
+}
+
+/// Checks an experiment for `fit validate` (including W0's shape and signs).
+pub fn validate(ctx: &RunContext) -> Result<()> {
+    prepare(ctx).map(|_| ())
+}
+
+/// Runs the experiment described by `ctx`.
+pub fn run(ctx: &RunContext) -> Result<()> {
+    let (exp, cfg, w0, fresh) = prepare(ctx)?;
     let w0_sha = sha256_bits(w0.as_ref());
     let n = cfg.n;
 
