@@ -281,7 +281,6 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     bar.set_position(start as u64);
     let t0 = Instant::now();
     let mut module = module;
-    let mut first_spectrum = None;
     let mut last = None;
     for step in start..=cfg.steps {
         let eval = evaluate(&obj, &module)?;
@@ -311,8 +310,10 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             .map(|(n, v)| format!("{n}={v:.5}"))
             .collect();
         bar.set_message(format!("loss {:.5} {}", eval.losses[0], shown.join(" ")));
-        if step == 0 || first_spectrum.is_none() && step == start {
-            first_spectrum = Some(eval.spectra.clone());
+        if step == 0 {
+            // Kept on disk so that the start spectrum survives an interruption and a resume.
+            let path = ctx.out_dir.join("start_spectrum.npy");
+            crate::npy::write_npy(&path, &eval.spectra, &[eval.spectra.len()])?;
         }
         if step == cfg.steps {
             last = Some((eval, wall));
@@ -385,7 +386,13 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     if let Some(Target::Spectrum(t)) = obj.target() {
         crate::npy::write_npy(&ctx.out_dir.join("target_spectrum.npy"), t, &[t.len()])?;
     }
-    write_plots(&ctx.out_dir, &obj, first_spectrum.as_deref(), &eval.spectra)?;
+    let start_spectrum = crate::npy::read_npy(&ctx.out_dir.join("start_spectrum.npy")).ok();
+    write_plots(
+        &ctx.out_dir,
+        &obj,
+        start_spectrum.as_ref().map(|s| &s.0[..]),
+        &eval.spectra,
+    )?;
     println!(
         "fit finished: {} steps, final loss {:.6} (best {:.6} at step {}), {}; run folder {}",
         cfg.steps,
