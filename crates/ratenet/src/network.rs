@@ -396,10 +396,21 @@ impl RateNetwork {
         for i in 0..n {
             let row = &weights.w[i * n..(i + 1) * n];
             let row2 = &weights.w2[i * n..(i + 1) * n];
-            let (mut a, mut b) = (0.0, 0.0);
-            for j in 0..n {
-                a += row[j] * r[j];
-                b += row2[j] * r[j];
+            // Four independent partial sums per row: a serial sum is bound by the add latency.
+            let (mut a4, mut b4) = ([0.0f64; 4], [0.0f64; 4]);
+            let (rc, wc, w2c) = (r.chunks_exact(4), row.chunks_exact(4), row2.chunks_exact(4));
+            let (rr, wr, w2r) = (rc.remainder(), wc.remainder(), w2c.remainder());
+            for ((rq, wq), w2q) in rc.zip(wc).zip(w2c) {
+                for l in 0..4 {
+                    a4[l] += wq[l] * rq[l];
+                    b4[l] += w2q[l] * rq[l];
+                }
+            }
+            let mut a = (a4[0] + a4[1]) + (a4[2] + a4[3]);
+            let mut b = (b4[0] + b4[1]) + (b4[2] + b4[3]);
+            for ((rj, wj), w2j) in rr.iter().zip(wr).zip(w2r) {
+                a += wj * rj;
+                b += w2j * rj;
             }
             mu[i] = self.tau[i] * (a + self.h[i]);
             // Negative rates (only in trial Newton steps) could make the variance negative.
