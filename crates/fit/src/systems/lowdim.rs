@@ -18,6 +18,7 @@ use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, heatmap, line_plot, scatter_plot};
 use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, write_json};
+use crate::systems::Outputs;
 use crate::yaml::{model_name, parse_experiment};
 use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
@@ -146,32 +147,6 @@ impl FixedPointSearch {
     }
 }
 
-/// `outputs:` — what to write besides the numbers.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Outputs {
-    /// Write PNG plots.
-    #[serde(default = "yes")]
-    plots: bool,
-    /// Default run folder (read by the CLI when `--out` is absent).
-    #[serde(default)]
-    #[allow(dead_code)]
-    dir: Option<String>,
-}
-
-impl Default for Outputs {
-    fn default() -> Self {
-        Self {
-            plots: true,
-            dir: None,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// A 1-D range `{lo, hi, n}` (inclusive, `n` points).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -268,6 +243,21 @@ fn write_csv(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Vec<f6
     Ok(())
 }
 
+/// `trajectories.csv`: time, then every state of every trajectory.
+fn write_trajectories(
+    ctx: &RunContext,
+    header: &[String],
+    times: &[f64],
+    states: &[Vec<f64>],
+) -> Result<()> {
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows = times
+        .iter()
+        .zip(states)
+        .map(|(t, s)| std::iter::once(*t).chain(s.iter().copied()).collect());
+    write_csv(&out(ctx, "trajectories.csv"), &header, rows)
+}
+
 // ---------------------------------------------------------------- SigmoidPopulation
 
 #[derive(Debug, Deserialize)]
@@ -356,15 +346,7 @@ fn run_population(ctx: &RunContext, exp: &PopulationExperiment, device: &Device)
     )?;
     let mut header = vec!["t".to_string()];
     header.extend(exp.initial_states.iter().map(|r| format!("r0={r}")));
-    let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
-    write_csv(
-        &out(ctx, "trajectories.csv"),
-        &header_ref,
-        traj.times
-            .iter()
-            .zip(&traj.states)
-            .map(|(t, s)| std::iter::once(*t).chain(s.iter().copied()).collect()),
-    )?;
+    write_trajectories(ctx, &header, &traj.times, &traj.states)?;
     let mut summary = json!({
         "model": "SigmoidPopulation",
         "parameters": {"a": p.a, "theta": p.theta, "w": p.w, "I_ext": p.i_ext, "tau": p.tau},
@@ -671,15 +653,7 @@ fn run_fhn(ctx: &RunContext, exp: &FhnExperiment, device: &Device) -> Result<()>
         header.push(format!("v{k}"));
         header.push(format!("w{k}"));
     }
-    let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
-    write_csv(
-        &out(ctx, "trajectories.csv"),
-        &header_ref,
-        traj.times
-            .iter()
-            .zip(&traj.states)
-            .map(|(t, s)| std::iter::once(*t).chain(s.iter().copied()).collect()),
-    )?;
+    write_trajectories(ctx, &header, &traj.times, &traj.states)?;
     let mut summary = json!({
         "model": "FitzHughNagumo",
         "form": exp.model.form,

@@ -5,6 +5,32 @@ pub mod ratenet;
 pub mod soc;
 
 use crate::context::RunContext;
+use serde::Deserialize;
+
+/// `outputs:` section shared by the runners of this module.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outputs {
+    /// Write PNG plots.
+    #[serde(default = "yes")]
+    pub plots: bool,
+    /// Default run folder (read by the CLI when `--out` is absent).
+    #[serde(default)]
+    pub dir: Option<String>,
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Self {
+            plots: true,
+            dir: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// A runner for some model names.
 pub struct System {

@@ -26,6 +26,7 @@ use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
 use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, read_csv, write_json};
+use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, bail};
 use ratenet::network::{
@@ -207,21 +208,6 @@ struct TargetSection {
     mean_I: Option<f64>,
     #[serde(default)]
     per_neuron: Option<Vec<f64>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Outputs {
-    #[serde(default = "yes")]
-    plots: bool,
-}
-impl Default for Outputs {
-    fn default() -> Self {
-        Self { plots: true }
-    }
-}
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Serialize)]

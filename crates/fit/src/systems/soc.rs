@@ -25,6 +25,7 @@ use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
 use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, read_csv, write_json};
+use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, anyhow, bail};
 use faer::{Mat, MatRef, Par};
@@ -139,27 +140,6 @@ fn every() -> usize {
 }
 fn one() -> usize {
     1
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Outputs {
-    #[serde(default = "yes")]
-    plots: bool,
-    /// Default run folder (read by the CLI).
-    #[serde(default)]
-    dir: Option<PathBuf>,
-}
-impl Default for Outputs {
-    fn default() -> Self {
-        Self {
-            plots: true,
-            dir: None,
-        }
-    }
-}
-fn yes() -> bool {
-    true
 }
 
 /// The resumable state beside `W` (stored as the checkpoint's payload).
