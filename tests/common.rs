@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use fit::jr_setup::JrSetup;
+use fit::network_setup::NetworkSetup;
 use std::path::PathBuf;
 
 /// Path of a shipped experiment file.
@@ -13,12 +13,12 @@ pub fn experiment(name: &str) -> PathBuf {
 }
 
 /// Parses and prepares a shipped Jansen-Rit experiment with `--set` overrides.
-pub fn setup(name: &str, overrides: &[&str]) -> JrSetup {
+pub fn setup(name: &str, overrides: &[&str]) -> NetworkSetup {
     let path = experiment(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let exp = fit::yaml::parse_experiment(&path, &text, &overrides).unwrap();
-    JrSetup::new(exp, &path).unwrap()
+    NetworkSetup::new(exp, &path).unwrap()
 }
 
 /// Relative error with a floor.

@@ -1,18 +1,33 @@
-//! # dynamics — models of neural dynamics
+//! # dynamics — neural mass models and couplings, each written once
 //!
-//! The bottom layer of neurodyn: each model is a small value holding its parameters, with a
-//! drift (`f(state, coupling, params) -> d state`) written twice:
+//! The bottom layer of neurodyn. A model ([`NodeModel`]) is a small value with named state
+//! variables, a parameter table and a drift `dx = f(x, c, θ)` written once, generic over
+//! [`Scalar`]; the `f64` fast path, the vector–Jacobian product ([`Rev`]) and the burn tensor
+//! oracle ([`TensorScalar`]) all come from that one source. Couplings ([`CouplingFunction`])
+//! are written the same way. Registered models live in [`models`] (one file each), registered
+//! couplings in [`couplings`]; the connectome with its conduction delays in [`connectome`].
 //!
-//! * as plain `f64` arithmetic per node (with a hand-written vector–Jacobian product), used by the
-//!   fused simulation kernels in the `solvers` crate, and
-//! * as burn tensor operations, the clear reference ("oracle") that checks the fast path.
-//!
-//! Models here never touch files; loading connectomes from disk lives in the `fit` crate.
+//! Nothing here touches files; loading connectomes from disk lives in the `fit` crate.
 
 pub mod backend;
 pub mod connectome;
-pub mod jansen_rit;
+pub mod coupling;
+pub mod couplings;
+pub mod model;
+pub mod models;
+pub mod rev;
+pub mod scalar;
+pub mod tensor_scalar;
 
 pub use backend::{BackendKind, f64_device};
 pub use connectome::{Connectome, ConnectomeError, Delays, Normalisation};
-pub use jansen_rit::{CouplingParams, JansenRit, JrParam, N_JR_PARAMS, SigmoidalJansenRit};
+pub use coupling::{CouplingFunction, CouplingInfo};
+pub use couplings::CouplingKind;
+pub use model::{
+    MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE, ModelInfo, NodeModel, ParamInfo, StateInfo,
+    drift_tensor, drift_vjp_derived,
+};
+pub use models::{ModelKind, ModelVisitor};
+pub use rev::Rev;
+pub use scalar::Scalar;
+pub use tensor_scalar::TensorScalar;

@@ -5,101 +5,110 @@
 
 use crate::alloc;
 use crate::context::RunContext;
-use crate::jr_setup::JrSetup;
+use crate::network_setup::NetworkSetup;
 use crate::objective::Objective;
 use crate::train::{FitParams, column_names, evaluate};
 use anyhow::{Result, anyhow};
 use burn::tensor::{Tensor, TensorData};
 use dynamics::BackendKind;
-use dynamics::jansen_rit::{JrParam, N_JR_PARAMS};
-use solvers::network_kernel::{self, JrProblem};
-use solvers::{JrSimulation, simulate_jr};
+use dynamics::{MAX_STATE, ModelVisitor, NodeModel};
+use solvers::integrator::step;
+use solvers::network_kernel::{self, NetworkProblem};
+use solvers::noise::NoiseCursor;
+use solvers::{Monitor, Simulation, simulate};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The same forward math as the fused kernel written as the most direct loop — a ring buffer
-/// of per-source coupling sigmoids, a plain serial sum per target, no batching, no tape: the
-/// "speed of light" the burn op is measured against. Returns the full trace `[steps, 6, n]`.
-pub fn plain_forward(problem: &JrProblem, params: &[f64]) -> Vec<f64> {
-    let n = problem.n;
-    let nh = problem.horizon;
-    let p = |k: JrParam, i: usize| params[k.index() * n + i];
-    let s = |i: usize, y1: f64, y2: f64| {
-        let (cmax, cmin) = (p(JrParam::coupling_cmax, i), p(JrParam::coupling_cmin, i));
-        cmin + (cmax - cmin)
-            / (1.0
-                + (p(JrParam::coupling_r, i) * (p(JrParam::coupling_midpoint, i) - y1 + y2)).exp())
-    };
-    let mut x = problem.init_state.to_vec();
-    // ring[r·n + j]: sigmoid of source j at the time whose index is r (mod nh).
-    let mut ring = vec![0.0; nh * n];
-    let h = &problem.init_history;
-    for r in 0..nh {
-        for j in 0..n {
-            ring[r * n + j] = s(j, h[(r * 2) * n + j], h[(r * 2 + 1) * n + j]);
+/// of per-source pre-synaptic values, a plain serial sum per target, no batching, no tape, no
+/// precomputed offsets: the "speed of light" the burn op is measured against. It calls the
+/// model's one drift (through the integrator step) and the coupling's pre and post functions,
+/// so no equation is written a second time. Returns the full trace `[steps, S, n]`.
+pub fn plain_forward(problem: &NetworkProblem, params: &[f64]) -> Vec<f64> {
+    struct Plain<'a>(&'a NetworkProblem, &'a [f64]);
+    impl ModelVisitor for Plain<'_> {
+        type Output = Vec<f64>;
+        fn visit<M: NodeModel>(self) -> Vec<f64> {
+            let (problem, params) = (self.0, self.1);
+            let lay = problem.layout();
+            let (n, nh, ns, nch, np) = (problem.n, problem.horizon, lay.ns, lay.nch, lay.np());
+            let cvar = problem.model.info().cvar;
+            let par = |i: usize| -> Vec<f64> { (0..np).map(|k| params[k * n + i]).collect() };
+            let pn: Vec<Vec<f64>> = (0..n).map(par).collect();
+            let coupling = problem.coupling;
+            let pre = |i: usize, x: &[f64]| -> Vec<f64> {
+                let mut out = vec![0.0; nch];
+                coupling.pre(x, &pn[i][lay.npm..], &mut out);
+                out
+            };
+            let mut x = problem.init_state.to_vec();
+            // ring[(r·nch + h)·n + j]: channel h of source j at the time whose index is r (mod nh).
+            let mut ring = vec![0.0; nh * nch * n];
+            let h = &problem.init_history;
+            let ncv = cvar.len();
+            for r in 0..nh {
+                for j in 0..n {
+                    let xv: Vec<f64> = (0..ncv).map(|q| h[(r * ncv + q) * n + j]).collect();
+                    for (ch, v) in pre(j, &xv).into_iter().enumerate() {
+                        ring[(r * nch + ch) * n + j] = v;
+                    }
+                }
+            }
+            let scale = problem.dt.sqrt() * problem.sigma;
+            let mut noise = NoiseCursor::new(&problem.noise);
+            let mut eta = vec![0.0; ns * n];
+            let rowsum: Vec<f64> = (0..n)
+                .map(|i| problem.weights[i * n..(i + 1) * n].iter().sum())
+                .collect();
+            let tab = problem.method.tableau();
+            let mut out = Vec::with_capacity(problem.steps * ns * n);
+            let mut c = vec![0.0; nch * n];
+            for k in 0..problem.steps {
+                let now = (k + nh - 1) % nh;
+                for i in 0..n {
+                    let mut sum = vec![0.0; nch];
+                    for (ch, s) in sum.iter_mut().enumerate() {
+                        for j in 0..n {
+                            let lag = problem.lag[i * n + j];
+                            *s += problem.weights[i * n + j]
+                                * ring[(((now + nh - lag) % nh) * nch + ch) * n + j];
+                        }
+                    }
+                    let xi: Vec<f64> = cvar.iter().map(|&cv| x[cv * n + i]).collect();
+                    let mut ci = vec![0.0; nch];
+                    coupling.post(&sum, &xi, rowsum[i], &pn[i][lay.npm..], &mut ci);
+                    for ch in 0..nch {
+                        c[ch * n + i] = ci[ch];
+                    }
+                }
+                noise.next_step(scale, &mut eta);
+                for i in 0..n {
+                    let mut y = [0.0; MAX_STATE];
+                    let mut e = [0.0; MAX_STATE];
+                    for v in 0..ns {
+                        y[v] = x[v * n + i];
+                        e[v] = eta[v * n + i];
+                    }
+                    let ci: Vec<f64> = (0..nch).map(|ch| c[ch * n + i]).collect();
+                    let y1 = step::<M>(tab, problem.dt, &y, &ci, &pn[i][..lay.npm], &e);
+                    for v in 0..ns {
+                        x[v * n + i] = y1[v];
+                    }
+                }
+                let next = (k + nh) % nh;
+                for j in 0..n {
+                    let xv: Vec<f64> = cvar.iter().map(|&cv| x[cv * n + j]).collect();
+                    for (ch, v) in pre(j, &xv).into_iter().enumerate() {
+                        ring[(next * nch + ch) * n + j] = v;
+                    }
+                }
+                out.extend_from_slice(&x);
+            }
+            out
         }
     }
-    let f = |i: usize, y: &[f64; 6], c: f64| -> [f64; 6] {
-        let (a, b, a_amp, b_amp, j_syn) = (
-            p(JrParam::a, i),
-            p(JrParam::b, i),
-            p(JrParam::A, i),
-            p(JrParam::B, i),
-            p(JrParam::J, i),
-        );
-        let (nu, r, v0) = (p(JrParam::nu_max, i), p(JrParam::r, i), p(JrParam::v0, i));
-        let sig = |v: f64| 2.0 * nu / (1.0 + (r * (v0 - v)).exp());
-        [
-            y[3],
-            y[4],
-            y[5],
-            -y[0] * (a * a) - 2.0 * a * y[3] + a_amp * a * sig(y[1] - y[2]),
-            -y[1] * (a * a) - 2.0 * a * y[4]
-                + a_amp
-                    * a
-                    * (c + p(JrParam::mu, i)
-                        + p(JrParam::local_coupling, i) * (y[1] - y[2])
-                        + j_syn * p(JrParam::a_2, i) * sig(j_syn * p(JrParam::a_1, i) * y[0])),
-            -y[2] * (b * b) - 2.0 * b * y[5]
-                + b_amp * j_syn * p(JrParam::a_4, i) * b * sig(j_syn * p(JrParam::a_3, i) * y[0]),
-        ]
-    };
-    let sq = problem.dt.sqrt() * problem.sigma;
-    let mut out = Vec::with_capacity(problem.steps * 6 * n);
-    let mut c = vec![0.0; n];
-    for k in 0..problem.steps {
-        let now = (k + nh - 1) % nh;
-        for i in 0..n {
-            let mut acc = 0.0;
-            for j in 0..n {
-                let lag = problem.lag[i * n + j];
-                acc += problem.weights[i * n + j] * ring[((now + nh - lag) % nh) * n + j];
-            }
-            c[i] = p(JrParam::coupling_a, i) * acc;
-        }
-        for i in 0..n {
-            let y: [f64; 6] = std::array::from_fn(|v| x[v * n + i]);
-            let eta: [f64; 6] = std::array::from_fn(|v| {
-                problem
-                    .noise
-                    .as_ref()
-                    .map_or(0.0, |z| sq * z[(k * 6 + v) * n + i])
-            });
-            let d0 = f(i, &y, c[i]);
-            let x1: [f64; 6] = std::array::from_fn(|v| y[v] + d0[v] * problem.dt + eta[v]);
-            let d1 = f(i, &x1, c[i]);
-            for v in 0..6 {
-                x[v * n + i] = y[v] + (d0[v] + d1[v]) * (problem.dt / 2.0) + eta[v];
-            }
-        }
-        let next = (k + nh) % nh;
-        for j in 0..n {
-            ring[next * n + j] = s(j, x[n + j], x[2 * n + j]);
-        }
-        out.extend_from_slice(&x);
-    }
-    out
+    problem.model.visit(Plain(problem, params))
 }
 
 /// CPU seconds used by this process so far (all threads), from /proc/self/stat; 0 where that
@@ -142,10 +151,10 @@ fn shipped(name: &str) -> PathBuf {
     }
 }
 
-fn load_setup(name: &str, overrides: &[String]) -> Result<JrSetup> {
+fn load_setup(name: &str, overrides: &[String]) -> Result<NetworkSetup> {
     let path = shipped(name);
     let text = std::fs::read_to_string(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    JrSetup::new(
+    NetworkSetup::new(
         crate::yaml::parse_experiment(&path, &text, overrides)?,
         &path,
     )
@@ -218,7 +227,8 @@ fn bench_jr(steps: usize, quick: bool) -> Result<()> {
     let reps = if quick { 1 } else { 3 };
     let dur = format!("integration.duration={steps}");
     let setup = load_setup("jr_peak.yaml", std::slice::from_ref(&dur))?;
-    let problem = setup.problem.clone();
+    let mut problem = setup.problem.clone();
+    problem.monitor = Monitor::raw((0..6).collect());
     let n = setup.n();
     println!(
         "Jansen-Rit, {n} regions, {steps} steps of dt = {} ms, sigma = {}, f64",
@@ -248,14 +258,15 @@ fn bench_jr(steps: usize, quick: bool) -> Result<()> {
     );
     for kind in [BackendKind::Flex, BackendKind::NdArray] {
         let device = dynamics::f64_device(kind, false);
-        let sim = JrSimulation(Arc::new(problem.clone()));
+        let sim = Simulation(Arc::new(problem.clone()));
+        let np = setup.n_params();
         let ((w, t), _) = best_of(reps, || {
             let p = Tensor::<1>::from_data(
-                TensorData::new(setup.base_params.clone(), [N_JR_PARAMS * n]),
+                TensorData::new(setup.base_params.clone(), [np * n]),
                 &device,
             )
-            .reshape([1, N_JR_PARAMS, n]);
-            simulate_jr(p, &sim).into_data()
+            .reshape([1, np, n]);
+            simulate(p, &sim).into_data()
         });
         println!(
             "  burn op, {:<8} backend                        {t:8.3}   {w:8.3}   ({:.2}x the plain loop)",
@@ -293,10 +304,11 @@ fn bench_jr(steps: usize, quick: bool) -> Result<()> {
     }
 
     let batch = if quick { 8 } else { 64 };
-    let mut params = Vec::with_capacity(batch * N_JR_PARAMS * n);
+    let mut params = Vec::with_capacity(batch * setup.n_params() * n);
+    let a = setup.param_ref("a").expect("JansenRit has `a`").index();
     for k in 0..batch {
         let mut p = setup.base_params.clone();
-        p[JrParam::a.index() * n..(JrParam::a.index() + 1) * n].fill(0.03 + 0.001 * k as f64);
+        p[a * n..(a + 1) * n].fill(0.03 + 0.001 * k as f64);
         params.extend(p);
     }
     let mut obs = crate::objective::observation_problem(&setup);

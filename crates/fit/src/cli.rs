@@ -172,7 +172,7 @@ fn move_aside(dir: &Path) -> Result<()> {
 /// Dispatches `fit run` by the experiment's `model.name`.
 pub fn run_experiment(ctx: &RunContext) -> Result<()> {
     let model = yaml::model_name(&ctx.exp_path, &ctx.text)?;
-    if model == "JansenRit" {
+    if dynamics::ModelKind::from_name(&model).is_some() {
         return train::run_fit(ctx);
     }
     match systems::find(&model) {
@@ -214,7 +214,8 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             if fresh {
                 move_aside(&ctx.out_dir)?;
             } else if resume
-                && yaml::model_name(&ctx.exp_path, &ctx.text)? == "JansenRit"
+                && dynamics::ModelKind::from_name(&yaml::model_name(&ctx.exp_path, &ctx.text)?)
+                    .is_some()
                 && crate::checkpoint::latest(&ctx.out_dir)?.is_none()
             {
                 // Other systems keep their own checkpoints and check `ctx.resume` themselves.
@@ -226,11 +227,13 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
         Command::Validate { exp } => {
             let ctx = context(&exp, "", false)?;
             let model = yaml::model_name(&ctx.exp_path, &ctx.text)?;
-            if model == "JansenRit" {
+            if dynamics::ModelKind::from_name(&model).is_some() {
                 let setup = simulate::load(&ctx)?;
                 println!(
-                    "{}: valid JansenRit experiment: {} regions, {} steps of {} ms, history {} steps, {} free parameter(s)",
+                    "{}: valid {model} experiment ({} coupling, {} integration): {} regions, {} steps of {} ms, history {} steps, {} free parameter(s)",
                     ctx.exp_path.display(),
+                    setup.coupling.info().name,
+                    setup.problem.method.tableau().name,
                     setup.n(),
                     setup.problem.steps,
                     setup.problem.dt,

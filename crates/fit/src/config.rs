@@ -1,11 +1,14 @@
-//! The Jansen-Rit experiment schema (YAML), modelled on TVB-O's `SimulationExperiment`.
+//! The network experiment schema (YAML), modelled on TVB-O's `SimulationExperiment`, for every
+//! registered neural mass model.
 //!
 //! Sections mirror TVB-O so its users can map them one-to-one: `model`, `connectivity`,
 //! `coupling`, `integration`, `initial_conditions`, `monitors`, plus neurodyn's `observation`
 //! (the spectrum a loss looks at), `optimization`, `exploration` and `outputs`. Every struct
-//! denies unknown fields, so a typo is an error naming file, line, field and valid names.
+//! denies unknown fields, so a typo is an error naming file, line, field and valid names; model
+//! and coupling parameter names are checked against the chosen model's and coupling's tables.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A parameter value: one number for every region, or one per region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,91 +49,29 @@ pub struct Param {
     pub unit: Option<String>,
 }
 
-/// Jansen-Rit parameters (`model.parameters`); omitted ones take the seed's defaults.
-#[allow(non_snake_case)]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JrParams {
-    /// Excitatory rate constant (ms⁻¹).
-    pub a: Option<Param>,
-    /// Inhibitory rate constant (ms⁻¹).
-    pub b: Option<Param>,
-    /// External input (ms⁻¹).
-    pub mu: Option<Param>,
-    /// Maximum EPSP (mV).
-    pub A: Option<Param>,
-    /// Maximum IPSP (mV).
-    pub B: Option<Param>,
-    /// Synapse count.
-    pub J: Option<Param>,
-    /// PC → EIN constant.
-    pub a_1: Option<Param>,
-    /// EIN → PC constant.
-    pub a_2: Option<Param>,
-    /// PC → IIN constant.
-    pub a_3: Option<Param>,
-    /// IIN → PC constant.
-    pub a_4: Option<Param>,
-    /// Maximum firing rate (ms⁻¹).
-    pub nu_max: Option<Param>,
-    /// Sigmoid steepness (mV⁻¹).
-    pub r: Option<Param>,
-    /// Sigmoid threshold (mV).
-    pub v0: Option<Param>,
-    /// Local coupling gain.
-    pub local_coupling: Option<Param>,
-}
-
-/// `SigmoidalJansenRit` coupling parameters (`coupling.parameters`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CouplingParamsCfg {
-    /// Global scale (per target region when given per region).
-    pub a: Option<Param>,
-    /// Sigmoid maximum.
-    pub cmax: Option<Param>,
-    /// Sigmoid minimum.
-    pub cmin: Option<Param>,
-    /// Sigmoid steepness.
-    pub r: Option<Param>,
-    /// Sigmoid midpoint.
-    pub midpoint: Option<Param>,
-}
-
-/// Neural mass models this schema runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ModelName {
-    /// Jansen & Rit (1995).
-    JansenRit,
-}
-
-/// `model:` section.
+/// `model:` section: a registered network model by name and values for its parameters.
+///
+/// The parameter names are checked against the chosen model's table (see
+/// `dynamics::models`); omitted parameters take the model's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelCfg {
-    /// Model name.
-    pub name: ModelName,
-    /// Parameters.
+    /// Model name (`JansenRit`, `Generic2dOscillator`, `ReducedWongWang`, …).
+    pub name: String,
+    /// Parameters by name.
     #[serde(default)]
-    pub parameters: JrParams,
+    pub parameters: BTreeMap<String, Param>,
 }
 
-/// Coupling functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CouplingName {
-    /// TVB-O's sigmoidal Jansen-Rit coupling.
-    SigmoidalJansenRit,
-}
-
-/// `coupling:` section.
+/// `coupling:` section: a registered coupling function by name and its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CouplingCfg {
-    /// Coupling function.
-    pub name: CouplingName,
-    /// Its parameters.
+    /// Coupling function (`Linear`, `Sigmoidal`, `SigmoidalJansenRit`, `Difference`).
+    pub name: String,
+    /// Its parameters by name.
     #[serde(default)]
-    pub parameters: CouplingParamsCfg,
+    pub parameters: BTreeMap<String, Param>,
 }
 
 /// Weight normalisation choices.
@@ -174,24 +115,30 @@ fn default_speed() -> f64 {
     3.0
 }
 
-/// Integration methods.
+/// Integration methods (see `solvers::integrator`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Method {
-    /// Stochastic Heun with TVB-O semantics.
+    /// Forward Euler; Euler–Maruyama with noise.
+    Euler,
+    /// Heun; with noise the stochastic Heun of TVB-O (the same increment in predictor and
+    /// corrector).
     Heun,
+    /// Classical fourth-order Runge-Kutta (deterministic only).
+    RK4,
 }
 
 /// `integration.noise:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoiseCfg {
-    /// σ of the additive noise (η = sqrt(dt)·σ·ξ on all six states).
+    /// σ of the additive noise (η = sqrt(dt)·σ·ξ on every state variable).
     #[serde(default)]
     pub sigma: f64,
     /// Seed of the ChaCha8 generator drawing ξ.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// `.npy` of standard normal draws `[steps, 6, nodes]` used instead of the generator.
+    /// `.npy` of standard normal draws `[steps, state variables, nodes]` used instead of the
+    /// generator.
     #[serde(default)]
     pub file: Option<String>,
 }
@@ -214,7 +161,7 @@ impl Default for NoiseCfg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationCfg {
-    /// Method (only `Heun`).
+    /// Method: `Euler`, `Heun` (default) or `RK4`.
     #[serde(default = "default_method")]
     pub method: Method,
     /// Step (ms).
@@ -241,26 +188,38 @@ fn default_segment() -> usize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 pub enum InitialCfg {
-    /// Every state and history entry equal to `value` (TVB-O: 0.1).
+    /// Every state and history entry equal to `value` (TVB-O: 0.1), or one value per state
+    /// variable (`{V: 0.1, W: -0.5}`).
     Cold {
-        /// The value.
+        /// The value(s).
         #[serde(default = "default_cold")]
-        value: f64,
+        value: ColdValue,
     },
     /// Run `transient` ms from a cold start first and start from its end (state and history).
     Warm {
         /// Transient length (ms).
         transient: f64,
     },
-    /// Start from the end of a previous run's `trace.npy` (`[steps, 6, nodes]`).
+    /// Start from the end of a previous run's `trace.npy` (`[steps, state variables, nodes]`,
+    /// all variables recorded).
     File {
         /// Path of the trace.
         path: String,
     },
 }
 
-fn default_cold() -> f64 {
-    0.1
+/// A constant initial value: one for all state variables, or one per variable by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ColdValue {
+    /// The same value for every state variable.
+    All(f64),
+    /// A value per state variable (missing ones: 0.1).
+    PerVariable(BTreeMap<String, f64>),
+}
+
+fn default_cold() -> ColdValue {
+    ColdValue::All(0.1)
 }
 
 impl Default for InitialCfg {
@@ -271,31 +230,44 @@ impl Default for InitialCfg {
     }
 }
 
+/// How a monitor forms its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKindCfg {
+    /// Every `stride`-th state (`raw` with stride 1).
+    #[default]
+    Subsample,
+    /// Every state (stride must be 1).
+    Raw,
+    /// Mean over windows of `stride` steps (TVB's TemporalAverage).
+    TemporalAverage,
+}
+
 /// `monitors:` section (what `fit simulate` records).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorCfg {
-    /// Record every `stride`-th step (1 = TVB-O's Raw monitor).
+    /// Sampling: `subsample` (default), `raw` or `temporal_average`.
+    #[serde(default)]
+    pub kind: MonitorKindCfg,
+    /// Steps per sample (1 = TVB-O's Raw monitor).
     #[serde(default = "one")]
     pub stride: usize,
-    /// Recorded variables (`y0`…`y5`).
-    #[serde(default = "all_vars")]
-    pub variables: Vec<String>,
+    /// Recorded variables by name; `null` = every state variable of the model.
+    #[serde(default)]
+    pub variables: Option<Vec<String>>,
 }
 
 fn one() -> usize {
     1
 }
 
-fn all_vars() -> Vec<String> {
-    (0..6).map(|v| format!("y{v}")).collect()
-}
-
 impl Default for MonitorCfg {
     fn default() -> Self {
         Self {
+            kind: MonitorKindCfg::Subsample,
             stride: 1,
-            variables: all_vars(),
+            variables: None,
         }
     }
 }
@@ -315,9 +287,9 @@ pub enum Average {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObservationCfg {
-    /// Variable whose spectrum is taken.
-    #[serde(default = "y0")]
-    pub variable: String,
+    /// Variable whose spectrum is taken; `null` = the model's default variable of interest.
+    #[serde(default)]
+    pub variable: Option<String>,
     /// Subsampling stride (seed: 10, i.e. fs = 100 Hz at dt = 1 ms).
     #[serde(default = "ten")]
     pub stride: usize,
@@ -338,10 +310,6 @@ pub struct ObservationCfg {
     pub exclude_dc: bool,
 }
 
-fn y0() -> String {
-    "y0".into()
-}
-
 fn ten() -> usize {
     10
 }
@@ -349,7 +317,7 @@ fn ten() -> usize {
 impl Default for ObservationCfg {
     fn default() -> Self {
         Self {
-            variable: y0(),
+            variable: None,
             stride: 10,
             nperseg: None,
             noverlap: None,
@@ -515,9 +483,9 @@ pub struct OutputsCfg {
     /// Write `trace.npy` in `fit simulate`.
     #[serde(default = "yes")]
     pub trace: bool,
-    /// Variable drawn in the per-region PNG.
-    #[serde(default = "y0")]
-    pub plot_variable: String,
+    /// Variable drawn in the per-region PNG; `null` = the model's default variable of interest.
+    #[serde(default)]
+    pub plot_variable: Option<String>,
     /// Write PNG plots.
     #[serde(default = "yes")]
     pub plots: bool,
@@ -532,13 +500,13 @@ impl Default for OutputsCfg {
         Self {
             dir: None,
             trace: true,
-            plot_variable: y0(),
+            plot_variable: None,
             plots: true,
         }
     }
 }
 
-/// A Jansen-Rit experiment file.
+/// A network experiment file (any registered model on a connectome).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {

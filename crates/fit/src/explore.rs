@@ -7,7 +7,7 @@
 
 use crate::config::Statistic;
 use crate::context::RunContext;
-use crate::jr_setup::JrSetup;
+use crate::network_setup::NetworkSetup;
 use crate::npy::write_npy;
 use crate::objective::{Objective, Target};
 use crate::plot::heatmap;
@@ -16,7 +16,6 @@ use crate::run_dir::{CsvAppender, write_json};
 use crate::simulate::{load, write_resolved};
 use crate::train::{FitParams, adam, column_names, evaluate};
 use anyhow::{Context, Result, anyhow, bail};
-use dynamics::jansen_rit::N_JR_PARAMS;
 use serde::{Deserialize, Serialize};
 use solvers::network_kernel;
 use spectra::peak_frequency;
@@ -47,7 +46,7 @@ pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 }
 
 /// The axes of an experiment's grid (free parameters with low, high, n).
-pub fn grid_axes(setup: &JrSetup, path: &Path) -> Result<Vec<Axis>> {
+pub fn grid_axes(setup: &NetworkSetup, path: &Path) -> Result<Vec<Axis>> {
     if setup.free.is_empty() {
         bail!(
             "{}: no parameter is marked `free: true`; nothing to explore",
@@ -136,7 +135,7 @@ fn stat_name(s: Statistic) -> &'static str {
     }
 }
 
-fn chunk_size(setup: &JrSetup) -> usize {
+fn chunk_size(setup: &NetworkSetup) -> usize {
     let threads = std::thread::available_parallelism()
         .map(|t| t.get())
         .unwrap_or(1);
@@ -152,7 +151,7 @@ fn chunk_size(setup: &JrSetup) -> usize {
 /// Evaluates points `range` of the grid; returns `[statistic][point]`.
 fn evaluate_points(
     ctx: &RunContext,
-    setup: &JrSetup,
+    setup: &NetworkSetup,
     axes: &[Axis],
     range: std::ops::Range<usize>,
 ) -> Result<Vec<Vec<f64>>> {
@@ -178,7 +177,7 @@ fn evaluate_points(
     let mut k = range.start;
     while k < range.end {
         let b = chunk.min(range.end - k);
-        let mut params = Vec::with_capacity(b * N_JR_PARAMS * n);
+        let mut params = Vec::with_capacity(b * setup.n_params() * n);
         for p in k..k + b {
             let mut set = setup.base_params.clone();
             for (f, v) in setup.free.iter().zip(grid_point(axes, p)) {
@@ -383,7 +382,7 @@ pub fn merge(dir: &Path) -> Result<()> {
 
 /// Every grid point as a start for Adam; all starts optimised together as one batch, each with
 /// its own Adam moments (Adam is element-wise, so a `[B, 1]` parameter carries B states).
-fn grid_of_fits(ctx: &RunContext, setup: &JrSetup) -> Result<()> {
+fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
     let cfg = setup.exp.optimization.clone().ok_or_else(|| {
         anyhow!(
             "{}: a grid of fits needs an `optimization` section",

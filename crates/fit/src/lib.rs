@@ -13,7 +13,7 @@ pub mod config;
 pub mod context;
 pub mod datasets;
 pub mod explore;
-pub mod jr_setup;
+pub mod network_setup;
 pub mod npy;
 pub mod objective;
 pub mod plot;

@@ -1,19 +1,19 @@
-//! The Jansen-Rit fitting objective: parameters → simulation → Welch spectrum → loss.
+//! The network fitting objective (any registered model): parameters → simulation → Welch
+//! spectrum → loss.
 //!
 //! Everything here is a burn tensor program: the simulation is one custom autodiff op
-//! ([`solvers::simulate_jr`]), the spectrum and the loss are ordinary tensor code on top, so
+//! ([`solvers::simulate`]), the spectrum and the loss are ordinary tensor code on top, so
 //! `loss.backward()` gives exact gradients with respect to every free parameter. A leading batch
 //! dimension carries independent parameter sets (grids of fits), each with its own loss.
 
 use crate::config::{Average, LossKind, TargetCfg};
 use crate::datasets::{load_meg_alpha, resolve_dataset};
-use crate::jr_setup::{FreeParam, JrSetup, variable_index};
+use crate::network_setup::{FreeParam, NetworkSetup};
 use crate::npy::read_npy;
 use anyhow::{Result, anyhow, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use dynamics::jansen_rit::{JrParam, N_JR_PARAMS};
-use solvers::network_kernel::{self, JrProblem, Monitor};
-use solvers::{JrSimulation, simulate_jr};
+use solvers::network_kernel::{self, NetworkProblem};
+use solvers::{Monitor, MonitorKind, Simulation, simulate};
 use spectra::{Welch, WelchConfig, log_spectrum_mse, one_minus_correlation, soft_peak_frequency};
 use std::path::Path;
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Objective {
     /// The simulation (monitor = the observed variable, subsampled).
-    pub sim: JrSimulation,
+    pub sim: Simulation,
     /// The Welch estimator.
     pub welch: Welch,
     /// Free parameters.
@@ -102,7 +102,7 @@ pub struct Objective {
     pub tau: f64,
     /// Parameter sets per batch.
     pub batch: usize,
-    /// Fixed parameters `[B, 19, n]`.
+    /// Fixed parameters `[B, P, n]`.
     base: Tensor<3>,
     masks: Vec<Tensor<3>>,
     target: Option<Target>,
@@ -110,12 +110,13 @@ pub struct Objective {
 }
 
 /// The observation problem: the setup's problem recording only the observed variable.
-pub fn observation_problem(setup: &JrSetup) -> JrProblem {
+pub fn observation_problem(setup: &NetworkSetup) -> NetworkProblem {
     let obs = &setup.exp.observation;
     let mut p = setup.problem.clone();
     p.monitor = Monitor {
+        kind: MonitorKind::SubSample,
         stride: obs.stride,
-        variables: vec![variable_index(&obs.variable).expect("validated")],
+        variables: vec![setup.observed],
     };
     p
 }
@@ -123,7 +124,7 @@ pub fn observation_problem(setup: &JrSetup) -> JrProblem {
 impl Objective {
     /// Builds the pipeline for `batch` parameter sets on `device`; `bounded` turns on the
     /// sigmoid transform for free parameters with both bounds.
-    pub fn new(setup: &JrSetup, batch: usize, device: &Device, bounded: bool) -> Result<Self> {
+    pub fn new(setup: &NetworkSetup, batch: usize, device: &Device, bounded: bool) -> Result<Self> {
         let n = setup.n();
         let problem = observation_problem(setup);
         let samples = problem.monitor.samples(problem.steps);
@@ -147,28 +148,25 @@ impl Objective {
                 _ => Transform::Identity,
             })
             .collect();
-        let mut base = Vec::with_capacity(batch * N_JR_PARAMS * n);
+        let np = setup.n_params();
+        let mut base = Vec::with_capacity(batch * np * n);
         for _ in 0..batch {
             base.extend_from_slice(&setup.base_params);
         }
-        let base = Tensor::<1>::from_data(TensorData::new(base, [batch * N_JR_PARAMS * n]), device)
-            .reshape([batch, N_JR_PARAMS, n]);
+        let base = Tensor::<1>::from_data(TensorData::new(base, [batch * np * n]), device)
+            .reshape([batch, np, n]);
         let masks = setup
             .free
             .iter()
             .map(|f| {
-                let mut m = vec![0.0; N_JR_PARAMS];
+                let mut m = vec![0.0; np];
                 m[f.param.index()] = 1.0;
-                Tensor::<1>::from_data(TensorData::new(m, [N_JR_PARAMS]), device).reshape([
-                    1,
-                    N_JR_PARAMS,
-                    1,
-                ])
+                Tensor::<1>::from_data(TensorData::new(m, [np]), device).reshape([1, np, 1])
             })
             .collect();
         let opt = setup.exp.optimization.as_ref();
         Ok(Self {
-            sim: JrSimulation(Arc::new(problem)),
+            sim: Simulation(Arc::new(problem)),
             welch,
             free: setup.free.clone(),
             transforms,
@@ -185,7 +183,7 @@ impl Objective {
         })
     }
 
-    /// Packs free parameter values θ_k `[B, m_k]` (m = 1 or n) into `[B, 19, n]`.
+    /// Packs free parameter values θ_k `[B, m_k]` (m = 1 or n) into `[B, P, n]`.
     pub fn packed(&self, thetas: &[Tensor<2>]) -> Tensor<3> {
         let mut p = self.base.clone();
         for (theta, mask) in thetas.iter().zip(&self.masks) {
@@ -199,7 +197,7 @@ impl Objective {
 
     /// Spectra `[B, R', F]` of packed parameters (R' = 1 when averaging regions).
     pub fn spectra(&self, packed: Tensor<3>) -> Tensor<3> {
-        let trace = simulate_jr(packed, &self.sim); // [B, T, 1, n]
+        let trace = simulate(packed, &self.sim); // [B, T, 1, n]
         let [b, t, _, n] = trace.dims();
         let x = trace.reshape([b, t, n]).swap_dims(1, 2); // [B, n, T]
         let psd = self.welch.psd(x);
@@ -210,7 +208,7 @@ impl Objective {
     }
 
     /// Sets the target from the experiment's `optimization.target`.
-    pub fn set_target(&mut self, setup: &JrSetup, exp_path: &Path) -> Result<()> {
+    pub fn set_target(&mut self, setup: &NetworkSetup, exp_path: &Path) -> Result<()> {
         let cfg = setup
             .exp
             .optimization
@@ -226,15 +224,11 @@ impl Objective {
                 let mut params = setup.base_params.clone();
                 let n = setup.n();
                 for (name, v) in parameters {
-                    let p = match name.strip_prefix("coupling.") {
-                        Some(c) => JrParam::coupling(c),
-                        None => JrParam::model(name),
-                    }
-                    .ok_or_else(|| {
+                    let p = setup.param_ref(name).ok_or_else(|| {
                         anyhow!(
                             "{}: optimization.target.parameters: unknown parameter `{name}`; valid: {}",
                             exp_path.display(),
-                            JrParam::ALL.map(|p| p.qualified_name()).join(", ")
+                            setup.param_names().join(", ")
                         )
                     })?;
                     if !v.is_finite() {
@@ -310,7 +304,7 @@ impl Objective {
         self.target.as_ref()
     }
 
-    /// Spectra of one packed parameter set `[19, n]` computed without the tape, `[R', F]`.
+    /// Spectra of one packed parameter set `[P, n]` computed without the tape, `[R', F]`.
     pub fn host_spectra(&self, params: &[f64]) -> Result<Vec<f64>> {
         let (out, _) = network_kernel::forward(&self.sim.0, params, false);
         if let Some(k) = out.trace.iter().position(|v| !v.is_finite()) {

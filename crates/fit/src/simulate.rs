@@ -1,21 +1,21 @@
-//! `fit simulate`: run a Jansen-Rit experiment forward and write its trace.
+//! `fit simulate`: run a network experiment (any registered model) forward and write its trace.
 
 use crate::config::Experiment;
 use crate::context::RunContext;
-use crate::jr_setup::{JrSetup, variable_index};
+use crate::network_setup::NetworkSetup;
 use crate::npy::write_npy;
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;
 use crate::run_dir::write_atomic;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Result, bail};
-use solvers::network_kernel::{self, JrProblem};
+use solvers::network_kernel::{self, NetworkProblem};
 use std::sync::Arc;
 
-/// Loads, validates and prepares a Jansen-Rit experiment.
-pub fn load(ctx: &RunContext) -> Result<JrSetup> {
+/// Loads, validates and prepares a network experiment.
+pub fn load(ctx: &RunContext) -> Result<NetworkSetup> {
     let exp: Experiment = parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)?;
-    JrSetup::new(exp, &ctx.exp_path)
+    NetworkSetup::new(exp, &ctx.exp_path)
 }
 
 /// Writes the resolved configuration (file + overrides) as `config.yaml` in the run folder.
@@ -33,7 +33,7 @@ pub fn write_resolved(ctx: &RunContext) -> Result<()> {
 /// Describes the first non-finite value of a `[samples, vars, n]` trace, if any.
 pub fn first_non_finite(
     trace: &[f64],
-    problem: &JrProblem,
+    problem: &NetworkProblem,
     params: &[(String, f64)],
 ) -> Option<String> {
     let k = trace.iter().position(|v| !v.is_finite())?;
@@ -41,10 +41,11 @@ pub fn first_non_finite(
     let sample = k / per_sample;
     let var = problem.monitor.variables[(k % per_sample) / problem.n];
     let node = k % problem.n;
-    let step = sample * problem.monitor.stride + 1;
+    let step = problem.monitor.sample_step(sample);
     let p: Vec<String> = params.iter().map(|(n, v)| format!("{n} = {v}")).collect();
     Some(format!(
-        "simulation diverged: y{var} of region {node} is {} at step {step} (t = {} ms); parameters: {}",
+        "simulation diverged: {} of region {node} is {} at step {step} (t = {} ms); parameters: {}",
+        problem.model.info().state[var].name,
         trace[k],
         step as f64 * problem.dt,
         p.join(", ")
@@ -53,23 +54,19 @@ pub fn first_non_finite(
 
 /// Runs the simulation in chunks (for the progress bar), chaining final state and history;
 /// the result equals one uninterrupted run.
-pub fn run_chunked(problem: &JrProblem, params: &[f64], quiet: bool) -> Vec<f64> {
+pub fn run_chunked(problem: &NetworkProblem, params: &[f64], quiet: bool) -> Vec<f64> {
     let stride = problem.monitor.stride;
     let chunk = (1000usize).div_ceil(stride) * stride;
     let bar = progress_bar(problem.steps as u64, quiet);
     bar.set_prefix("simulate");
-    let n = problem.n;
     let mut trace = Vec::with_capacity(problem.trace_len());
     let mut part = problem.clone();
     let mut k0 = 0;
     while k0 < problem.steps {
         let len = chunk.min(problem.steps - k0);
         part.steps = len;
-        part.noise = problem
-            .noise
-            .as_ref()
-            .map(|xi| Arc::new(xi[k0 * 6 * n..(k0 + len) * 6 * n].to_vec()));
         let (out, _) = network_kernel::forward(&part, params, false);
+        part.noise = out.final_noise;
         trace.extend_from_slice(&out.trace);
         part.init_state = Arc::new(out.final_state);
         part.init_history = Arc::new(out.final_history);
@@ -84,14 +81,22 @@ pub fn run_chunked(problem: &JrProblem, params: &[f64], quiet: bool) -> Vec<f64>
 pub fn simulate(ctx: &RunContext) -> Result<()> {
     let setup = load(ctx)?;
     let problem = &setup.problem;
-    let plot_var = &setup.exp.outputs.plot_variable;
-    let plot_idx = variable_index(plot_var)
-        .and_then(|v| problem.monitor.variables.iter().position(|&m| m == v));
+    let plot_var = setup.variable_name(setup.plotted);
+    let plot_idx = problem
+        .monitor
+        .variables
+        .iter()
+        .position(|&m| m == setup.plotted);
     if setup.exp.outputs.plots && plot_idx.is_none() {
         bail!(
-            "{}: outputs.plot_variable `{plot_var}` is not among monitors.variables {:?}",
+            "{}: outputs.plot_variable `{plot_var}` is not among the recorded monitors.variables {:?}",
             ctx.exp_path.display(),
-            setup.exp.monitors.variables
+            problem
+                .monitor
+                .variables
+                .iter()
+                .map(|&v| setup.variable_name(v))
+                .collect::<Vec<_>>()
         );
     }
     std::fs::create_dir_all(&ctx.out_dir)?;
@@ -106,12 +111,14 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
         write_npy(&ctx.out_dir.join("trace.npy"), &trace, &[samples, nvar, n])?;
     }
     let time: Vec<f64> = (0..samples)
-        .map(|m| (m * problem.monitor.stride + 1) as f64 * problem.dt)
+        .map(|m| problem.monitor.sample_step(m) as f64 * problem.dt)
         .collect();
     write_npy(&ctx.out_dir.join("time.npy"), &time, &[samples])?;
-    let params: Vec<(String, f64)> = dynamics::JrParam::ALL
-        .iter()
-        .map(|p| (p.qualified_name(), setup.base_params[p.index() * n]))
+    let params: Vec<(String, f64)> = setup
+        .param_names()
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| (name, setup.base_params[k * n]))
         .collect();
     if let Some(msg) = first_non_finite(&trace, problem, &params) {
         bail!("{msg}");
@@ -129,7 +136,7 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
             &ctx.out_dir.join(format!("{plot_var}.png")),
             &format!("{plot_var} of {n} regions"),
             "time (ms)",
-            &format!("{plot_var} (mV)"),
+            plot_var,
             &series,
             false,
         )?;

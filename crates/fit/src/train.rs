@@ -7,7 +7,7 @@
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::BoundsCfg;
 use crate::context::RunContext;
-use crate::jr_setup::JrSetup;
+use crate::network_setup::NetworkSetup;
 use crate::objective::{Objective, Target};
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;
@@ -158,14 +158,14 @@ fn check_finite(step: usize, names: &[String], eval: &Evaluation) -> Result<()> 
 }
 
 /// Parameter column names (θ), in module order.
-pub fn column_names(setup: &JrSetup) -> Vec<String> {
+pub fn column_names(setup: &NetworkSetup) -> Vec<String> {
     setup.free.iter().flat_map(|f| f.column_names()).collect()
 }
 
 /// Host parameter values (one list per free parameter) and their tensor shapes.
 pub type HostParams = (Vec<Vec<f64>>, Vec<[usize; 2]>);
 
-fn initial_values(setup: &JrSetup, obj: &Objective) -> Result<HostParams> {
+fn initial_values(setup: &NetworkSetup, obj: &Objective) -> Result<HostParams> {
     let mut values = Vec::new();
     let mut shapes = Vec::new();
     for (f, t) in setup.free.iter().zip(&obj.transforms) {

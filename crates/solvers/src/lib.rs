@@ -1,18 +1,28 @@
-//! # solvers — integrators and simulation kernels
+//! # solvers — integrators, monitors, noise and the network simulation kernel
 //!
-//! * [`heun`]: the stochastic Heun step with TVB-O semantics (coupling frozen across stages, the
-//!   same noise in predictor and corrector) and its hand-written adjoint.
-//! * [`network_kernel`]: a plain-Rust kernel simulating a batch of Jansen-Rit networks with
-//!   conduction delays (forward pass and reverse-mode adjoint with segment checkpointing).
+//! * [`integrator`]: explicit Runge-Kutta methods as data (Euler, Heun, RK4; Euler and Heun
+//!   also with additive noise, Heun being TVB-O's stochastic Heun), one node step and its
+//!   adjoint for any model.
+//! * [`monitor`]: what a run records (sub-sampling, temporal averages) and its gradient.
+//! * [`noise`]: standard normal draws generated inside the kernel from a seekable ChaCha8
+//!   stream (or read from an array).
+//! * [`network_kernel`]: the one plain-Rust kernel simulating a batch of delayed networks of any
+//!   registered model and coupling (forward pass and reverse-mode adjoint with segment
+//!   checkpointing).
 //! * [`simulate_op`]: that kernel registered as one custom autodiff operation on burn, so the
 //!   whole simulation is a single node of the tape.
 //! * [`reference`]: the same simulation written as per-step burn tensor operations; slow, but
 //!   obviously right, it is the oracle that checks the fused kernel and its gradients.
 
-pub mod heun;
+pub mod integrator;
+pub mod monitor;
 pub mod network_kernel;
+pub mod noise;
 pub mod reference;
 pub mod simulate_op;
 
-pub use network_kernel::{JrProblem, Monitor, SimulationOutput};
-pub use simulate_op::{JrSimulation, simulate_jr};
+pub use integrator::{Method, Tableau};
+pub use monitor::{Monitor, MonitorKind};
+pub use network_kernel::{Layout, NetworkProblem, SimulationOutput};
+pub use noise::NoiseSource;
+pub use simulate_op::{Simulation, simulate};

@@ -1,53 +1,40 @@
-//! A batch of Jansen-Rit networks with conduction delays, simulated by stochastic Heun:
-//! plain-Rust forward kernel and reverse-mode adjoint.
+//! The one delayed-network kernel: a batch of networks of any registered model, coupled by any
+//! registered coupling, integrated by any tableau — plain-Rust forward pass and reverse-mode
+//! adjoint with segment checkpointing.
 //!
-//! This is the hot loop of every Jansen-Rit workflow, so it is written by hand instead of as
-//! tensor operations (burn pays ~1 µs per recorded op; a step here is ~N² multiply-adds). The
-//! per-step tensor version in [`crate::reference`] computes the same numbers and checks this
-//! kernel's gradients.
+//! This is the hot loop of every network workflow, so it is written by hand instead of as
+//! tensor operations (burn pays ~1 µs per recorded op; a step here is ~N² multiply-adds). It is
+//! generic over the model and monomorphised through [`ModelKind::visit`], so the step loop has
+//! no dynamic dispatch; couplings are a `match` per node, outside the N² gather. The per-step
+//! tensor version in [`crate::reference`] computes the same numbers and checks the gradients.
 //!
-//! Semantics (TVB-O kernel): the history holds, per source region, the coupling sigmoid
-//! `S_j = S(y1_j, y2_j)` of the last `horizon` states, newest = current state. Target `i` reads
-//! source `j` `lag[i·n+j]` steps back. The trace holds `X_{k+1}` for `k = 0…steps−1`.
+//! Semantics (TVB-O kernel, tvb-library's delays): the history holds, per source region and
+//! coupling channel, the coupling's pre-synaptic value of the last `horizon` states, newest =
+//! current state. Target `i` reads source `j` `lag[i·n+j]` steps back. The coupling input is
+//! computed once per step and held across the integrator's stages. The trace holds the
+//! monitored `X_{k+1}` for `k = 0…steps−1`.
 //!
-//! Memory: the forward pass keeps the `S` history of the whole run (N values per step) and, when
-//! gradients are needed, the full state every `segment` steps; the adjoint recomputes each
-//! segment's states from its checkpoint (segment checkpointing), so memory grows with
-//! `steps·N·(1 + 6/segment)` rather than `steps·6·N`.
+//! Parameters are `[B, P, n]` with `P` = the model's parameters followed by the coupling's.
+//!
+//! Memory: the forward pass keeps the pre-synaptic history of the whole run (`channels·n` values
+//! per step) and, when gradients are needed, the full state and the noise generator every
+//! `segment` steps; the adjoint recomputes each segment's states and noise from its checkpoint.
 
-use crate::heun::{heun_step, heun_step_vjp};
-use dynamics::jansen_rit::{
-    JrParam, N_JR_PARAMS, NodeParams, coupling_sigmoid, coupling_sigmoid_vjp,
-};
+use crate::integrator::{Method, Tableau, step, step_vjp};
+use crate::monitor::{Monitor, MonitorKind};
+use crate::noise::{NoiseCursor, NoiseMark, NoiseSource};
+use dynamics::{CouplingKind, MAX_COUPLING, MAX_STATE, ModelKind, ModelVisitor, NodeModel};
 use std::sync::Arc;
 
-/// Which state variables are recorded, and how often.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Monitor {
-    /// Record every `stride`-th step, starting with the first (`trace[::stride]`).
-    pub stride: usize,
-    /// State variables recorded (indices into `y0…y5`).
-    pub variables: Vec<usize>,
-}
-
-impl Monitor {
-    /// Every step, all six variables.
-    pub fn raw() -> Self {
-        Self {
-            stride: 1,
-            variables: (0..6).collect(),
-        }
-    }
-
-    /// Number of recorded samples for a run of `steps` steps.
-    pub fn samples(&self, steps: usize) -> usize {
-        steps.div_ceil(self.stride)
-    }
-}
-
-/// Everything about a simulation except the parameters (which are differentiable).
+/// Everything about a network simulation except the parameters (which are differentiable).
 #[derive(Debug, Clone)]
-pub struct JrProblem {
+pub struct NetworkProblem {
+    /// Node model.
+    pub model: ModelKind,
+    /// Coupling function.
+    pub coupling: CouplingKind,
+    /// Integration method.
+    pub method: Method,
     /// Number of regions.
     pub n: usize,
     /// Row-major weights `[target, source]`.
@@ -60,14 +47,14 @@ pub struct JrProblem {
     pub dt: f64,
     /// Number of steps.
     pub steps: usize,
-    /// Noise amplitude σ (η = sqrt(dt)·σ·ξ).
+    /// Noise amplitude σ (η = sqrt(dt)·σ·ξ on every state variable).
     pub sigma: f64,
-    /// Standard normal draws ξ, `[steps, 6, n]`, shared by every parameter set of the batch.
-    pub noise: Option<Arc<Vec<f64>>>,
-    /// Initial state `[6, n]` or `[B, 6, n]`.
+    /// Where ξ comes from (shared by every parameter set of the batch).
+    pub noise: NoiseSource,
+    /// Initial state `[S, n]` or `[B, S, n]`.
     pub init_state: Arc<Vec<f64>>,
-    /// Initial history of `(y1, y2)`, `[horizon, 2, n]` or `[B, horizon, 2, n]`, oldest first;
-    /// the newest entry is the initial state.
+    /// Initial history of the coupling variables, `[horizon, V, n]` or `[B, horizon, V, n]`,
+    /// oldest first; the newest entry is the initial state.
     pub init_history: Arc<Vec<f64>>,
     /// What the output trace records.
     pub monitor: Monitor,
@@ -75,14 +62,88 @@ pub struct JrProblem {
     pub segment: usize,
 }
 
-impl JrProblem {
-    /// Cold start: every state variable and history entry equal to `value` (TVB-O uses 0.1).
-    pub fn cold_start(n: usize, horizon: usize, value: f64) -> (Vec<f64>, Vec<f64>) {
-        (vec![value; 6 * n], vec![value; horizon * 2 * n])
+/// Sizes derived from the model and coupling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// State variables.
+    pub ns: usize,
+    /// Coupling variables.
+    pub ncv: usize,
+    /// History channels (coupling inputs).
+    pub nch: usize,
+    /// Model parameters.
+    pub npm: usize,
+    /// Coupling parameters.
+    pub npc: usize,
+}
+
+impl Layout {
+    /// The layout of `model` with `coupling`, or why they do not fit together.
+    pub fn new(model: ModelKind, coupling: CouplingKind) -> Result<Self, String> {
+        let (m, c) = (model.info(), coupling.info());
+        let nch = c
+            .channels(m.cvar.len())
+            .map_err(|e| format!("coupling {} with model {}: {e}", c.name, m.name))?;
+        if nch < m.n_coupling {
+            return Err(format!(
+                "coupling {} gives {nch} coupling input(s) but {} reads {} (coupling variables {})",
+                c.name,
+                m.name,
+                m.n_coupling,
+                m.cvar
+                    .iter()
+                    .map(|&v| m.state[v].name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if nch > MAX_COUPLING || m.state.len() > MAX_STATE {
+            return Err("model too large for the kernel's scratch sizes".into());
+        }
+        Ok(Self {
+            ns: m.state.len(),
+            ncv: m.cvar.len(),
+            nch,
+            npm: m.params.len(),
+            npc: c.params.len(),
+        })
+    }
+
+    /// Parameters per region.
+    pub fn np(&self) -> usize {
+        self.npm + self.npc
+    }
+}
+
+impl NetworkProblem {
+    /// The problem's layout (panics on a model/coupling mismatch, which
+    /// [`NetworkProblem::validate`] reports as an error).
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.model, self.coupling).expect("validated model/coupling pair")
+    }
+
+    /// Constant initial conditions: state `[S, n]` with `values[v]` for variable `v`, and the
+    /// matching history of the coupling variables `[horizon, V, n]`.
+    pub fn constant_start(
+        model: ModelKind,
+        n: usize,
+        horizon: usize,
+        values: &[f64],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let info = model.info();
+        let state: Vec<f64> = values.iter().flat_map(|v| vec![*v; n]).collect();
+        let mut hist = Vec::with_capacity(horizon * info.cvar.len() * n);
+        for _ in 0..horizon {
+            for &cv in info.cvar {
+                hist.extend(std::iter::repeat_n(values[cv], n));
+            }
+        }
+        (state, hist)
     }
 
     fn init_for(&self, b: usize) -> (&[f64], &[f64]) {
-        let (s, h) = (6 * self.n, self.horizon * 2 * self.n);
+        let lay = self.layout();
+        let (s, h) = (lay.ns * self.n, self.horizon * lay.ncv * self.n);
         let state = if self.init_state.len() == s {
             &self.init_state[..]
         } else {
@@ -98,6 +159,7 @@ impl JrProblem {
 
     /// Checks sizes of every array against `n`, `steps` and `horizon`; `batch` sets per call.
     pub fn validate(&self, batch: usize) -> Result<(), String> {
+        let lay = Layout::new(self.model, self.coupling)?;
         let n = self.n;
         if self.weights.len() != n * n || self.lag.len() != n * n {
             return Err(format!("weights/delays must be {n}x{n}"));
@@ -105,30 +167,42 @@ impl JrProblem {
         if self.lag.iter().any(|&l| l >= self.horizon) {
             return Err("a delay is not shorter than the history horizon".into());
         }
-        if let Some(noise) = &self.noise
-            && noise.len() != self.steps * 6 * n
+        if let NoiseSource::Draws(noise) = &self.noise
+            && self.sigma > 0.0
+            && noise.len() < self.steps * lay.ns * n
         {
             return Err(format!(
-                "noise has {} values but [steps, 6, nodes] = [{}, 6, {n}] needs {}",
+                "noise has {} values but [steps, variables, nodes] = [{}, {}, {n}] needs {}",
                 noise.len(),
                 self.steps,
-                self.steps * 6 * n
+                lay.ns,
+                self.steps * lay.ns * n
             ));
         }
-        let (s, h) = (6 * n, self.horizon * 2 * n);
+        if self.sigma > 0.0 && self.noise.is_some() && !self.method.tableau().stochastic {
+            return Err(format!(
+                "integration method {} is deterministic; use Euler or Heun with noise",
+                self.method.tableau().name
+            ));
+        }
+        let (s, h) = (lay.ns * n, self.horizon * lay.ncv * n);
         if self.init_state.len() != s && self.init_state.len() != batch * s {
             return Err(format!(
-                "initial state must hold [6, {n}] or [{batch}, 6, {n}] values"
+                "initial state must hold [{}, {n}] or [{batch}, {}, {n}] values",
+                lay.ns, lay.ns
             ));
         }
         if self.init_history.len() != h && self.init_history.len() != batch * h {
             return Err(format!(
-                "initial history must hold [{}, 2, {n}] or [{batch}, {}, 2, {n}] values",
-                self.horizon, self.horizon
+                "initial history must hold [{}, {}, {n}] or [{batch}, {}, {}, {n}] values",
+                self.horizon, lay.ncv, self.horizon, lay.ncv
             ));
         }
-        if self.monitor.stride == 0 || self.monitor.variables.iter().any(|&v| v >= 6) {
-            return Err("monitor stride must be >= 1 and variables in 0..6".into());
+        if self.monitor.stride == 0 || self.monitor.variables.iter().any(|&v| v >= lay.ns) {
+            return Err(format!(
+                "monitor stride must be >= 1 and variables in 0..{}",
+                lay.ns
+            ));
         }
         if self.segment == 0 {
             return Err("segment must be >= 1".into());
@@ -141,333 +215,503 @@ impl JrProblem {
         self.monitor.samples(self.steps) * self.monitor.variables.len() * self.n
     }
 
-    /// Bytes the adjoint keeps per parameter set (S history plus checkpoints).
+    /// Bytes the adjoint keeps per parameter set (pre-synaptic history plus checkpoints).
     pub fn tape_bytes(&self) -> usize {
+        let lay = self.layout();
         let rows = self.horizon + self.steps;
         let checkpoints = self.steps.div_ceil(self.segment) + 1;
-        8 * (rows * self.n + checkpoints * 6 * self.n + 2 * self.horizon * self.n)
+        8 * (rows * lay.nch * self.n
+            + checkpoints * (lay.ns * self.n + 40)
+            + 2 * self.horizon * lay.ncv * self.n)
     }
 }
 
 /// What the forward pass returns for a batch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimulationOutput {
     /// Monitored trace `[B, samples, variables, n]`.
     pub trace: Vec<f64>,
-    /// Final state `[B, 6, n]`, for warm starts.
+    /// Final state `[B, S, n]`, for warm starts.
     pub final_state: Vec<f64>,
-    /// Final `(y1, y2)` history `[B, horizon, 2, n]`, oldest first, for warm starts.
+    /// Final coupling-variable history `[B, horizon, V, n]`, oldest first, for warm starts.
     pub final_history: Vec<f64>,
+    /// The noise source continuing where this run stopped (for chained runs).
+    pub final_noise: NoiseSource,
 }
 
 /// What the adjoint needs from the forward pass of one parameter set.
 #[derive(Debug, Clone, Default)]
 pub struct Tape {
-    s_hist: Vec<f64>,
+    pre_hist: Vec<f64>,
     checkpoints: Vec<f64>,
+    noise: Vec<NoiseMark>,
 }
 
-/// Node-major parameters of one set, `[n]` × 19.
-fn node_params(params: &[f64], n: usize) -> Vec<NodeParams> {
-    (0..n).map(|i| NodeParams::gather(params, n, i)).collect()
+/// Per-run constants shared by forward and adjoint.
+struct Plan<'a> {
+    p: &'a NetworkProblem,
+    lay: Layout,
+    tab: &'static Tableau,
+    cvar: &'static [usize],
+    /// Row-relative gather index of source `j` for target `i`: `j − lag·channels·n`.
+    offsets: Vec<isize>,
+    rowsum: Vec<f64>,
+    scale: f64,
 }
 
-/// Gather offsets: row-relative index of source `j` for target `i` (`j − lag·n`).
-fn gather_offsets(problem: &JrProblem) -> Vec<isize> {
-    let n = problem.n;
-    (0..n * n)
-        .map(|ij| (ij % n) as isize - (problem.lag[ij] * n) as isize)
-        .collect()
-}
-
-/// Delayed coupling of every target: `csum_i = Σ_j W_ij S_j(t − lag_ij)`, reading the history
-/// whose newest row starts at `newest·n`.
-///
-/// This N² gather is the irreducible cost of a step. Four independent accumulators break the
-/// floating-point add dependency chain (a serial sum is latency-bound at ~4 cycles per term).
-#[inline]
-fn gather_coupling(
-    weights: &[f64],
-    offsets: &[isize],
-    hist: &[f64],
-    newest: usize,
-    n: usize,
-    csum: &mut [f64],
-) {
-    let base = (newest * n) as isize;
-    // Every index is (newest − lag)·n + j with lag ≤ newest (checked by `JrProblem::validate`
-    // and the history layout), so it lies in [0, (newest + 1)·n).
-    assert!((newest + 1) * n <= hist.len());
-    for i in 0..n {
-        let w = &weights[i * n..(i + 1) * n];
-        let o = &offsets[i * n..(i + 1) * n];
-        let mut acc = [0.0f64; 4];
-        let quads = n / 4;
-        for q in 0..quads {
-            for l in 0..4 {
-                let j = 4 * q + l;
-                // SAFETY: see the bound above.
-                acc[l] += w[j] * unsafe { *hist.get_unchecked((base + o[j]) as usize) };
-            }
-        }
-        let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        for j in 4 * quads..n {
-            s += w[j] * hist[(base + o[j]) as usize];
-        }
-        csum[i] = s;
-    }
-}
-
-struct Scratch {
-    state: Vec<f64>,
-    csum: Vec<f64>,
-}
-
-/// One step of every region: advances `state` ([6, n]) in place.
-#[inline]
-fn step_all(
-    problem: &JrProblem,
-    p: &[NodeParams],
-    k: usize,
-    csum: &[f64],
-    state: &mut [f64],
-    eta_scale: f64,
-) {
-    let n = problem.n;
-    for i in 0..n {
-        let mut y = [0.0; 6];
-        let mut eta = [0.0; 6];
-        for v in 0..6 {
-            y[v] = state[v * n + i];
-        }
-        if let Some(noise) = &problem.noise {
-            for v in 0..6 {
-                eta[v] = eta_scale * noise[(k * 6 + v) * n + i];
-            }
-        }
-        let c = p[i].0[JrParam::coupling_a as usize] * csum[i];
-        let y1 = heun_step(&p[i], &y, c, &eta, problem.dt);
-        for v in 0..6 {
-            state[v * n + i] = y1[v];
+impl<'a> Plan<'a> {
+    fn new(p: &'a NetworkProblem) -> Self {
+        let lay = p.layout();
+        let n = p.n;
+        let offsets = (0..n * n)
+            .map(|ij| (ij % n) as isize - (p.lag[ij] * lay.nch * n) as isize)
+            .collect();
+        let rowsum = (0..n)
+            .map(|i| p.weights[i * n..(i + 1) * n].iter().sum())
+            .collect();
+        Self {
+            p,
+            lay,
+            tab: p.method.tableau(),
+            cvar: p.model.info().cvar,
+            offsets,
+            rowsum,
+            scale: if p.noise.is_some() {
+                p.dt.sqrt() * p.sigma
+            } else {
+                0.0
+            },
         }
     }
-}
 
-fn eta_scale(problem: &JrProblem) -> f64 {
-    problem.dt.sqrt() * problem.sigma
-}
+    /// Row stride of the pre-synaptic history.
+    fn row(&self) -> usize {
+        self.lay.nch * self.p.n
+    }
 
-/// Forward pass of one parameter set. Writes the monitored trace, final state and history;
-/// returns the tape when `record` is set.
-fn forward_one(
-    problem: &JrProblem,
-    params: &[f64],
-    b: usize,
-    offsets: &[isize],
-    trace: &mut [f64],
-    final_state: &mut [f64],
-    final_history: &mut [f64],
-    record: bool,
-) -> Option<Tape> {
-    let n = problem.n;
-    let nh = problem.horizon;
-    let p = node_params(params, n);
-    let (init_state, init_hist) = problem.init_for(b);
-    // Untracked runs keep a sliding window (amortised copy of nh rows every `window` steps);
-    // tracked runs keep every row for the adjoint.
-    let window = if record {
-        problem.steps + 1
-    } else {
-        nh.max(1024)
-    };
-    let rows = nh + window;
-    let mut s_hist = vec![0.0; rows * n];
-    for r in 0..nh {
+    /// Delayed coupling sums of every target and channel:
+    /// `csum[h·n + i] = Σ_j W_ij pre_h,j(t − lag_ij)`, reading the history whose newest row is
+    /// `newest`.
+    ///
+    /// This N² gather is the irreducible cost of a step. Four independent accumulators break
+    /// the floating-point add dependency chain (a serial sum is latency-bound at ~4 cycles per
+    /// term).
+    #[inline]
+    fn gather(&self, hist: &[f64], newest: usize, csum: &mut [f64]) {
+        let n = self.p.n;
+        let w_all = &self.p.weights[..];
+        // Every index is (newest − lag)·row + h·n + j with lag ≤ newest (checked by
+        // `validate` and the history layout), so it lies in [0, (newest + 1)·row).
+        assert!((newest + 1) * self.row() <= hist.len());
+        for h in 0..self.lay.nch {
+            let base = (newest * self.row() + h * n) as isize;
+            for i in 0..n {
+                let w = &w_all[i * n..(i + 1) * n];
+                let o = &self.offsets[i * n..(i + 1) * n];
+                let mut acc = [0.0f64; 4];
+                let quads = n / 4;
+                for q in 0..quads {
+                    for l in 0..4 {
+                        let j = 4 * q + l;
+                        // SAFETY: see the bound above.
+                        acc[l] += w[j] * unsafe { *hist.get_unchecked((base + o[j]) as usize) };
+                    }
+                }
+                let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                for j in 4 * quads..n {
+                    s += w[j] * hist[(base + o[j]) as usize];
+                }
+                csum[h * n + i] = s;
+            }
+        }
+    }
+
+    /// Writes the pre-synaptic values of every source of `state` (`[S, n]`) into history row
+    /// `row` (and, for warm starts, its coupling variables into `ring`).
+    #[inline]
+    fn push_pre(&self, pn: &[f64], state: &[f64], hist: &mut [f64], row: usize) {
+        let (n, lay) = (self.p.n, self.lay);
+        let np = lay.np();
+        let mut x = [0.0; MAX_COUPLING];
+        let mut out = [0.0; MAX_COUPLING];
         for j in 0..n {
-            let (y1, y2) = (init_hist[(r * 2) * n + j], init_hist[(r * 2 + 1) * n + j]);
-            s_hist[r * n + j] = coupling_sigmoid(&p[j], y1, y2);
-        }
-    }
-    // (y1, y2) ring of the last nh states, only for warm starts.
-    let mut yring = init_hist.to_vec();
-    let mut ring_pos = 0usize; // index of the oldest row
-    let mut newest = nh - 1;
-    let mut sc = Scratch {
-        state: init_state.to_vec(),
-        csum: vec![0.0; n],
-    };
-    let segment = problem.segment;
-    let mut checkpoints = Vec::new();
-    let scale = eta_scale(problem);
-    let nvars = problem.monitor.variables.len();
-    for k in 0..problem.steps {
-        if record && k % segment == 0 {
-            checkpoints.extend_from_slice(&sc.state);
-        }
-        gather_coupling(&problem.weights, offsets, &s_hist, newest, n, &mut sc.csum);
-        step_all(problem, &p, k, &sc.csum, &mut sc.state, scale);
-        if newest + 1 == rows {
-            // Slide: keep the last nh − 1 rows at the front; the new row follows them.
-            s_hist.copy_within((rows - (nh - 1)) * n..rows * n, 0);
-            newest = nh - 1;
-        } else {
-            newest += 1;
-        }
-        for j in 0..n {
-            s_hist[newest * n + j] = coupling_sigmoid(&p[j], sc.state[n + j], sc.state[2 * n + j]);
-            yring[(ring_pos * 2) * n + j] = sc.state[n + j];
-            yring[(ring_pos * 2 + 1) * n + j] = sc.state[2 * n + j];
-        }
-        ring_pos = (ring_pos + 1) % nh;
-        if k % problem.monitor.stride == 0 {
-            let m = k / problem.monitor.stride;
-            for (vi, &v) in problem.monitor.variables.iter().enumerate() {
-                trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n]
-                    .copy_from_slice(&sc.state[v * n..(v + 1) * n]);
+            for (q, &cv) in self.cvar.iter().enumerate() {
+                x[q] = state[cv * n + j];
+            }
+            let pc = &pn[j * np + lay.npm..(j + 1) * np];
+            self.p.coupling.pre(&x[..lay.ncv], pc, &mut out[..lay.nch]);
+            for h in 0..lay.nch {
+                hist[row * self.row() + h * n + j] = out[h];
             }
         }
     }
-    final_state.copy_from_slice(&sc.state);
-    for r in 0..nh {
-        let src = (ring_pos + r) % nh;
-        final_history[r * 2 * n..(r + 1) * 2 * n]
-            .copy_from_slice(&yring[src * 2 * n..(src + 1) * 2 * n]);
-    }
-    record.then(|| {
-        s_hist.truncate((newest + 1) * n);
-        Tape {
-            s_hist,
-            checkpoints,
-        }
-    })
-}
 
-/// Adjoint of one parameter set: returns `∂L/∂params` `[19, n]` given `∂L/∂trace`.
-fn backward_one(
-    problem: &JrProblem,
-    params: &[f64],
-    b: usize,
-    offsets: &[isize],
-    tape: &Tape,
-    grad_trace: &[f64],
-) -> Vec<f64> {
-    let n = problem.n;
-    let nh = problem.horizon;
-    let steps = problem.steps;
-    let p = node_params(params, n);
-    let (_, init_hist) = problem.init_for(b);
-    let scale = eta_scale(problem);
-    let k_seg = problem.segment;
-    let nvars = problem.monitor.variables.len();
-    let mut lam = vec![0.0; 6 * n];
-    let mut mu = vec![0.0; tape.s_hist.len()];
-    let mut dp = vec![[0.0; N_JR_PARAMS]; n];
-    let mut states = vec![0.0; (k_seg + 1) * 6 * n];
-    // The delayed coupling sums of the segment, kept from its recomputation so the reverse
-    // sweep does not gather them a second time.
-    let mut csums = vec![0.0; k_seg * n];
-    let mut lamc = vec![0.0; n];
-    let nseg = steps.div_ceil(k_seg);
-    for seg in (0..nseg).rev() {
-        let (k0, k1) = (seg * k_seg, ((seg + 1) * k_seg).min(steps));
-        states[..6 * n].copy_from_slice(&tape.checkpoints[seg * 6 * n..(seg + 1) * 6 * n]);
-        for k in k0..k1 {
-            let r = k - k0;
-            let csum = &mut csums[r * n..(r + 1) * n];
-            gather_coupling(&problem.weights, offsets, &tape.s_hist, k + nh - 1, n, csum);
-            let (prev, next) = states.split_at_mut((r + 1) * 6 * n);
-            next[..6 * n].copy_from_slice(&prev[r * 6 * n..]);
-            step_all(problem, &p, k, csum, &mut next[..6 * n], scale);
+    /// The coupling input of target `i`.
+    #[inline]
+    fn coupling_input(
+        &self,
+        pn: &[f64],
+        csum: &[f64],
+        state: &[f64],
+        i: usize,
+        c: &mut [f64; MAX_COUPLING],
+    ) {
+        let (n, lay) = (self.p.n, self.lay);
+        let np = lay.np();
+        let mut sum = [0.0; MAX_COUPLING];
+        for h in 0..lay.nch {
+            sum[h] = csum[h * n + i];
         }
-        for k in (k0..k1).rev() {
-            let r = k - k0;
-            let x_next = &states[(r + 1) * 6 * n..(r + 2) * 6 * n];
-            if k % problem.monitor.stride == 0 {
-                let m = k / problem.monitor.stride;
-                for (vi, &v) in problem.monitor.variables.iter().enumerate() {
-                    let g = &grad_trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];
-                    for i in 0..n {
-                        lam[v * n + i] += g[i];
+        let mut xi = [0.0; MAX_COUPLING];
+        for (q, &cv) in self.cvar.iter().enumerate() {
+            xi[q] = state[cv * n + i];
+        }
+        let pc = &pn[i * np + lay.npm..(i + 1) * np];
+        self.p.coupling.post(
+            &sum[..lay.nch],
+            &xi[..lay.ncv],
+            self.rowsum[i],
+            pc,
+            &mut c[..lay.nch],
+        );
+    }
+
+    /// One step of every region: advances `state` (`[S, n]`) in place.
+    #[inline]
+    fn step_all<M: NodeModel>(&self, pn: &[f64], csum: &[f64], eta: &[f64], state: &mut [f64]) {
+        let (n, lay) = (self.p.n, self.lay);
+        let np = lay.np();
+        for i in 0..n {
+            let mut x = [0.0; MAX_STATE];
+            let mut e = [0.0; MAX_STATE];
+            for v in 0..M::NS {
+                x[v] = state[v * n + i];
+                e[v] = eta[v * n + i];
+            }
+            let mut c = [0.0; MAX_COUPLING];
+            self.coupling_input(pn, csum, state, i, &mut c);
+            let y = step::<M>(
+                self.tab,
+                self.p.dt,
+                &x,
+                &c[..lay.nch],
+                &pn[i * np..i * np + lay.npm],
+                &e,
+            );
+            for v in 0..M::NS {
+                state[v * n + i] = y[v];
+            }
+        }
+    }
+
+    /// Forward pass of one parameter set. Writes the monitored trace, final state and history;
+    /// returns the tape when `record` is set, and the continuing noise source.
+    fn forward_one<M: NodeModel>(
+        &self,
+        params: &[f64],
+        b: usize,
+        trace: &mut [f64],
+        final_state: &mut [f64],
+        final_history: &mut [f64],
+        record: bool,
+    ) -> (Option<Tape>, NoiseSource) {
+        let p = self.p;
+        let (n, nh, lay) = (p.n, p.horizon, self.lay);
+        let row = self.row();
+        let pn = node_major(params, lay.np(), n);
+        let (init_state, init_hist) = p.init_for(b);
+        // Untracked runs keep a sliding window (amortised copy of nh rows every `window`
+        // steps); tracked runs keep every row for the adjoint.
+        let window = if record { p.steps + 1 } else { nh.max(1024) };
+        let rows = nh + window;
+        let mut hist = vec![0.0; rows * row];
+        let cv_row = lay.ncv * n;
+        for r in 0..nh {
+            // The initial history holds coupling variables; lay them out as a state so that
+            // `push_pre` reads them through the model's cvar indices.
+            let mut st = vec![0.0; lay.ns * n];
+            for (q, &cv) in self.cvar.iter().enumerate() {
+                st[cv * n..(cv + 1) * n]
+                    .copy_from_slice(&init_hist[r * cv_row + q * n..r * cv_row + (q + 1) * n]);
+            }
+            self.push_pre(&pn, &st, &mut hist, r);
+        }
+        // Ring of the last nh coupling-variable states, for warm starts.
+        let mut ring = init_hist.to_vec();
+        let mut ring_pos = 0usize; // index of the oldest row
+        let mut newest = nh - 1;
+        let mut state = init_state.to_vec();
+        let mut csum = vec![0.0; lay.nch * n];
+        let mut eta = vec![0.0; lay.ns * n];
+        let mut noise = NoiseCursor::new(&p.noise);
+        let mut checkpoints = Vec::new();
+        let mut noise_ckpt = Vec::new();
+        let nvars = p.monitor.variables.len();
+        let avg = p.monitor.kind == MonitorKind::TemporalAverage;
+        for k in 0..p.steps {
+            if record && k % p.segment == 0 {
+                checkpoints.extend_from_slice(&state);
+                noise_ckpt.push(noise.mark());
+            }
+            self.gather(&hist, newest, &mut csum);
+            noise.next_step(self.scale, &mut eta);
+            self.step_all::<M>(&pn, &csum, &eta, &mut state);
+            if newest + 1 == rows {
+                // Slide: keep the last nh − 1 rows at the front; the new row follows them.
+                hist.copy_within((rows - (nh - 1)) * row..rows * row, 0);
+                newest = nh - 1;
+            } else {
+                newest += 1;
+            }
+            self.push_pre(&pn, &state, &mut hist, newest);
+            for (q, &cv) in self.cvar.iter().enumerate() {
+                ring[ring_pos * cv_row + q * n..ring_pos * cv_row + (q + 1) * n]
+                    .copy_from_slice(&state[cv * n..(cv + 1) * n]);
+            }
+            ring_pos = (ring_pos + 1) % nh;
+            if let Some((m, w)) = p.monitor.sample_of(k, p.steps) {
+                for (vi, &v) in p.monitor.variables.iter().enumerate() {
+                    let dst = &mut trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];
+                    let src = &state[v * n..(v + 1) * n];
+                    if avg {
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d += w * s;
+                        }
+                    } else {
+                        dst.copy_from_slice(src);
                     }
                 }
             }
-            // S_{k+1} (row k + nh) has received every use by later steps.
-            let row = (k + nh) * n;
-            for i in 0..n {
-                let g = mu[row + i];
-                if g != 0.0 {
-                    let mut dy = [0.0; 6];
-                    coupling_sigmoid_vjp(
-                        &p[i],
-                        x_next[n + i],
-                        x_next[2 * n + i],
-                        g,
-                        &mut dy,
-                        &mut dp[i],
+        }
+        final_state.copy_from_slice(&state);
+        for r in 0..nh {
+            let src = (ring_pos + r) % nh;
+            final_history[r * cv_row..(r + 1) * cv_row]
+                .copy_from_slice(&ring[src * cv_row..(src + 1) * cv_row]);
+        }
+        let tape = record.then(|| {
+            hist.truncate((newest + 1) * row);
+            Tape {
+                pre_hist: hist,
+                checkpoints,
+                noise: noise_ckpt,
+            }
+        });
+        (tape, noise.remaining())
+    }
+
+    /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`.
+    fn backward_one<M: NodeModel>(
+        &self,
+        params: &[f64],
+        b: usize,
+        tape: &Tape,
+        grad_trace: &[f64],
+    ) -> Vec<f64> {
+        let p = self.p;
+        let (n, nh, lay) = (p.n, p.horizon, self.lay);
+        let (ns, np, nch, ncv) = (lay.ns, lay.np(), lay.nch, lay.ncv);
+        let row = self.row();
+        let steps = p.steps;
+        let pn = node_major(params, np, n);
+        let (_, init_hist) = p.init_for(b);
+        let k_seg = p.segment;
+        let nvars = p.monitor.variables.len();
+        let mut lam = vec![0.0; ns * n];
+        let mut mu = vec![0.0; tape.pre_hist.len()];
+        let mut dp = vec![0.0; np * n]; // node-major
+        let mut states = vec![0.0; (k_seg + 1) * ns * n];
+        // The delayed coupling sums and noise of the segment, kept from its recomputation so
+        // the reverse sweep neither gathers nor draws them a second time.
+        let mut csums = vec![0.0; k_seg * nch * n];
+        let mut etas = vec![0.0; k_seg * ns * n];
+        let mut lamc = vec![0.0; nch * n];
+        let nseg = steps.div_ceil(k_seg);
+        for seg in (0..nseg).rev() {
+            let (k0, k1) = (seg * k_seg, ((seg + 1) * k_seg).min(steps));
+            states[..ns * n].copy_from_slice(&tape.checkpoints[seg * ns * n..(seg + 1) * ns * n]);
+            let mut noise = NoiseCursor::resume(&p.noise, &tape.noise[seg]);
+            for k in k0..k1 {
+                let r = k - k0;
+                let csum = &mut csums[r * nch * n..(r + 1) * nch * n];
+                self.gather(&tape.pre_hist, k + nh - 1, csum);
+                let eta = &mut etas[r * ns * n..(r + 1) * ns * n];
+                noise.next_step(self.scale, eta);
+                let (prev, next) = states.split_at_mut((r + 1) * ns * n);
+                next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
+                self.step_all::<M>(&pn, csum, eta, &mut next[..ns * n]);
+            }
+            for k in (k0..k1).rev() {
+                let r = k - k0;
+                let x_next = &states[(r + 1) * ns * n..(r + 2) * ns * n];
+                if let Some((m, w)) = p.monitor.sample_of(k, steps) {
+                    for (vi, &v) in p.monitor.variables.iter().enumerate() {
+                        let g = &grad_trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];
+                        for i in 0..n {
+                            lam[v * n + i] += w * g[i];
+                        }
+                    }
+                }
+                // The pre-synaptic values of X_{k+1} (row k + nh) have received every use by
+                // later steps.
+                let hrow = (k + nh) * row;
+                self.pre_vjp_row(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
+                let x = &states[r * ns * n..(r + 1) * ns * n];
+                let csum = &csums[r * nch * n..(r + 1) * nch * n];
+                let eta = &etas[r * ns * n..(r + 1) * ns * n];
+                for i in 0..n {
+                    let mut y = [0.0; MAX_STATE];
+                    let mut e = [0.0; MAX_STATE];
+                    let mut l = [0.0; MAX_STATE];
+                    for v in 0..ns {
+                        y[v] = x[v * n + i];
+                        e[v] = eta[v * n + i];
+                        l[v] = lam[v * n + i];
+                    }
+                    let mut c = [0.0; MAX_COUPLING];
+                    self.coupling_input(&pn, csum, x, i, &mut c);
+                    let mut gc = [0.0; MAX_COUPLING];
+                    let dpi = &mut dp[i * np..(i + 1) * np];
+                    let ly = step_vjp::<M>(
+                        self.tab,
+                        p.dt,
+                        &y,
+                        &c[..nch],
+                        &pn[i * np..i * np + lay.npm],
+                        &e,
+                        &l,
+                        &mut gc[..nch],
+                        &mut dpi[..lay.npm],
                     );
-                    lam[n + i] += dy[1];
-                    lam[2 * n + i] += dy[2];
-                }
-            }
-            let x = &states[r * 6 * n..(r + 1) * 6 * n];
-            let csum = &csums[r * n..(r + 1) * n];
-            for i in 0..n {
-                let mut y = [0.0; 6];
-                let mut eta = [0.0; 6];
-                let mut l = [0.0; 6];
-                for v in 0..6 {
-                    y[v] = x[v * n + i];
-                    l[v] = lam[v * n + i];
-                }
-                if let Some(noise) = &problem.noise {
-                    for v in 0..6 {
-                        eta[v] = scale * noise[(k * 6 + v) * n + i];
+                    for v in 0..ns {
+                        lam[v * n + i] = ly[v];
+                    }
+                    // Through the post function to the sums and the target's own state.
+                    let mut sum = [0.0; MAX_COUPLING];
+                    for h in 0..nch {
+                        sum[h] = csum[h * n + i];
+                    }
+                    let mut xi = [0.0; MAX_COUPLING];
+                    for (q, &cv) in self.cvar.iter().enumerate() {
+                        xi[q] = x[cv * n + i];
+                    }
+                    let mut gsum = [0.0; MAX_COUPLING];
+                    let mut gxi = [0.0; MAX_COUPLING];
+                    p.coupling.post_vjp(
+                        &sum[..nch],
+                        &xi[..ncv],
+                        self.rowsum[i],
+                        &pn[i * np + lay.npm..(i + 1) * np],
+                        &gc[..nch],
+                        &mut gsum[..nch],
+                        &mut gxi[..ncv],
+                        &mut dpi[lay.npm..],
+                    );
+                    for (q, &cv) in self.cvar.iter().enumerate() {
+                        lam[cv * n + i] += gxi[q];
+                    }
+                    for h in 0..nch {
+                        lamc[h * n + i] = gsum[h];
                     }
                 }
-                let ca = p[i].0[JrParam::coupling_a as usize];
-                let (ly, dc) =
-                    heun_step_vjp(&p[i], &y, ca * csum[i], &eta, problem.dt, &l, &mut dp[i]);
-                for v in 0..6 {
-                    lam[v * n + i] = ly[v];
-                }
-                dp[i][JrParam::coupling_a as usize] += dc * csum[i];
-                lamc[i] = dc * ca;
-            }
-            // Scatter the coupling adjoint onto the delayed sources: the transpose of the gather.
-            let base = ((k + nh - 1) * n) as isize;
-            for i in 0..n {
-                let g = lamc[i];
-                if g == 0.0 {
-                    continue;
-                }
-                let w = &problem.weights[i * n..(i + 1) * n];
-                let o = &offsets[i * n..(i + 1) * n];
-                for j in 0..n {
-                    mu[(base + o[j]) as usize] += g * w[j];
+                // Scatter the coupling adjoint onto the delayed sources: the transpose of the
+                // gather.
+                for h in 0..nch {
+                    let base = ((k + nh - 1) * row + h * n) as isize;
+                    for i in 0..n {
+                        let g = lamc[h * n + i];
+                        if g == 0.0 {
+                            continue;
+                        }
+                        let w = &p.weights[i * n..(i + 1) * n];
+                        let o = &self.offsets[i * n..(i + 1) * n];
+                        for j in 0..n {
+                            mu[(base + o[j]) as usize] += g * w[j];
+                        }
+                    }
                 }
             }
         }
+        // The initial history's pre-synaptic values depend on the coupling parameters too.
+        let cv_row = ncv * n;
+        let mut scratch_lam = vec![0.0; ns * n];
+        for r in 0..nh {
+            let mut st = vec![0.0; ns * n];
+            for (q, &cv) in self.cvar.iter().enumerate() {
+                st[cv * n..(cv + 1) * n]
+                    .copy_from_slice(&init_hist[r * cv_row + q * n..r * cv_row + (q + 1) * n]);
+            }
+            self.pre_vjp_row(
+                &pn,
+                &st,
+                &mu[r * row..(r + 1) * row],
+                &mut scratch_lam,
+                &mut dp,
+            );
+        }
+        let mut out = vec![0.0; np * n];
+        for i in 0..n {
+            for k in 0..np {
+                out[k * n + i] = dp[i * np + k];
+            }
+        }
+        out
     }
-    // The initial history's sigmoids depend on the coupling parameters too.
-    for r in 0..nh {
+
+    /// Adjoint of [`Plan::push_pre`] for one history row with adjoint `g_row` (`[channels, n]`):
+    /// adds to the state adjoint `lam` and the (node-major) parameter gradient `dp`.
+    #[inline]
+    fn pre_vjp_row(
+        &self,
+        pn: &[f64],
+        state: &[f64],
+        g_row: &[f64],
+        lam: &mut [f64],
+        dp: &mut [f64],
+    ) {
+        let (n, lay) = (self.p.n, self.lay);
+        let np = lay.np();
         for j in 0..n {
-            let g = mu[r * n + j];
-            if g != 0.0 {
-                let mut dy = [0.0; 6];
-                let (y1, y2) = (init_hist[(r * 2) * n + j], init_hist[(r * 2 + 1) * n + j]);
-                coupling_sigmoid_vjp(&p[j], y1, y2, g, &mut dy, &mut dp[j]);
+            let mut g = [0.0; MAX_COUPLING];
+            let mut any = false;
+            for h in 0..lay.nch {
+                g[h] = g_row[h * n + j];
+                any |= g[h] != 0.0;
+            }
+            if !any {
+                continue;
+            }
+            let mut x = [0.0; MAX_COUPLING];
+            for (q, &cv) in self.cvar.iter().enumerate() {
+                x[q] = state[cv * n + j];
+            }
+            let mut gx = [0.0; MAX_COUPLING];
+            let (pre_p, dpj) = (
+                &pn[j * np + lay.npm..(j + 1) * np],
+                &mut dp[j * np + lay.npm..(j + 1) * np],
+            );
+            self.p
+                .coupling
+                .pre_vjp(&x[..lay.ncv], pre_p, &g[..lay.nch], &mut gx[..lay.ncv], dpj);
+            for (q, &cv) in self.cvar.iter().enumerate() {
+                lam[cv * n + j] += gx[q];
             }
         }
     }
-    let mut out = vec![0.0; N_JR_PARAMS * n];
-    for i in 0..n {
-        for k in 0..N_JR_PARAMS {
-            out[k * n + i] = dp[i][k];
-        }
-    }
-    out
 }
 
+/// Node-major copy of `[P, n]` parameters: `pn[i·P + k]`.
+fn node_major(params: &[f64], np: usize, n: usize) -> Vec<f64> {
+    let mut pn = vec![0.0; np * n];
+    for k in 0..np {
+        for i in 0..n {
+            pn[i * np + k] = params[k * n + i];
+        }
+    }
+    pn
+}
+
+/// Threads for a batch: the available parallelism, at most one per parameter set.
 fn threads_for(batch: usize) -> usize {
     std::thread::available_parallelism()
         .map(|t| t.get())
@@ -476,8 +720,8 @@ fn threads_for(batch: usize) -> usize {
         .max(1)
 }
 
-/// Runs `f(b, chunk…)` for every parameter set, splitting the batch across threads. Each set
-/// is independent, so results do not depend on the number of threads.
+/// Runs `f(b)` for every parameter set, splitting the batch across threads. Each set is
+/// independent, so results do not depend on the number of threads.
 fn par_batch<T: Send>(batch: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = threads_for(batch);
     if threads <= 1 {
@@ -502,65 +746,116 @@ fn par_batch<T: Send>(batch: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
-/// Forward pass of a batch: `params` is `[B, 19, n]`. With `record`, also returns one tape per
+struct Forward<'a> {
+    plan: &'a Plan<'a>,
+    params: &'a [f64],
+    record: bool,
+}
+
+impl ModelVisitor for Forward<'_> {
+    type Output = (SimulationOutput, Vec<Tape>);
+
+    fn visit<M: NodeModel>(self) -> Self::Output {
+        let plan = self.plan;
+        let p = plan.p;
+        let (n, lay) = (p.n, plan.lay);
+        let per = lay.np() * n;
+        let batch = self.params.len() / per;
+        let tl = p.trace_len();
+        let hl = p.horizon * lay.ncv * n;
+        let results = par_batch(batch, |b| {
+            let mut trace = vec![0.0; tl];
+            let mut fs = vec![0.0; lay.ns * n];
+            let mut fh = vec![0.0; hl];
+            let pb = &self.params[b * per..(b + 1) * per];
+            let (tape, noise) =
+                plan.forward_one::<M>(pb, b, &mut trace, &mut fs, &mut fh, self.record);
+            (trace, fs, fh, tape, noise)
+        });
+        let mut out = SimulationOutput {
+            trace: Vec::with_capacity(batch * tl),
+            final_state: Vec::with_capacity(batch * lay.ns * n),
+            final_history: Vec::with_capacity(batch * hl),
+            final_noise: NoiseSource::None,
+        };
+        let mut tapes = Vec::new();
+        for (k, (t, fs, fh, tape, noise)) in results.into_iter().enumerate() {
+            out.trace.extend_from_slice(&t);
+            out.final_state.extend_from_slice(&fs);
+            out.final_history.extend_from_slice(&fh);
+            tapes.extend(tape);
+            if k == 0 {
+                out.final_noise = noise;
+            }
+        }
+        (out, tapes)
+    }
+}
+
+struct Backward<'a> {
+    plan: &'a Plan<'a>,
+    params: &'a [f64],
+    tapes: &'a [Tape],
+    grad_trace: &'a [f64],
+}
+
+impl ModelVisitor for Backward<'_> {
+    type Output = Vec<f64>;
+
+    fn visit<M: NodeModel>(self) -> Vec<f64> {
+        let plan = self.plan;
+        let p = plan.p;
+        let per = plan.lay.np() * p.n;
+        let tl = p.trace_len();
+        par_batch(self.tapes.len(), |b| {
+            plan.backward_one::<M>(
+                &self.params[b * per..(b + 1) * per],
+                b,
+                &self.tapes[b],
+                &self.grad_trace[b * tl..(b + 1) * tl],
+            )
+        })
+        .concat()
+    }
+}
+
+/// Forward pass of a batch: `params` is `[B, P, n]`. With `record`, also returns one tape per
 /// parameter set for [`backward`].
-pub fn forward(problem: &JrProblem, params: &[f64], record: bool) -> (SimulationOutput, Vec<Tape>) {
-    let n = problem.n;
-    let batch = params.len() / (N_JR_PARAMS * n);
+pub fn forward(
+    problem: &NetworkProblem,
+    params: &[f64],
+    record: bool,
+) -> (SimulationOutput, Vec<Tape>) {
+    let np = match Layout::new(problem.model, problem.coupling) {
+        Ok(l) => l.np(),
+        Err(e) => panic!("invalid network problem: {e}"),
+    };
+    let batch = params.len() / (np * problem.n);
     // Problems are built from validated experiments; a bad one here is a programming error,
     // and the unchecked gather relies on it being caught.
     if let Err(e) = problem.validate(batch) {
-        panic!("invalid Jansen-Rit problem: {e}");
+        panic!("invalid network problem: {e}");
     }
-    let offsets = gather_offsets(problem);
-    let tl = problem.trace_len();
-    let hl = problem.horizon * 2 * n;
-    let results = par_batch(batch, |b| {
-        let mut trace = vec![0.0; tl];
-        let mut fs = vec![0.0; 6 * n];
-        let mut fh = vec![0.0; hl];
-        let pb = &params[b * N_JR_PARAMS * n..(b + 1) * N_JR_PARAMS * n];
-        let tape = forward_one(
-            problem, pb, b, &offsets, &mut trace, &mut fs, &mut fh, record,
-        );
-        (trace, fs, fh, tape)
-    });
-    let mut out = SimulationOutput {
-        trace: Vec::with_capacity(batch * tl),
-        final_state: Vec::with_capacity(batch * 6 * n),
-        final_history: Vec::with_capacity(batch * hl),
-    };
-    let mut tapes = Vec::new();
-    for (t, fs, fh, tape) in results {
-        out.trace.extend_from_slice(&t);
-        out.final_state.extend_from_slice(&fs);
-        out.final_history.extend_from_slice(&fh);
-        tapes.extend(tape);
-    }
-    (out, tapes)
+    let plan = Plan::new(problem);
+    problem.model.visit(Forward {
+        plan: &plan,
+        params,
+        record,
+    })
 }
 
-/// Adjoint of a batch: `∂L/∂params` `[B, 19, n]` from `∂L/∂trace` `[B, samples, variables, n]`.
+/// Adjoint of a batch: `∂L/∂params` `[B, P, n]` from `∂L/∂trace` `[B, samples, variables, n]`.
 pub fn backward(
-    problem: &JrProblem,
+    problem: &NetworkProblem,
     params: &[f64],
     tapes: &[Tape],
     grad_trace: &[f64],
 ) -> Vec<f64> {
-    let n = problem.n;
-    let batch = tapes.len();
-    let offsets = gather_offsets(problem);
-    let tl = problem.trace_len();
-    let grads = par_batch(batch, |b| {
-        let pb = &params[b * N_JR_PARAMS * n..(b + 1) * N_JR_PARAMS * n];
-        backward_one(
-            problem,
-            pb,
-            b,
-            &offsets,
-            &tapes[b],
-            &grad_trace[b * tl..(b + 1) * tl],
-        )
-    });
-    grads.concat()
+    let plan = Plan::new(problem);
+    problem.model.visit(Backward {
+        plan: &plan,
+        params,
+        tapes,
+        grad_trace,
+    })
 }

@@ -1,88 +1,191 @@
-//! The Jansen-Rit network simulation written as per-step burn tensor operations.
+//! The network simulation written as per-step burn tensor operations, for every model.
 //!
-//! Every step is a handful of tensor ops on `[B, N]` tensors, differentiated by burn's own
-//! autodiff. It is ~100× slower than the fused kernel and needs memory per step, so it is used
-//! for short runs only: it is the independent oracle for the kernel's forward values and for its
-//! hand-written adjoint.
+//! Every step is a handful of tensor ops on `[B, N]` tensors — the model's drift instantiated
+//! with [`dynamics::TensorScalar`], the coupling's pre and post functions likewise — and burn's
+//! own autodiff differentiates it. It is ~100× slower than the fused kernel and needs memory per
+//! step, so it is used for short runs only: it is the independent oracle for the kernel's
+//! forward values and for its adjoint.
 
-use crate::network_kernel::JrProblem;
+use crate::monitor::MonitorKind;
+use crate::network_kernel::NetworkProblem;
+use crate::noise::NoiseCursor;
 use burn::tensor::{Int, Tensor, TensorData};
-use dynamics::jansen_rit::{JrParam, TensorParams, coupling_sigmoid_tensor, drift_tensor};
+use dynamics::{ModelVisitor, NodeModel, drift_tensor};
 
-/// Simulates `params` `[B, 19, n]` with tensor ops; returns the monitored trace like
-/// [`crate::simulate_jr`].
-pub fn simulate_reference(params: Tensor<3>, problem: &JrProblem) -> Tensor<4> {
-    let device = params.device();
-    let [b, _, n] = params.dims();
-    let nh = problem.horizon;
-    let p = TensorParams::from_packed(params);
-    let batch_init = |data: &[f64], per: usize, shape: [usize; 3]| -> Tensor<3> {
-        let t = Tensor::<1>::from_data(TensorData::new(data.to_vec(), [data.len()]), &device);
-        if data.len() == per {
-            t.reshape([1, shape[1], shape[2]]).repeat_dim(0, b)
-        } else {
-            t.reshape(shape)
-        }
-    };
-    let state0 = batch_init(&problem.init_state, 6 * n, [b, 6, n]);
-    let hist0 = batch_init(&problem.init_history, nh * 2 * n, [b, nh * 2, n]);
-    let mut y: [Tensor<2>; 6] =
-        std::array::from_fn(|v| state0.clone().narrow(1, v, 1).reshape([b, n]));
-    // History of coupling sigmoids, oldest first.
-    let mut hist: Vec<Tensor<2>> = (0..nh)
-        .map(|r| {
-            let y1 = hist0.clone().narrow(1, 2 * r, 1).reshape([b, n]);
-            let y2 = hist0.clone().narrow(1, 2 * r + 1, 1).reshape([b, n]);
-            coupling_sigmoid_tensor(&p, y1, y2)
+/// Simulates `params` `[B, P, n]` with tensor ops; returns the monitored trace like
+/// [`crate::simulate`].
+pub fn simulate_reference(params: Tensor<3>, problem: &NetworkProblem) -> Tensor<4> {
+    problem.model.visit(Oracle { params, problem })
+}
+
+struct Oracle<'a> {
+    params: Tensor<3>,
+    problem: &'a NetworkProblem,
+}
+
+fn clamp_bounds<M: NodeModel>(x: Vec<Tensor<2>>) -> Vec<Tensor<2>> {
+    x.into_iter()
+        .enumerate()
+        .map(|(v, t)| {
+            let (lo, hi) = M::STATE[v].bounds;
+            let t = if lo > f64::NEG_INFINITY {
+                t.clamp_min(lo)
+            } else {
+                t
+            };
+            if hi < f64::INFINITY {
+                t.clamp_max(hi)
+            } else {
+                t
+            }
         })
-        .collect();
-    // Flat gather index into [nh·n]: (nh − 1 − lag_ij)·n + j for target i, source j.
-    let idx: Vec<i64> = (0..n * n)
-        .map(|ij| ((nh - 1 - problem.lag[ij]) * n + ij % n) as i64)
-        .collect();
-    let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n * n]), &device);
-    let w = Tensor::<1>::from_data(TensorData::new(problem.weights.to_vec(), [n * n]), &device)
-        .reshape([1, n, n]);
-    let noise = problem.noise.as_ref().map(|xi| {
-        Tensor::<1>::from_data(TensorData::new(xi.to_vec(), [xi.len()]), &device)
-            .reshape([problem.steps, 6, n])
-            .mul_scalar(problem.dt.sqrt() * problem.sigma)
-    });
-    let dt = problem.dt;
-    let mut samples = Vec::new();
-    for k in 0..problem.steps {
-        let window = Tensor::cat(hist[hist.len() - nh..].to_vec(), 1); // [B, nh·n]
-        let delayed = window.select(1, idx.clone()).reshape([b, n, n]);
-        let c = (delayed * w.clone()).sum_dim(2).reshape([b, n]) * p.get(JrParam::coupling_a);
-        let eta: [Option<Tensor<2>>; 6] = std::array::from_fn(|v| {
-            noise
-                .as_ref()
-                .map(|z| z.clone().narrow(0, k, 1).narrow(1, v, 1).reshape([1, n]))
-        });
-        let add_eta = |t: Tensor<2>, v: usize| match &eta[v] {
-            Some(e) => t + e.clone(),
-            None => t,
+        .collect()
+}
+
+impl ModelVisitor for Oracle<'_> {
+    type Output = Tensor<4>;
+
+    fn visit<M: NodeModel>(self) -> Tensor<4> {
+        let problem = self.problem;
+        let lay = problem.layout();
+        let device = self.params.device();
+        let [b, np, n] = self.params.dims();
+        assert_eq!(np, lay.np());
+        let nh = problem.horizon;
+        let (ns, ncv, nch) = (lay.ns, lay.ncv, lay.nch);
+        let cvar = problem.model.info().cvar;
+        let p: Vec<Tensor<2>> = (0..np)
+            .map(|k| self.params.clone().narrow(1, k, 1).reshape([b, n]))
+            .collect();
+        let (pm, pc) = p.split_at(lay.npm);
+        let batch_init = |data: &[f64], per: usize, shape: [usize; 3]| -> Tensor<3> {
+            let t = Tensor::<1>::from_data(TensorData::new(data.to_vec(), [data.len()]), &device);
+            if data.len() == per {
+                t.reshape([1, shape[1], shape[2]]).repeat_dim(0, b)
+            } else {
+                t.reshape(shape)
+            }
         };
-        let d0 = drift_tensor(&p, &y, c.clone());
-        let x1: [Tensor<2>; 6] =
-            std::array::from_fn(|v| add_eta(y[v].clone() + d0[v].clone().mul_scalar(dt), v));
-        let d1 = drift_tensor(&p, &x1, c);
-        y = std::array::from_fn(|v| {
-            add_eta(
-                y[v].clone() + (d0[v].clone() + d1[v].clone()).mul_scalar(dt / 2.0),
-                v,
-            )
-        });
-        hist.push(coupling_sigmoid_tensor(&p, y[1].clone(), y[2].clone()));
-        if k % problem.monitor.stride == 0 {
-            let vars: Vec<Tensor<2>> = problem
-                .monitor
-                .variables
-                .iter()
-                .map(|&v| y[v].clone())
+        let state0 = batch_init(&problem.init_state, ns * n, [b, ns, n]);
+        let hist0 = batch_init(&problem.init_history, nh * ncv * n, [b, nh * ncv, n]);
+        let mut x: Vec<Tensor<2>> = (0..ns)
+            .map(|v| state0.clone().narrow(1, v, 1).reshape([b, n]))
+            .collect();
+        // History of pre-synaptic values per channel, oldest first.
+        let mut hist: Vec<Vec<Tensor<2>>> = (0..nh)
+            .map(|r| {
+                let xv: Vec<Tensor<2>> = (0..ncv)
+                    .map(|q| hist0.clone().narrow(1, r * ncv + q, 1).reshape([b, n]))
+                    .collect();
+                problem.coupling.pre_tensor(&xv, pc, nch)
+            })
+            .collect();
+        // Flat gather index into [nh·n]: (nh − 1 − lag_ij)·n + j for target i, source j.
+        let idx: Vec<i64> = (0..n * n)
+            .map(|ij| ((nh - 1 - problem.lag[ij]) * n + ij % n) as i64)
+            .collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n * n]), &device);
+        let w = Tensor::<1>::from_data(TensorData::new(problem.weights.to_vec(), [n * n]), &device)
+            .reshape([1, n, n]);
+        let rowsum: Vec<f64> = (0..n)
+            .map(|i| problem.weights[i * n..(i + 1) * n].iter().sum())
+            .collect();
+        let rowsum = Tensor::<1>::from_data(TensorData::new(rowsum, [n]), &device).reshape([1, n]);
+        let scale = if problem.noise.is_some() {
+            problem.dt.sqrt() * problem.sigma
+        } else {
+            0.0
+        };
+        let mut noise = NoiseCursor::new(&problem.noise);
+        let mut eta_host = vec![0.0; ns * n];
+        let tab = problem.method.tableau();
+        let dt = problem.dt;
+        let mon = &problem.monitor;
+        let mut samples: Vec<Tensor<3>> = Vec::new();
+        let mut acc: Option<Tensor<3>> = None;
+        for k in 0..problem.steps {
+            let sums: Vec<Tensor<2>> = (0..nch)
+                .map(|h| {
+                    let window = Tensor::cat(
+                        hist[hist.len() - nh..]
+                            .iter()
+                            .map(|r| r[h].clone())
+                            .collect(),
+                        1,
+                    );
+                    let delayed = window.select(1, idx.clone()).reshape([b, n, n]);
+                    (delayed * w.clone()).sum_dim(2).reshape([b, n])
+                })
                 .collect();
-            samples.push(Tensor::stack::<3>(vars, 1)); // [B, V, n]
+            let xi: Vec<Tensor<2>> = cvar.iter().map(|&cv| x[cv].clone()).collect();
+            let c = problem.coupling.post_tensor(&sums, &xi, &rowsum, pc);
+            noise.next_step(scale, &mut eta_host);
+            let eta: Vec<Tensor<2>> = (0..ns)
+                .map(|v| {
+                    Tensor::<1>::from_data(
+                        TensorData::new(eta_host[v * n..(v + 1) * n].to_vec(), [n]),
+                        &device,
+                    )
+                    .reshape([1, n])
+                })
+                .collect();
+            let mut ks: Vec<Vec<Tensor<2>>> = Vec::new();
+            for s in 0..tab.stages {
+                let xs = if s == 0 {
+                    x.clone()
+                } else {
+                    let xs = (0..ns)
+                        .map(|v| {
+                            let mut t = x[v].clone();
+                            for j in 0..s {
+                                if tab.a[s][j] != 0.0 {
+                                    t = t + ks[j][v].clone().mul_scalar(dt * tab.a[s][j]);
+                                }
+                            }
+                            if scale > 0.0 && tab.c[s] != 0.0 {
+                                t = t + eta[v].clone().mul_scalar(tab.c[s]);
+                            }
+                            t
+                        })
+                        .collect();
+                    clamp_bounds::<M>(xs)
+                };
+                ks.push(drift_tensor::<M>(&xs, &c, pm));
+            }
+            let next = (0..ns)
+                .map(|v| {
+                    let mut t = x[v].clone();
+                    for s in 0..tab.stages {
+                        t = t + ks[s][v].clone().mul_scalar(dt * tab.b[s]);
+                    }
+                    if scale > 0.0 {
+                        t = t + eta[v].clone();
+                    }
+                    t
+                })
+                .collect();
+            x = clamp_bounds::<M>(next);
+            let xv: Vec<Tensor<2>> = cvar.iter().map(|&cv| x[cv].clone()).collect();
+            hist.push(problem.coupling.pre_tensor(&xv, pc, nch));
+            if let Some((m, wgt)) = mon.sample_of(k, problem.steps) {
+                let vars: Vec<Tensor<2>> = mon.variables.iter().map(|&v| x[v].clone()).collect();
+                let sample = Tensor::stack::<3>(vars, 1); // [B, V, n]
+                match mon.kind {
+                    MonitorKind::SubSample => samples.push(sample),
+                    MonitorKind::TemporalAverage => {
+                        let s = sample.mul_scalar(wgt);
+                        acc = Some(match acc.take() {
+                            Some(a) => a + s,
+                            None => s,
+                        });
+                        if (k + 1) % mon.stride == 0 {
+                            samples.push(acc.take().expect("accumulated"));
+                        }
+                        let _ = m;
+                    }
+                }
+            }
         }
+        Tensor::stack(samples, 1)
     }
-    Tensor::stack(samples, 1)
 }

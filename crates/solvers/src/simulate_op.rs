@@ -1,15 +1,16 @@
-//! The Jansen-Rit network simulation as one custom autodiff operation on burn.
+//! The network simulation as one custom autodiff operation on burn, for every model.
 //!
 //! Forward: the plain-Rust kernel of [`crate::network_kernel`] over the whole batch. Backward:
-//! its hand-written adjoint, reading the tape stored by the forward pass. The operation is
-//! registered with burn's backend-extension mechanism for the Flex and NdArray CPU backends and
-//! for `Autodiff` on top of them, so `simulate_jr` works on any of those devices and is a single
-//! node on the autodiff tape regardless of the number of steps.
+//! its adjoint, reading the tape stored by the forward pass. The operation is registered with
+//! burn's backend-extension mechanism for the Flex and NdArray CPU backends and for `Autodiff`
+//! on top of them, so [`simulate`] works on any of those devices and is a single node on the
+//! autodiff tape regardless of the number of steps. The model is data of the problem (one op
+//! for all models); the kernel monomorphises on it once per call.
 
 // burn 0.22 deprecates burn-ndarray in favour of Flex; the design card requires ndarray support.
 #![allow(deprecated)]
 
-use crate::network_kernel::{self, JrProblem, Tape};
+use crate::network_kernel::{self, NetworkProblem, Tape};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -18,18 +19,17 @@ use burn::backend::autodiff::{
 use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, TensorMetadata};
 use burn::tensor::{Shape, Tensor, TensorData, read_sync};
-use dynamics::jansen_rit::N_JR_PARAMS;
 use std::sync::Arc;
 
 /// A simulation problem shared with the backend (cheap to clone).
 #[derive(Debug, Clone)]
-pub struct JrSimulation(pub Arc<JrProblem>);
+pub struct Simulation(pub Arc<NetworkProblem>);
 
-/// Backend extension: the fused Jansen-Rit simulation.
+/// Backend extension: the fused network simulation.
 #[backend_extension(NdArray, Flex, Autodiff)]
-pub trait JrSimulateOps: Backend {
-    /// Simulates `params` `[B, 19, n]` and returns the monitored trace `[B, samples, vars, n]`.
-    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self>;
+pub trait NetworkSimulateOps: Backend {
+    /// Simulates `params` `[B, P, n]` and returns the monitored trace `[B, samples, vars, n]`.
+    fn network_simulate(params: FloatTensor<Self>, sim: Simulation) -> FloatTensor<Self>;
 }
 
 fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
@@ -39,7 +39,7 @@ fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
         .expect("converted to f64")
 }
 
-fn trace_shape(problem: &JrProblem, batch: usize) -> Shape {
+fn trace_shape(problem: &NetworkProblem, batch: usize) -> Shape {
     Shape::from([
         batch,
         problem.monitor.samples(problem.steps),
@@ -50,47 +50,45 @@ fn trace_shape(problem: &JrProblem, batch: usize) -> Shape {
 
 fn host_forward<B: Backend>(
     params: FloatTensor<B>,
-    sim: &JrSimulation,
+    sim: &Simulation,
     record: bool,
 ) -> (FloatTensor<B>, Vec<f64>, Vec<Tape>) {
     let device = params.device();
     let shape = params.shape();
-    assert_eq!(
-        shape[1], N_JR_PARAMS,
-        "params must be [B, {N_JR_PARAMS}, n]"
-    );
+    let np = sim.0.layout().np();
+    assert_eq!(shape[1], np, "params must be [B, {np}, n]");
     let host = to_host::<B>(params);
     let (out, tapes) = network_kernel::forward(&sim.0, &host, record);
     let trace = TensorData::new(out.trace, trace_shape(&sim.0, shape[0]));
     (B::float_from_data(trace, &device), host, tapes)
 }
 
-impl JrSimulateOps for Flex {
-    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self> {
+impl NetworkSimulateOps for Flex {
+    fn network_simulate(params: FloatTensor<Self>, sim: Simulation) -> FloatTensor<Self> {
         host_forward::<Self>(params, &sim, false).0
     }
 }
 
-impl JrSimulateOps for NdArray {
-    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self> {
+impl NetworkSimulateOps for NdArray {
+    fn network_simulate(params: FloatTensor<Self>, sim: Simulation) -> FloatTensor<Self> {
         host_forward::<Self>(params, &sim, false).0
     }
 }
 
 /// What the backward pass needs: the problem, the parameters and the forward tapes.
 #[derive(Debug, Clone)]
-struct JrState {
-    sim: JrSimulation,
+struct SimState {
+    sim: Simulation,
     params: Arc<Vec<f64>>,
     tapes: Arc<Vec<Tape>>,
     shape: Shape,
 }
 
 #[derive(Debug)]
-struct JrBackward;
+struct SimBackward;
 
-impl<B: Backend> Backward<B, 1> for JrBackward {
-    type State = JrState;
+impl<B: Backend> Backward<B, 1> for SimBackward {
+    type State = SimState;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let state = ops.state;
@@ -103,15 +101,15 @@ impl<B: Backend> Backward<B, 1> for JrBackward {
     }
 }
 
-impl<B: Backend + JrSimulateOps, C: CheckpointStrategy> JrSimulateOps for Autodiff<B, C> {
-    fn jr_simulate(params: FloatTensor<Self>, sim: JrSimulation) -> FloatTensor<Self> {
+impl<B: Backend + NetworkSimulateOps, C: CheckpointStrategy> NetworkSimulateOps for Autodiff<B, C> {
+    fn network_simulate(params: FloatTensor<Self>, sim: Simulation) -> FloatTensor<Self> {
         let guard = params.node();
         let inner = params.into_primitive();
-        match JrBackward.prepare::<C>([guard]).compute_bound().stateful() {
+        match SimBackward.prepare::<C>([guard]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let shape = inner.shape();
                 let (out, host, tapes) = host_forward::<B>(inner, &sim, true);
-                let state = JrState {
+                let state = SimState {
                     sim,
                     params: Arc::new(host),
                     tapes: Arc::new(tapes),
@@ -119,16 +117,16 @@ impl<B: Backend + JrSimulateOps, C: CheckpointStrategy> JrSimulateOps for Autodi
                 };
                 prep.finish(state, out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::jr_simulate(inner, sim)),
+            OpsKind::UnTracked(prep) => prep.finish(B::network_simulate(inner, sim)),
         }
     }
 }
 
-/// Simulates a batch of Jansen-Rit networks: `params` `[B, 19, n]` (see
-/// [`dynamics::JrParam`]) → monitored trace `[B, samples, variables, n]`. Differentiable with
-/// respect to every parameter on autodiff devices.
-pub fn simulate_jr(params: Tensor<3>, sim: &JrSimulation) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as JrSimulateOps>::jr_simulate(
+/// Simulates a batch of networks: `params` `[B, P, n]` (the model's parameters, then the
+/// coupling's) → monitored trace `[B, samples, variables, n]`. Differentiable with respect to
+/// every parameter on autodiff devices.
+pub fn simulate(params: Tensor<3>, sim: &Simulation) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as NetworkSimulateOps>::network_simulate(
         params.into_dispatch(),
         sim.clone(),
     ))

@@ -42,7 +42,7 @@ pub struct System {
     pub validate: fn(&RunContext) -> anyhow::Result<()>,
 }
 
-/// Every registered system besides Jansen-Rit.
+/// Every registered system besides the network models (which `train` runs).
 pub const SYSTEMS: [System; 3] = [
     System {
         models: ratenet::MODELS,
@@ -68,7 +68,8 @@ pub fn find(model: &str) -> Option<&'static System> {
 
 /// All model names `fit run` accepts.
 pub fn all_models() -> Vec<&'static str> {
-    std::iter::once("JansenRit")
+    dynamics::ModelKind::names()
+        .into_iter()
         .chain(SYSTEMS.iter().flat_map(|s| s.models.iter().copied()))
         .collect()
 }

@@ -1,0 +1,166 @@
+//! The Jansen-Rit neural mass model (a cortical column of pyramidal cells, excitatory and
+//! inhibitory interneurons).
+//!
+//! State per region: `y0…y5` (mV for `y0…y2`, mV/ms for `y3…y5`). With the firing-rate sigmoid
+//! `s(v) = 2 nu_max / (1 + exp(r (v0 − v)))`:
+//!
+//! ```text
+//! dy0 = y3                dy1 = y4                dy2 = y5
+//! dy3 = A a s(y1 − y2)                                − 2 a y3 − a² y0
+//! dy4 = A a (mu + c + local_coupling (y1 − y2) + J a_2 s(J a_1 y0)) − 2 a y4 − a² y1
+//! dy5 = B b J a_4 s(J a_3 y0)                         − 2 b y5 − b² y2
+//! ```
+//!
+//! Time in ms. The coupling reads `(y1, y2)` (TVB's `cvar = [1, 2]`); the drift uses the first
+//! coupling input, which with [`crate::couplings::SigmoidalJansenRit`] is
+//! `c_i = a_c Σ_j W_ij S(y1_j − y2_j)(t − d_ij)`.
+//!
+//! Defaults are the TVB-O / seed 004 values (`a = b = 0.04`, `mu = 0.15`); tvb-library's own
+//! defaults are `a = 0.1`, `b = 0.05`, `mu = 0.22`. The operation order follows the TVB-O JAX
+//! kernel so that deterministic runs agree with it to rounding. The adjoint is hand-written for
+//! speed (this is the hot loop of every Jansen-Rit fit) and checked against the derived one by
+//! the model suite.
+//!
+//! References: Jansen & Rit (1995), Biol. Cybern. 73:357–366; Jansen, Zouridakis & Brandt
+//! (1993), Biol. Cybern. 68:275–283; tvb-library `models.jansen_rit.JansenRit`.
+
+use crate::model::{NodeModel, ParamInfo, StateInfo, param as p};
+use crate::scalar::Scalar;
+
+/// Jansen & Rit (1995).
+pub struct JansenRit;
+
+impl NodeModel for JansenRit {
+    const NAME: &'static str = "JansenRit";
+    const STATE: &'static [StateInfo] = &[
+        StateInfo::free("y0"),
+        StateInfo::free("y1"),
+        StateInfo::free("y2"),
+        StateInfo::free("y3"),
+        StateInfo::free("y4"),
+        StateInfo::free("y5"),
+    ];
+    const CVAR: &'static [usize] = &[1, 2];
+    const N_COUPLING: usize = 1;
+    const VOI: usize = 0;
+    const PARAMS: &'static [ParamInfo] = &[
+        p("a", 0.04, "ms^-1", (0.05, 0.15), "reciprocal of the excitatory PSP time constant"),
+        p("b", 0.04, "ms^-1", (0.025, 0.075), "reciprocal of the inhibitory PSP time constant"),
+        p("mu", 0.15, "ms^-1", (0.0, 0.22), "mean input firing rate"),
+        p("A", 3.25, "mV", (2.6, 9.75), "maximum amplitude of the EPSP"),
+        p("B", 22.0, "mV", (17.6, 110.0), "maximum amplitude of the IPSP"),
+        p("J", 135.0, "1", (65.0, 1350.0), "average number of synapses between populations"),
+        p("a_1", 1.0, "1", (0.5, 1.5), "synapses pyramidal → excitatory interneurons"),
+        p("a_2", 0.8, "1", (0.4, 1.2), "synapses excitatory interneurons → pyramidal"),
+        p("a_3", 0.25, "1", (0.125, 0.375), "synapses pyramidal → inhibitory interneurons"),
+        p("a_4", 0.25, "1", (0.125, 0.375), "synapses inhibitory interneurons → pyramidal"),
+        p("nu_max", 0.0025, "ms^-1", (0.00125, 0.00375), "half of the maximum firing rate"),
+        p("r", 0.56, "mV^-1", (0.28, 0.84), "steepness of the firing-rate sigmoid"),
+        p("v0", 5.52, "mV", (3.12, 6.0), "potential at half of the maximum firing rate"),
+        p("local_coupling", 0.0, "1", (0.0, 1.0), "gain of the local (self) input y1 − y2"),
+    ];
+    const REFERENCE: &'static str = "Jansen & Rit (1995), Biol. Cybern. 73:357-366";
+    const DT: f64 = 1.0;
+    const INITIAL: &'static [f64] = &[0.1, 0.1, 0.1, 0.1, 0.1, 0.1];
+    const HAND_WRITTEN_VJP: bool = true;
+
+    #[allow(non_snake_case)]
+    #[inline(always)]
+    fn drift<S: Scalar>(y: &[S], c: &[S], p: &[S], dy: &mut [S]) {
+        let (a, b, mu, A, B, J) = (p[0], p[1], p[2], p[3], p[4], p[5]);
+        let (a_1, a_2, a_3, a_4) = (p[6], p[7], p[8], p[9]);
+        let (nu, r, v0, lc) = (p[10], p[11], p[12], p[13]);
+        let c = c[0];
+        let s1 = nu * 2.0 / ((r * (v0 - J * a_1 * y[0])).exp() + 1.0);
+        let s3 = nu * 2.0 / ((r * (v0 - J * a_3 * y[0])).exp() + 1.0);
+        let s12 = nu * 2.0 / ((r * (v0 + y[2] - y[1])).exp() + 1.0);
+        dy[0] = y[3];
+        dy[1] = y[4];
+        dy[2] = y[5];
+        dy[3] = -y[0] * (a * a) - a * 2.0 * y[3] + A * a * s12;
+        dy[4] = -y[1] * (a * a) - a * 2.0 * y[4] + A * a * (c + mu + lc * (y[1] - y[2]) + J * a_2 * s1);
+        dy[5] = -y[2] * (b * b) - b * 2.0 * y[5] + B * J * a_4 * b * s3;
+    }
+
+    #[allow(non_snake_case)]
+    #[inline]
+    fn drift_vjp(
+        y: &[f64],
+        c: &[f64],
+        p: &[f64],
+        lam: &[f64],
+        dy: &mut [f64],
+        gc: &mut [f64],
+        dp: &mut [f64],
+    ) {
+        let (a, b, mu, A, B, J) = (p[0], p[1], p[2], p[3], p[4], p[5]);
+        let (a1, a2, a3, a4) = (p[6], p[7], p[8], p[9]);
+        let (nu, r, v0, lc) = (p[10], p[11], p[12], p[13]);
+        let c = c[0];
+        let rate = |v: f64| {
+            let t = 1.0 / (1.0 + (r * (v0 - v)).exp());
+            (2.0 * nu * t, t)
+        };
+        let v1 = J * a1 * y[0];
+        let v3 = J * a3 * y[0];
+        let v12 = y[1] - y[2];
+        let (s1, t1) = rate(v1);
+        let (s3, t3) = rate(v3);
+        let (s12, t12) = rate(v12);
+        let (l0, l1, l2, l3, l4, l5) = (lam[0], lam[1], lam[2], lam[3], lam[4], lam[5]);
+
+        dy[3] += l0;
+        dy[4] += l1;
+        dy[5] += l2;
+
+        // dy3 = -y0 a² - 2a y3 + A a s12
+        dy[0] -= l3 * a * a;
+        dy[3] -= 2.0 * a * l3;
+        let g12 = l3 * A * a;
+        dp[0] += l3 * (-2.0 * a * y[0] - 2.0 * y[3] + A * s12);
+        dp[3] += l3 * a * s12;
+
+        // dy4 = -y1 a² - 2a y4 + A a inner
+        let inner = c + mu + lc * v12 + J * a2 * s1;
+        dy[1] += l4 * (A * a * lc - a * a);
+        dy[2] -= l4 * A * a * lc;
+        dy[4] -= 2.0 * a * l4;
+        let dc = l4 * A * a;
+        dp[2] += dc;
+        dp[13] += dc * v12;
+        let g1 = dc * J * a2;
+        dp[5] += dc * a2 * s1;
+        dp[7] += dc * J * s1;
+        dp[0] += l4 * (-2.0 * a * y[1] - 2.0 * y[4] + A * inner);
+        dp[3] += l4 * a * inner;
+
+        // dy5 = -y2 b² - 2b y5 + B J a4 b s3
+        dy[2] -= l5 * b * b;
+        dy[5] -= 2.0 * b * l5;
+        let g3 = l5 * B * J * a4 * b;
+        dp[1] += l5 * (-2.0 * b * y[2] - 2.0 * y[5] + B * J * a4 * s3);
+        dp[4] += l5 * J * a4 * b * s3;
+        dp[5] += l5 * B * a4 * b * s3;
+        dp[9] += l5 * B * J * b * s3;
+
+        // Sigmoids: ds/dv = r s (1 - t), ds/dr = -(v0 - v) s (1 - t), ds/dv0 = -r s (1 - t),
+        // ds/dnu = 2 t (t = 1/(1+e) keeps every expression finite when exp overflows).
+        let mut sig = |g: f64, s: f64, t: f64, v: f64| -> f64 {
+            let q = s * (1.0 - t);
+            dp[11] -= g * (v0 - v) * q;
+            dp[12] -= g * r * q;
+            dp[10] += g * 2.0 * t;
+            g * r * q
+        };
+        let gv1 = sig(g1, s1, t1, v1);
+        let gv3 = sig(g3, s3, t3, v3);
+        let gv12 = sig(g12, s12, t12, v12);
+        dy[0] += gv1 * J * a1 + gv3 * J * a3;
+        dp[5] += gv1 * a1 * y[0] + gv3 * a3 * y[0];
+        dp[6] += gv1 * J * y[0];
+        dp[8] += gv3 * J * y[0];
+        dy[1] += gv12;
+        dy[2] -= gv12;
+        gc[0] += dc;
+    }
+}

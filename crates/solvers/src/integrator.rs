@@ -1,0 +1,308 @@
+//! Integrators as data: explicit Runge-Kutta tableaus with their order, and one step of a node
+//! (with its adjoint) for any model.
+//!
+//! One step from `X` with coupling input `c` and an already scaled noise increment `η`:
+//!
+//! ```text
+//! X_s   = clamp(X + dt Σ_{j<s} a_sj k_j + c_s η)     (stage inputs; X_0 = X)
+//! k_s   = f(X_s, c, θ)
+//! X'    = clamp(X + dt Σ_s b_s k_s + η)
+//! ```
+//!
+//! * **Coupling held for the whole step** in every method: `c` is computed once per step from
+//!   the delay history before the step, as tvb-library does for all its integrators (the
+//!   delayed history cannot supply intermediate times) and as the TVB-O kernel does.
+//! * **Noise** (additive, `η = sqrt(dt)·σ·ξ`): with `Heun` this is the stochastic Heun of TVB-O
+//!   — the same `η` in the predictor and in the result; with `Euler` it is Euler–Maruyama.
+//!   `RK4` is deterministic only.
+//! * **Clamping** to the model's state bounds is applied to every stage input and to the result
+//!   (tvb-library clamps the Heun predictor and result); the adjoint passes no gradient through
+//!   a component that was clamped.
+
+use dynamics::{MAX_COUPLING, MAX_STATE, NodeModel};
+
+/// Largest number of stages.
+pub const MAX_STAGES: usize = 4;
+
+/// An explicit Runge-Kutta method.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tableau {
+    /// Name in experiment files.
+    pub name: &'static str,
+    /// Number of stages.
+    pub stages: usize,
+    /// Stage coefficients `a[s][j]`, `j < s`.
+    pub a: [[f64; MAX_STAGES]; MAX_STAGES],
+    /// Weights `b[s]`.
+    pub b: [f64; MAX_STAGES],
+    /// Noise fraction entering each stage input (`c_s`; the stage times for additive noise).
+    pub c: [f64; MAX_STAGES],
+    /// Order of convergence of the deterministic method.
+    pub order: usize,
+    /// Whether additive noise is supported.
+    pub stochastic: bool,
+}
+
+/// Forward Euler (order 1); Euler–Maruyama with noise.
+pub const EULER: Tableau = Tableau {
+    name: "Euler",
+    stages: 1,
+    a: [[0.0; 4]; 4],
+    b: [1.0, 0.0, 0.0, 0.0],
+    c: [0.0; 4],
+    order: 1,
+    stochastic: true,
+};
+
+/// Heun's method (order 2); TVB-O's stochastic Heun with noise.
+pub const HEUN: Tableau = Tableau {
+    name: "Heun",
+    stages: 2,
+    a: [
+        [0.0, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0; 4],
+        [0.0; 4],
+    ],
+    b: [0.5, 0.5, 0.0, 0.0],
+    c: [0.0, 1.0, 0.0, 0.0],
+    order: 2,
+    stochastic: true,
+};
+
+/// The classical fourth-order Runge-Kutta method (deterministic only).
+pub const RK4: Tableau = Tableau {
+    name: "RK4",
+    stages: 4,
+    a: [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.5, 0.0, 0.0, 0.0],
+        [0.0, 0.5, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+    ],
+    b: [1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0],
+    c: [0.0, 0.5, 0.5, 1.0],
+    order: 4,
+    stochastic: false,
+};
+
+/// The integration methods, chosen by `integration.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Method {
+    /// [`EULER`].
+    Euler,
+    /// [`HEUN`] (the default: TVB-O and tvb-library's `HeunDeterministic`/`HeunStochastic`).
+    #[default]
+    Heun,
+    /// [`RK4`].
+    Rk4,
+}
+
+impl Method {
+    /// Every method.
+    pub const ALL: [Method; 3] = [Method::Euler, Method::Heun, Method::Rk4];
+
+    /// Its tableau.
+    pub fn tableau(self) -> &'static Tableau {
+        match self {
+            Self::Euler => &EULER,
+            Self::Heun => &HEUN,
+            Self::Rk4 => &RK4,
+        }
+    }
+
+    /// Looks a method up by name (`Euler`, `Heun`, `RK4`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.tableau().name == name)
+    }
+
+    /// Names of all methods.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|m| m.tableau().name).collect()
+    }
+}
+
+#[inline(always)]
+fn clamp<M: NodeModel>(x: &mut [f64; MAX_STATE]) {
+    for v in 0..M::NS {
+        let (lo, hi) = M::STATE[v].bounds;
+        if lo > f64::NEG_INFINITY && x[v] < lo {
+            x[v] = lo;
+        }
+        if hi < f64::INFINITY && x[v] > hi {
+            x[v] = hi;
+        }
+    }
+}
+
+#[inline(always)]
+fn has_bounds<M: NodeModel>() -> bool {
+    let mut k = 0;
+    while k < M::NS {
+        let (lo, hi) = M::STATE[k].bounds;
+        if lo > f64::NEG_INFINITY || hi < f64::INFINITY {
+            return true;
+        }
+        k += 1;
+    }
+    false
+}
+
+/// Clamp mask: 1 where the unclamped value lies inside the bounds (gradient passes), else 0.
+#[inline(always)]
+fn pass_mask<M: NodeModel>(x: &[f64; MAX_STATE], m: &mut [f64; MAX_STATE]) {
+    for v in 0..M::NS {
+        let (lo, hi) = M::STATE[v].bounds;
+        m[v] = if x[v] < lo || x[v] > hi { 0.0 } else { 1.0 };
+    }
+}
+
+/// One step of one node: `x` (NS), coupling input `c`, model parameters `p`, scaled noise
+/// `eta` (NS, zeros when deterministic). Returns the new state.
+#[inline(always)]
+pub fn step<M: NodeModel>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[f64; MAX_STATE],
+    c: &[f64],
+    p: &[f64],
+    eta: &[f64; MAX_STATE],
+) -> [f64; MAX_STATE] {
+    let ns = M::NS;
+    let mut k = [[0.0; MAX_STATE]; MAX_STAGES];
+    for s in 0..tab.stages {
+        if s == 0 {
+            M::drift(&x[..ns], c, p, &mut k[0][..ns]);
+        } else {
+            let mut xs = [0.0; MAX_STATE];
+            for v in 0..ns {
+                let mut acc = 0.0;
+                for j in 0..s {
+                    acc += tab.a[s][j] * k[j][v];
+                }
+                xs[v] = x[v] + dt * acc + tab.c[s] * eta[v];
+            }
+            if has_bounds::<M>() {
+                clamp::<M>(&mut xs);
+            }
+            let (done, rest) = k.split_at_mut(s);
+            let _ = done;
+            M::drift(&xs[..ns], c, p, &mut rest[0][..ns]);
+        }
+    }
+    let mut out = [0.0; MAX_STATE];
+    for v in 0..ns {
+        let mut acc = 0.0;
+        for s in 0..tab.stages {
+            acc += tab.b[s] * k[s][v];
+        }
+        out[v] = x[v] + dt * acc + eta[v];
+    }
+    if has_bounds::<M>() {
+        clamp::<M>(&mut out);
+    }
+    out
+}
+
+/// Adjoint of [`step`]: given `lam = ∂L/∂X'`, returns `∂L/∂X`, adds `∂L/∂c` to `gc` and
+/// `∂L/∂p` to `gp`. The noise is data and receives no gradient.
+#[inline(always)]
+pub fn step_vjp<M: NodeModel>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[f64; MAX_STATE],
+    c: &[f64],
+    p: &[f64],
+    eta: &[f64; MAX_STATE],
+    lam: &[f64; MAX_STATE],
+    gc: &mut [f64],
+    gp: &mut [f64],
+) -> [f64; MAX_STATE] {
+    let ns = M::NS;
+    let bounded = has_bounds::<M>();
+    // Replay the step, keeping stage inputs and clamp masks.
+    let mut k = [[0.0; MAX_STATE]; MAX_STAGES];
+    let mut xs = [[0.0; MAX_STATE]; MAX_STAGES];
+    let mut mask = [[1.0; MAX_STATE]; MAX_STAGES];
+    xs[0] = *x;
+    for s in 0..tab.stages {
+        if s > 0 {
+            for v in 0..ns {
+                let mut acc = 0.0;
+                for j in 0..s {
+                    acc += tab.a[s][j] * k[j][v];
+                }
+                xs[s][v] = x[v] + dt * acc + tab.c[s] * eta[v];
+            }
+            if bounded {
+                pass_mask::<M>(&xs[s], &mut mask[s]);
+                clamp::<M>(&mut xs[s]);
+            }
+        }
+        let (head, tail) = k.split_at_mut(s);
+        let _ = head;
+        M::drift(&xs[s][..ns], c, p, &mut tail[0][..ns]);
+    }
+    let mut lam_out = *lam;
+    if bounded {
+        let mut out = [0.0; MAX_STATE];
+        for v in 0..ns {
+            let mut acc = 0.0;
+            for s in 0..tab.stages {
+                acc += tab.b[s] * k[s][v];
+            }
+            out[v] = x[v] + dt * acc + eta[v];
+        }
+        let mut m = [1.0; MAX_STATE];
+        pass_mask::<M>(&out, &mut m);
+        for v in 0..ns {
+            lam_out[v] *= m[v];
+        }
+    }
+    let mut lam_k = [[0.0; MAX_STATE]; MAX_STAGES];
+    for s in 0..tab.stages {
+        let w = dt * tab.b[s];
+        for v in 0..ns {
+            lam_k[s][v] = lam_out[v] * w;
+        }
+    }
+    let mut lam_x = lam_out;
+    let mut gcs = [0.0; MAX_COUPLING];
+    for s in (1..tab.stages).rev() {
+        let mut gx = [0.0; MAX_STATE];
+        M::drift_vjp(
+            &xs[s][..ns],
+            c,
+            p,
+            &lam_k[s][..ns],
+            &mut gx[..ns],
+            &mut gcs[..c.len()],
+            gp,
+        );
+        for v in 0..ns {
+            gx[v] *= mask[s][v];
+            lam_x[v] += gx[v];
+        }
+        for j in 0..s {
+            let w = dt * tab.a[s][j];
+            if w != 0.0 {
+                for v in 0..ns {
+                    lam_k[j][v] += w * gx[v];
+                }
+            }
+        }
+    }
+    M::drift_vjp(
+        &x[..ns],
+        c,
+        p,
+        &lam_k[0][..ns],
+        &mut lam_x[..ns],
+        &mut gcs[..c.len()],
+        gp,
+    );
+    for (g, s) in gc.iter_mut().zip(&gcs) {
+        *g += s;
+    }
+    lam_x
+}

@@ -1,0 +1,672 @@
+//! The generic model suite: every registered model (`dynamics::ModelKind::ALL`) and coupling
+//! (`dynamics::CouplingKind::ALL`) gets these tests by being registered.
+//!
+//! * the derived VJP of the drift against central finite differences, and a hand-written VJP
+//!   against the derived one;
+//! * the couplings' VJPs likewise;
+//! * the fused kernel against the per-step tensor-op oracle for every valid model × coupling
+//!   pair (forward 1e-11, gradients wrt every parameter of every region 1e-8), with noise,
+//!   sub-sampling and temporal averages;
+//! * gradients of the fused op against finite differences (1e-6 relative);
+//! * the empirical order of every integrator by log-log slope;
+//! * a batch of parameter sets equals single runs, bit for bit;
+//! * parity with tvb-library 2.10's `Simulator` (float64 history) on dk84, from the committed
+//!   fixtures of `tools/make_tvb_fixtures.py` (every registered model must have one).
+//!
+//! The "zoo" network is small (5 regions, delays 0–3 steps) so the oracle and the finite
+//! differences stay fast.
+
+mod common;
+
+use burn::tensor::{Tensor, TensorData};
+use dynamics::{
+    BackendKind, CouplingKind, MAX_STATE, ModelInfo, ModelKind, ModelVisitor, NodeModel,
+    drift_vjp_derived, f64_device,
+};
+use solvers::network_kernel::{self, Layout, NetworkProblem};
+use solvers::reference::simulate_reference;
+use solvers::{Method, Monitor, MonitorKind, NoiseSource, Simulation, simulate};
+use std::sync::Arc;
+
+const N: usize = 5;
+
+/// Every model × coupling pair the engine accepts.
+fn valid_pairs() -> Vec<(ModelKind, CouplingKind)> {
+    let mut v = Vec::new();
+    for &m in ModelKind::ALL {
+        for &c in CouplingKind::ALL {
+            if Layout::new(m, c).is_ok() {
+                v.push((m, c));
+            }
+        }
+    }
+    v
+}
+
+/// The zoo network: `N` regions, asymmetric weights, delays 0–3 steps.
+fn zoo(
+    model: ModelKind,
+    coupling: CouplingKind,
+    method: Method,
+    steps: usize,
+    sigma: f64,
+) -> (NetworkProblem, Vec<f64>) {
+    let info = model.info();
+    let lay = Layout::new(model, coupling).unwrap();
+    let weights: Vec<f64> = (0..N * N)
+        .map(|ij| {
+            let (i, j) = (ij / N, ij % N);
+            if i == j {
+                0.0
+            } else {
+                0.1 + 0.8 * ((i * 7 + j * 3) % 5) as f64 / 5.0
+            }
+        })
+        .collect();
+    let lag: Vec<usize> = (0..N * N).map(|ij| (ij / N + 2 * (ij % N)) % 4).collect();
+    let horizon = 4;
+    // Per-region initial states, spread a little so that regions differ.
+    let mut state = vec![0.0; info.state.len() * N];
+    for v in 0..info.state.len() {
+        for i in 0..N {
+            let (lo, hi) = info.state[v].bounds;
+            state[v * N + i] = (info.initial[v] + 0.01 * i as f64).clamp(lo, hi);
+        }
+    }
+    let mut hist = Vec::new();
+    for _ in 0..horizon {
+        for &cv in info.cvar {
+            hist.extend_from_slice(&state[cv * N..(cv + 1) * N]);
+        }
+    }
+    let mut params = Vec::new();
+    for p in info.params {
+        for i in 0..N {
+            params.push(p.default * (1.0 + 0.002 * i as f64));
+        }
+    }
+    for p in coupling.info().params {
+        let v = if p.name == "a" { 0.1 } else { p.default };
+        params.extend(std::iter::repeat_n(v, N));
+    }
+    assert_eq!(params.len(), lay.np() * N);
+    let problem = NetworkProblem {
+        model,
+        coupling,
+        method,
+        n: N,
+        weights: Arc::new(weights),
+        lag: Arc::new(lag),
+        horizon,
+        dt: info.dt,
+        steps,
+        sigma,
+        noise: if sigma > 0.0 {
+            NoiseSource::seeded(7, 0)
+        } else {
+            NoiseSource::None
+        },
+        init_state: Arc::new(state),
+        init_history: Arc::new(hist),
+        monitor: Monitor::raw((0..info.state.len()).collect()),
+        segment: 7,
+    };
+    problem.validate(1).unwrap();
+    (problem, params)
+}
+
+/// A deterministic "typical" point of a model: its initial state, its defaults, a coupling input.
+fn sample_point(info: &ModelInfo, k: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let x: Vec<f64> = info
+        .initial
+        .iter()
+        .zip(info.state)
+        .enumerate()
+        .map(|(v, (x, s))| (x + 0.03 * ((v + k) % 3) as f64).clamp(s.bounds.0, s.bounds.1))
+        .collect();
+    let c: Vec<f64> = (0..info.n_coupling.max(1))
+        .map(|q| 0.01 + 0.005 * (q + k) as f64)
+        .collect();
+    let p: Vec<f64> = info
+        .params
+        .iter()
+        .enumerate()
+        .map(|(j, p)| p.default * (1.0 + 0.01 * ((j + k) % 4) as f64))
+        .collect();
+    (x, c, p)
+}
+
+struct DriftChecks;
+
+impl ModelVisitor for DriftChecks {
+    type Output = ();
+    fn visit<M: NodeModel>(self) {
+        let info = ModelInfo::of::<M>();
+        for k in 0..3 {
+            let (x, c, p) = sample_point(&info, k);
+            let lam: Vec<f64> = (0..M::NS).map(|v| 0.7 - 0.3 * v as f64).collect();
+            let f = |x: &[f64], c: &[f64], p: &[f64]| -> f64 {
+                let mut dx = vec![0.0; M::NS];
+                M::drift(x, c, p, &mut dx);
+                dx.iter().zip(&lam).map(|(a, b)| a * b).sum()
+            };
+            let (mut gx, mut gc, mut gp) = (vec![0.0; M::NS], vec![0.0; c.len()], vec![0.0; M::NP]);
+            drift_vjp_derived::<M>(&x, &c, &p, &lam, &mut gx, &mut gc, &mut gp);
+            // Central differences of the drift itself (exact up to O(h²) on smooth terms).
+            // Richardson-extrapolated central differences (error O(h⁴)) of λ·f along one input.
+            let check = |name: String, ad: f64, g: &dyn Fn(f64) -> f64, h: f64| {
+                let central = |h: f64| (g(h) - g(-h)) / (2.0 * h);
+                let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+                let err = (ad - fd).abs() / fd.abs().max(ad.abs()).max(1e-8);
+                assert!(err < 1e-6, "{}: {name}: derived {ad} vs FD {fd}", M::NAME);
+            };
+            for v in 0..M::NS {
+                let g = |d: f64| {
+                    let mut a = x.clone();
+                    a[v] += d;
+                    f(&a, &c, &p)
+                };
+                check(format!("x{v}"), gx[v], &g, 1e-4 * x[v].abs().max(1e-2));
+            }
+            for q in 0..c.len() {
+                let g = |d: f64| {
+                    let mut a = c.clone();
+                    a[q] += d;
+                    f(&x, &a, &p)
+                };
+                check(format!("c{q}"), gc[q], &g, 1e-5);
+            }
+            for j in 0..M::NP {
+                let g = |d: f64| {
+                    let mut a = p.clone();
+                    a[j] += d;
+                    f(&x, &c, &a)
+                };
+                check(
+                    M::PARAMS[j].name.to_string(),
+                    gp[j],
+                    &g,
+                    1e-4 * p[j].abs().max(1e-2),
+                );
+            }
+            if M::HAND_WRITTEN_VJP {
+                let (mut hx, mut hc, mut hp) =
+                    (vec![0.0; M::NS], vec![0.0; c.len()], vec![0.0; M::NP]);
+                M::drift_vjp(&x, &c, &p, &lam, &mut hx, &mut hc, &mut hp);
+                let all_h = hx.iter().chain(&hc).chain(&hp);
+                let all_d = gx.iter().chain(&gc).chain(&gp);
+                for (a, b) in all_h.zip(all_d) {
+                    assert!(
+                        (a - b).abs() <= 1e-12 * b.abs().max(1e-3),
+                        "{}: hand-written VJP {a} vs derived {b}",
+                        M::NAME
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn drift_vjps_match_finite_differences_and_hand_written_ones() {
+    for &m in ModelKind::ALL {
+        m.visit(DriftChecks);
+    }
+}
+
+#[test]
+fn coupling_vjps_match_the_derived_ones() {
+    for &c in CouplingKind::ALL {
+        let info = c.info();
+        for ncv in [1usize, 2] {
+            let Ok(nch) = info.channels(ncv) else {
+                continue;
+            };
+            let p: Vec<f64> = info.params.iter().map(|p| p.default + 0.3).collect();
+            let x: Vec<f64> = (0..ncv).map(|q| 7.0 - 2.5 * q as f64).collect();
+            let g: Vec<f64> = (0..nch).map(|h| 1.0 - 0.4 * h as f64).collect();
+            let (mut a, mut ap) = (vec![0.0; ncv], vec![0.0; p.len()]);
+            let (mut b, mut bp) = (vec![0.0; ncv], vec![0.0; p.len()]);
+            c.pre_vjp(&x, &p, &g, &mut a, &mut ap);
+            c.pre_vjp_derived(&x, &p, &g, &mut b, &mut bp);
+            for (u, v) in a.iter().chain(&ap).zip(b.iter().chain(&bp)) {
+                assert!(
+                    (u - v).abs() <= 1e-12 * v.abs().max(1e-6),
+                    "{} pre",
+                    info.name
+                );
+            }
+            let sum: Vec<f64> = (0..nch).map(|h| 3.0 + h as f64).collect();
+            let (mut s1, mut x1, mut p1) = (vec![0.0; nch], vec![0.0; ncv], vec![0.0; p.len()]);
+            let (mut s2, mut x2, mut p2) = (vec![0.0; nch], vec![0.0; ncv], vec![0.0; p.len()]);
+            let xi = &x[..ncv.min(nch)];
+            c.post_vjp(&sum, xi, 2.5, &p, &g, &mut s1, &mut x1[..xi.len()], &mut p1);
+            c.post_vjp_derived(&sum, xi, 2.5, &p, &g, &mut s2, &mut x2[..xi.len()], &mut p2);
+            for (u, v) in s1
+                .iter()
+                .chain(&x1)
+                .chain(&p1)
+                .zip(s2.iter().chain(&x2).chain(&p2))
+            {
+                assert!(
+                    (u - v).abs() <= 1e-12 * v.abs().max(1e-6),
+                    "{} post",
+                    info.name
+                );
+            }
+            // And the derived pre VJP against finite differences.
+            let val = |x: &[f64], p: &[f64]| -> f64 {
+                let mut out = vec![0.0; nch];
+                c.pre(x, p, &mut out);
+                out.iter().zip(&g).map(|(a, b)| a * b).sum()
+            };
+            for q in 0..ncv {
+                let h = 1e-6;
+                let (mut u, mut v) = (x.clone(), x.clone());
+                u[q] += h;
+                v[q] -= h;
+                let fd = (val(&u, &p) - val(&v, &p)) / (2.0 * h);
+                assert!(
+                    (fd - b[q]).abs() <= 1e-7 * fd.abs().max(1e-6),
+                    "{}",
+                    info.name
+                );
+            }
+        }
+    }
+}
+
+/// The fused op and the oracle on the same problem: forward values and the gradients of a
+/// weighted sum of the trace with respect to every parameter of every region.
+fn kernel_vs_oracle(problem: &NetworkProblem, params: &[f64], label: &str) {
+    let np = problem.layout().np();
+    let device = f64_device(BackendKind::Flex, true);
+    let make = || {
+        Tensor::<1>::from_data(TensorData::new(params.to_vec(), [np * N]), &device)
+            .reshape([1, np, N])
+            .require_grad()
+    };
+    let tl = problem.trace_len();
+    let weights: Vec<f64> = (0..tl).map(|k| (k % 97) as f64 / 97.0 - 0.5).collect();
+    let w = Tensor::<1>::from_data(TensorData::new(weights, [tl]), &device);
+    let (pf, pr) = (make(), make());
+    let fused = simulate(pf.clone(), &Simulation(Arc::new(problem.clone())));
+    let oracle = simulate_reference(pr.clone(), problem);
+    assert_eq!(fused.dims(), oracle.dims(), "{label}");
+    let fv: Vec<f64> = fused.clone().into_data().try_into_vec().unwrap();
+    let ov: Vec<f64> = oracle.clone().into_data().try_into_vec().unwrap();
+    let scale = ov.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let err = fv
+        .iter()
+        .zip(&ov)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err <= 1e-11 * scale, "{label}: forward differs by {err}");
+    let gf = (fused.reshape([tl]) * w.clone()).sum().backward();
+    let gr = (oracle.reshape([tl]) * w).sum().backward();
+    let gf: Vec<f64> = pf.grad(&gf).unwrap().into_data().try_into_vec().unwrap();
+    let gr: Vec<f64> = pr.grad(&gr).unwrap().into_data().try_into_vec().unwrap();
+    let names = fit::network_setup::param_names(problem.model, problem.coupling);
+    let overall = gr.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    for k in 0..np {
+        let scale = gr[k * N..(k + 1) * N]
+            .iter()
+            .fold(0.0f64, |m, g| m.max(g.abs()))
+            .max(1e-6 * overall)
+            .max(1e-300);
+        let err = (0..N)
+            .map(|i| (gf[k * N + i] - gr[k * N + i]).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            err <= 1e-8 * scale,
+            "{label}: d/d{}: max error {err} (scale {scale})",
+            names[k]
+        );
+    }
+}
+
+#[test]
+fn fused_kernel_matches_the_tensor_oracle_for_every_pair() {
+    for (m, c) in valid_pairs() {
+        let (mut problem, params) = zoo(m, c, Method::Heun, 30, 1e-3);
+        problem.monitor = Monitor {
+            kind: MonitorKind::SubSample,
+            stride: 3,
+            variables: (0..m.info().state.len()).collect(),
+        };
+        let label = format!("{} + {} (Heun, noisy)", m.info().name, c.info().name);
+        kernel_vs_oracle(&problem, &params, &label);
+    }
+}
+
+#[test]
+fn fused_kernel_matches_the_oracle_for_every_method_and_monitor() {
+    for &m in ModelKind::ALL {
+        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
+            CouplingKind::Linear
+        } else {
+            CouplingKind::SigmoidalJansenRit
+        };
+        for method in Method::ALL {
+            let sigma = if method.tableau().stochastic {
+                1e-3
+            } else {
+                0.0
+            };
+            let (mut problem, params) = zoo(m, c, method, 24, sigma);
+            problem.monitor = Monitor {
+                kind: MonitorKind::TemporalAverage,
+                stride: 5,
+                variables: vec![m.info().voi],
+            };
+            let label = format!(
+                "{} + {} ({}, temporal average)",
+                m.info().name,
+                c.info().name,
+                method.tableau().name
+            );
+            kernel_vs_oracle(&problem, &params, &label);
+        }
+    }
+}
+
+/// Σ w·trace of the fused kernel (no tape) and its gradient through the op.
+fn weighted_loss(problem: &NetworkProblem, params: &[f64]) -> f64 {
+    let (out, _) = network_kernel::forward(problem, params, false);
+    out.trace
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v * ((k % 13) as f64 / 13.0 - 0.4))
+        .sum()
+}
+
+#[test]
+fn gradients_match_finite_differences_for_every_model() {
+    let device = f64_device(BackendKind::Flex, true);
+    for &m in ModelKind::ALL {
+        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
+            CouplingKind::Linear
+        } else {
+            CouplingKind::SigmoidalJansenRit
+        };
+        let (problem, params) = zoo(m, c, Method::Heun, 40, 0.0);
+        let np = problem.layout().np();
+        let tl = problem.trace_len();
+        let p = Tensor::<1>::from_data(TensorData::new(params.clone(), [np * N]), &device)
+            .reshape([1, np, N])
+            .require_grad();
+        let wv: Vec<f64> = (0..tl).map(|k| (k % 13) as f64 / 13.0 - 0.4).collect();
+        let w = Tensor::<1>::from_data(TensorData::new(wv, [tl]), &device);
+        let trace = simulate(p.clone(), &Simulation(Arc::new(problem.clone())));
+        let grads = (trace.reshape([tl]) * w).sum().backward();
+        let g: Vec<f64> = p.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+        let names = fit::network_setup::param_names(m, c);
+        let scale = g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        for k in 0..np {
+            // Perturb the parameter in every region: the derivative is the sum over regions.
+            let ad: f64 = g[k * N..(k + 1) * N].iter().sum();
+            let central = |h: f64| {
+                let (mut a, mut b) = (params.clone(), params.clone());
+                for i in 0..N {
+                    a[k * N + i] += h;
+                    b[k * N + i] -= h;
+                }
+                (weighted_loss(&problem, &a) - weighted_loss(&problem, &b)) / (2.0 * h)
+            };
+            let h = 1e-3 * params[k * N].abs().max(1e-2);
+            let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+            let err = (ad - fd).abs() / fd.abs().max(ad.abs()).max(1e-6 * scale);
+            assert!(
+                err < 1e-6,
+                "{}: d/d{}: AD {ad} vs FD {fd} (relative {err:.1e})",
+                m.info().name,
+                names[k]
+            );
+        }
+    }
+}
+
+struct Order(Method);
+
+impl ModelVisitor for Order {
+    type Output = f64;
+    /// Empirical order of one isolated node (constant coupling input) by the log-log slope of
+    /// the error against a fine reference.
+    fn visit<M: NodeModel>(self) -> f64 {
+        let tab = self.0.tableau();
+        let p: Vec<f64> = M::PARAMS.iter().map(|p| p.default).collect();
+        let c = vec![0.01; M::N_COUPLING.max(2)];
+        let t_end = 128.0 * M::DT;
+        let run_with = |tab: &solvers::Tableau, dt: f64| {
+            let mut x = [0.0; MAX_STATE];
+            x[..M::NS].copy_from_slice(M::INITIAL);
+            let steps = (t_end / dt).round() as usize;
+            for _ in 0..steps {
+                x = solvers::integrator::step::<M>(tab, dt, &x, &c, &p, &[0.0; MAX_STATE]);
+            }
+            x
+        };
+        let run = |dt: f64| run_with(tab, dt);
+        // The reference is RK4 at a much finer step, whatever the method under test.
+        let reference = run_with(Method::Rk4.tableau(), M::DT / 256.0);
+        let err = |dt: f64| {
+            let y = run(dt);
+            (0..M::NS)
+                .map(|v| (y[v] - reference[v]).abs())
+                .fold(0.0, f64::max)
+        };
+        // Least-squares slope of log(error) against log(dt) over four halvings.
+        // The asymptotic range: the finest steps whose error is still well above the rounding
+        // accumulated over the run (100 ε per step, relative to the state's scale) and below 3%
+        // of the scale; the slope of the last three.
+        let scale = reference[..M::NS]
+            .iter()
+            .fold(1e-3f64, |m, v| m.max(v.abs()));
+        let mut pts: Vec<(f64, f64)> = (-7..=6)
+            .rev()
+            .map(|j| M::DT * 2f64.powi(j))
+            .filter(|dt| t_end / dt >= 2.0)
+            .map(|dt| (dt, err(dt), 100.0 * f64::EPSILON * (t_end / dt) * scale))
+            .filter(|&(_, e, floor)| e > floor && e < 3e-2 * scale)
+            .map(|(dt, e, _)| (dt.ln(), e.ln()))
+            .collect();
+        assert!(pts.len() >= 3, "{}: too few usable step sizes", M::NAME);
+        let pts = pts.split_off(pts.len() - 3);
+        let mx = pts.iter().map(|p| p.0).sum::<f64>() / 3.0;
+        let my = pts.iter().map(|p| p.1).sum::<f64>() / 3.0;
+        let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        sxy / sxx
+    }
+}
+
+#[test]
+fn integrators_converge_at_their_order_for_every_model() {
+    for &m in ModelKind::ALL {
+        for method in Method::ALL {
+            let order = method.tableau().order as f64;
+            let slope = m.visit(Order(method));
+            eprintln!(
+                "{} {}: slope {slope:.3}",
+                m.info().name,
+                method.tableau().name
+            );
+            assert!(
+                (slope - order).abs() < 0.3,
+                "{} with {}: slope {slope}, order {order}",
+                m.info().name,
+                method.tableau().name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_batch_equals_single_runs_for_every_model() {
+    for &m in ModelKind::ALL {
+        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
+            CouplingKind::Linear
+        } else {
+            CouplingKind::SigmoidalJansenRit
+        };
+        let (problem, params) = zoo(m, c, Method::Heun, 50, 1e-3);
+        let np = problem.layout().np();
+        let mut batch = Vec::new();
+        let mut singles = Vec::new();
+        for b in 0..3 {
+            let mut p = params.clone();
+            let k = b % np;
+            for i in 0..N {
+                p[k * N + i] *= 1.0 + 0.01 * (b + i) as f64;
+            }
+            singles.push(network_kernel::forward(&problem, &p, false).0.trace);
+            batch.extend(p);
+        }
+        let (out, _) = network_kernel::forward(&problem, &batch, false);
+        let tl = problem.trace_len();
+        for (b, s) in singles.iter().enumerate() {
+            assert_eq!(
+                &out.trace[b * tl..(b + 1) * tl],
+                &s[..],
+                "{}",
+                m.info().name
+            );
+        }
+    }
+}
+
+/// Noise drawn inside the kernel does not depend on the segment length or on chunking.
+#[test]
+fn noise_does_not_depend_on_segments_or_chunks() {
+    let (mut problem, params) = zoo(
+        ModelKind::JansenRit,
+        CouplingKind::SigmoidalJansenRit,
+        Method::Heun,
+        60,
+        1e-2,
+    );
+    let whole = network_kernel::forward(&problem, &params, false).0;
+    problem.segment = 13;
+    assert_eq!(
+        network_kernel::forward(&problem, &params, false).0.trace,
+        whole.trace
+    );
+    let mut part = problem.clone();
+    part.steps = 25;
+    let head = network_kernel::forward(&part, &params, false).0;
+    part.steps = 35;
+    part.init_state = Arc::new(head.final_state);
+    part.init_history = Arc::new(head.final_history);
+    part.noise = head.final_noise;
+    let tail = network_kernel::forward(&part, &params, false).0;
+    let chained: Vec<f64> = head.trace.into_iter().chain(tail.trace).collect();
+    assert_eq!(chained, whole.trace);
+}
+
+/// One tvb-library fixture case.
+#[derive(serde::Deserialize)]
+struct Case {
+    case: String,
+    model: String,
+    parameters: std::collections::BTreeMap<String, f64>,
+    coupling: String,
+    coupling_parameters: std::collections::BTreeMap<String, f64>,
+    integrator: String,
+    dt: f64,
+    steps: usize,
+    initial: std::collections::BTreeMap<String, f64>,
+    store_stride: usize,
+    trace_file: String,
+    stock_float32_max_abs_diff: f64,
+}
+
+/// tvb-library parameters neurodyn's tables leave out, because tvb-library's drift never reads
+/// them.
+const UNUSED_TVB_PARAMETERS: [&str; 3] = ["p_min", "p_max", "sigma_noise"];
+
+#[test]
+fn every_model_matches_tvb_library_on_dk84() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tvb");
+    let cases: Vec<Case> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    for &m in ModelKind::ALL {
+        assert!(
+            cases.iter().any(|c| c.model == m.info().name),
+            "{} has no tvb-library fixture (add a case to tools/make_tvb_fixtures.py)",
+            m.info().name
+        );
+    }
+    for case in &cases {
+        let method = match case.integrator.as_str() {
+            "HeunDeterministic" => "Heun",
+            "EulerDeterministic" => "Euler",
+            "RungeKutta4thOrderDeterministic" => "RK4",
+            other => panic!("integrator {other}"),
+        };
+        let param_yaml = |map: &std::collections::BTreeMap<String, f64>| -> String {
+            map.iter()
+                .filter(|(k, _)| !UNUSED_TVB_PARAMETERS.contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}: {{value: {v:e}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let initial = case
+            .initial
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:e}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "model: {{name: {}, parameters: {{{}}}}}\n\
+             connectivity: {{dataset: dk_average, conduction_speed: 3.0, normalisation: max}}\n\
+             coupling: {{name: {}, parameters: {{{}}}}}\n\
+             integration: {{method: {method}, dt: {:e}, duration: {:e}, noise: {{sigma: 0}}}}\n\
+             initial_conditions: {{kind: cold, value: {{{initial}}}}}\n\
+             monitors: {{stride: {}}}\n",
+            case.model,
+            param_yaml(&case.parameters),
+            case.coupling,
+            param_yaml(&case.coupling_parameters),
+            case.dt,
+            case.steps as f64 * case.dt,
+            case.store_stride,
+        );
+        let path = common::experiment("tvb_fixture.yaml");
+        let exp = fit::yaml::parse_experiment(&path, &text, &[]).unwrap();
+        let s = fit::network_setup::NetworkSetup::new(exp, &path).unwrap();
+        assert_eq!(s.problem.steps, case.steps, "{}", case.case);
+        let (out, _) = network_kernel::forward(&s.problem, &s.base_params, false);
+        let (want, shape) = fit::npy::read_npy(&dir.join(&case.trace_file)).unwrap();
+        let ns = s.model.info().state.len();
+        assert_eq!(
+            shape,
+            vec![out.trace.len() / (ns * 84), ns, 84],
+            "{}",
+            case.case
+        );
+        let samples = shape[0];
+        let mut worst: f64 = 0.0;
+        for v in 0..ns {
+            let scale = (0..samples)
+                .flat_map(|k| (0..84).map(move |i| (k, i)))
+                .map(|(k, i)| want[(k * ns + v) * 84 + i].abs())
+                .fold(1.0f64, f64::max);
+            for k in 0..samples {
+                for i in 0..84 {
+                    let idx = (k * ns + v) * 84 + i;
+                    worst = worst.max((out.trace[idx] - want[idx]).abs() / scale);
+                }
+            }
+        }
+        eprintln!(
+            "{}: max |neurodyn − tvb-library (float64 history)| = {worst:.1e} (scaled); stock \
+             float32 TVB differs by {:.1e}",
+            case.case, case.stock_float32_max_abs_diff
+        );
+        assert!(
+            worst <= 1e-9,
+            "{}: differs from tvb-library by {worst}",
+            case.case
+        );
+    }
+}
