@@ -164,14 +164,19 @@ fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// `fit bench`: the suites `jr`, `ratenet`, `soc` (or `all`).
+/// `fit bench`: the suites `jr`, `models`, `ratenet`, `soc` (or `all`).
 pub fn bench(steps: usize, quick: bool, suite: &str) -> Result<()> {
     let all = suite == "all";
-    if !all && !["jr", "ratenet", "soc"].contains(&suite) {
-        return Err(anyhow!("--suite {suite}: choose jr, ratenet, soc or all"));
+    if !all && !["jr", "models", "ratenet", "soc"].contains(&suite) {
+        return Err(anyhow!(
+            "--suite {suite}: choose jr, models, ratenet, soc or all"
+        ));
     }
     if all || suite == "jr" {
         bench_jr(steps, quick)?;
+    }
+    if all || suite == "models" {
+        bench_models(steps, quick)?;
     }
     if all || suite == "ratenet" {
         bench_ratenet(quick)?;
@@ -321,6 +326,57 @@ fn bench_jr(steps: usize, quick: bool) -> Result<()> {
         w_batch / batch as f64
     );
     println!("\n(the binary counts heap allocations; peak = largest live heap above the baseline)");
+    Ok(())
+}
+
+/// Every registered network model on its shipped dk84 experiment: forward and loss + gradient
+/// CPU time for `steps` steps (the loss is the mean of the observed variable's sub-sampled
+/// trace, so the time is the kernel's and its adjoint's).
+fn bench_models(steps: usize, quick: bool) -> Result<()> {
+    let reps = if quick { 1 } else { 3 };
+    println!(
+        "
+network models on dk84 (84 regions), {steps} steps each, one simulation, best of {reps}"
+    );
+    println!(
+        "  {:<20} {:<20} {:>8} {:>10} {:>12} {:>14}",
+        "model", "coupling", "dt (ms)", "history", "forward CPU s", "loss+grad CPU s"
+    );
+    for (model, file) in [
+        ("JansenRit", "jr_dk84.yaml"),
+        ("Generic2dOscillator", "g2do_dk84.yaml"),
+        ("ReducedWongWang", "rww_dk84.yaml"),
+        ("MontbrioPazoRoxin", "mpr_dk84.yaml"),
+        ("WilsonCowan", "wc_dk84.yaml"),
+    ] {
+        let probe = load_setup(file, &[])?;
+        let dur = format!("integration.duration={}", steps as f64 * probe.problem.dt);
+        let setup = load_setup(file, std::slice::from_ref(&dur))?;
+        let problem = crate::objective::observation_problem(&setup);
+        let ((_, t_fwd), _) = best_of(reps, || {
+            network_kernel::forward(&problem, &setup.base_params, false)
+        });
+        let device = dynamics::f64_device(BackendKind::Flex, true);
+        let sim = Simulation(Arc::new(problem.clone()));
+        let np = setup.n_params();
+        let n = setup.n();
+        let ((_, t_grad), _) = best_of(reps, || {
+            let p = Tensor::<1>::from_data(
+                TensorData::new(setup.base_params.clone(), [np * n]),
+                &device,
+            )
+            .reshape([1, np, n])
+            .require_grad();
+            let grads = simulate(p.clone(), &sim).mean().backward();
+            p.grad(&grads).map(|g| g.into_data())
+        });
+        println!(
+            "  {model:<20} {:<20} {:>8} {:>10} {t_fwd:>12.3} {t_grad:>14.3}",
+            setup.coupling.info().name,
+            problem.dt,
+            problem.horizon,
+        );
+    }
     Ok(())
 }
 

@@ -89,6 +89,15 @@ pub struct NetworkSetup {
     pub plotted: usize,
 }
 
+/// A parameter section of the schema: its path, its entries, its offset in the packed array
+/// and the valid names.
+type Section<'a> = (
+    &'a str,
+    &'a BTreeMap<String, Param>,
+    usize,
+    Vec<&'static str>,
+);
+
 /// Names of every packed parameter of `model` with `coupling`, qualified.
 pub fn param_names(model: ModelKind, coupling: CouplingKind) -> Vec<String> {
     model
@@ -233,7 +242,7 @@ impl NetworkSetup {
             base[k * n..(k + 1) * n].fill(*d);
         }
         let mut free = Vec::new();
-        let sections: [(&str, &BTreeMap<String, Param>, usize, Vec<&str>); 2] = [
+        let sections: [Section; 2] = [
             (
                 "model.parameters",
                 &exp.model.parameters,

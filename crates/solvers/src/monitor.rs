@@ -52,7 +52,9 @@ impl Monitor {
     #[inline]
     pub fn sample_of(&self, k: usize, steps: usize) -> Option<(usize, f64)> {
         match self.kind {
-            MonitorKind::SubSample => (k % self.stride == 0).then(|| (k / self.stride, 1.0)),
+            MonitorKind::SubSample => k
+                .is_multiple_of(self.stride)
+                .then(|| (k / self.stride, 1.0)),
             MonitorKind::TemporalAverage => {
                 let m = k / self.stride;
                 (m < steps / self.stride).then(|| (m, 1.0 / self.stride as f64))

@@ -56,8 +56,9 @@ pub enum NoiseMark {
     Draws(usize),
 }
 
-/// A cursor into a noise source during one run.
+/// A cursor into a noise source during one run (one per run, so the generator is kept inline).
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum NoiseCursor<'a> {
     /// No noise.
     None,
