@@ -22,7 +22,7 @@ pub mod tensor_scalar;
 pub use backend::{BackendKind, f64_device};
 pub use connectome::{Connectome, ConnectomeError, Delays, Normalisation};
 pub use coupling::{CouplingFunction, CouplingInfo};
-pub use couplings::CouplingKind;
+pub use couplings::{CouplingKind, CouplingVisitor};
 pub use model::{
     MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE, ModelInfo, NodeModel, ParamInfo, StateInfo,
     drift_tensor, drift_vjp_derived,

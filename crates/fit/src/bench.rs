@@ -11,7 +11,7 @@ use crate::train::{FitParams, column_names, evaluate};
 use anyhow::{Result, anyhow};
 use burn::tensor::{Tensor, TensorData};
 use dynamics::BackendKind;
-use dynamics::{MAX_STATE, ModelVisitor, NodeModel};
+use dynamics::{MAX_COUPLING, MAX_STATE, ModelVisitor, NodeModel};
 use solvers::integrator::step;
 use solvers::network_kernel::{self, NetworkProblem};
 use solvers::noise::NoiseCursor;
@@ -64,20 +64,30 @@ pub fn plain_forward(problem: &NetworkProblem, params: &[f64]) -> Vec<f64> {
             let tab = problem.method.tableau();
             let mut out = Vec::with_capacity(problem.steps * ns * n);
             let mut c = vec![0.0; nch * n];
+            let mut pre_out = [0.0; MAX_COUPLING];
             for k in 0..problem.steps {
                 let now = (k + nh - 1) % nh;
                 for i in 0..n {
-                    let mut sum = vec![0.0; nch];
-                    for (ch, s) in sum.iter_mut().enumerate() {
+                    let mut sum = [0.0; MAX_COUPLING];
+                    for (ch, s) in sum[..nch].iter_mut().enumerate() {
                         for j in 0..n {
                             let lag = problem.lag[i * n + j];
                             *s += problem.weights[i * n + j]
                                 * ring[(((now + nh - lag) % nh) * nch + ch) * n + j];
                         }
                     }
-                    let xi: Vec<f64> = cvar.iter().map(|&cv| x[cv * n + i]).collect();
-                    let mut ci = vec![0.0; nch];
-                    coupling.post(&sum, &xi, rowsum[i], &pn[i][lay.npm..], &mut ci);
+                    let mut xi = [0.0; MAX_COUPLING];
+                    for (q, &cv) in cvar.iter().enumerate() {
+                        xi[q] = x[cv * n + i];
+                    }
+                    let mut ci = [0.0; MAX_COUPLING];
+                    coupling.post(
+                        &sum[..nch],
+                        &xi[..ncv],
+                        rowsum[i],
+                        &pn[i][lay.npm..],
+                        &mut ci[..nch],
+                    );
                     for ch in 0..nch {
                         c[ch * n + i] = ci[ch];
                     }
@@ -90,17 +100,24 @@ pub fn plain_forward(problem: &NetworkProblem, params: &[f64]) -> Vec<f64> {
                         y[v] = x[v * n + i];
                         e[v] = eta[v * n + i];
                     }
-                    let ci: Vec<f64> = (0..nch).map(|ch| c[ch * n + i]).collect();
-                    let y1 = step::<M>(tab, problem.dt, &y, &ci, &pn[i][..lay.npm], &e);
+                    let mut ci = [0.0; MAX_COUPLING];
+                    for ch in 0..nch {
+                        ci[ch] = c[ch * n + i];
+                    }
+                    let y1 = step::<M>(tab, problem.dt, &y, &ci[..nch], &pn[i][..lay.npm], &e);
                     for v in 0..ns {
                         x[v * n + i] = y1[v];
                     }
                 }
                 let next = (k + nh) % nh;
                 for j in 0..n {
-                    let xv: Vec<f64> = cvar.iter().map(|&cv| x[cv * n + j]).collect();
-                    for (ch, v) in pre(j, &xv).into_iter().enumerate() {
-                        ring[(next * nch + ch) * n + j] = v;
+                    let mut xv = [0.0; MAX_COUPLING];
+                    for (q, &cv) in cvar.iter().enumerate() {
+                        xv[q] = x[cv * n + j];
+                    }
+                    coupling.pre(&xv[..ncv], &pn[j][lay.npm..], &mut pre_out[..nch]);
+                    for ch in 0..nch {
+                        ring[(next * nch + ch) * n + j] = pre_out[ch];
                     }
                 }
                 out.extend_from_slice(&x);

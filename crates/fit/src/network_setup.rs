@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Largest noise array kept in memory between evaluations (bytes).
+pub const NOISE_CACHE_BYTES: usize = 64 << 20;
+
 /// A parameter of the packed `[P, n]` array: its row and its qualified name (`a` for a model
 /// parameter, `coupling.a` for a coupling parameter).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,9 +342,16 @@ impl NetworkSetup {
                             path.display()
                         );
                     }
-                    NoiseSource::Draws(Arc::new(v))
+                    NoiseSource::Draws(Arc::new(v), 0)
                 }
-                None => NoiseSource::seeded(integ.noise.seed, 0),
+                // Drawn inside the kernel; runs whose draws fit in 64 MiB keep them between the
+                // evaluations of a fit (the same numbers, drawn once).
+                None => NoiseSource::seeded(integ.noise.seed, 0).materialised(
+                    steps,
+                    ns,
+                    n,
+                    NOISE_CACHE_BYTES,
+                ),
             }
         } else {
             NoiseSource::None

@@ -168,9 +168,27 @@ pub fn step<M: NodeModel>(
     p: &[f64],
     eta: &[f64; MAX_STATE],
 ) -> [f64; MAX_STATE] {
+    // Monomorphised per stage count, so that the stage loops unroll in the hot path.
+    match tab.stages {
+        1 => step_stages::<M, 1>(tab, dt, x, c, p, eta),
+        2 => step_stages::<M, 2>(tab, dt, x, c, p, eta),
+        3 => step_stages::<M, 3>(tab, dt, x, c, p, eta),
+        _ => step_stages::<M, 4>(tab, dt, x, c, p, eta),
+    }
+}
+
+#[inline(always)]
+fn step_stages<M: NodeModel, const ST: usize>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[f64; MAX_STATE],
+    c: &[f64],
+    p: &[f64],
+    eta: &[f64; MAX_STATE],
+) -> [f64; MAX_STATE] {
     let ns = M::NS;
     let mut k = [[0.0; MAX_STATE]; MAX_STAGES];
-    for s in 0..tab.stages {
+    for s in 0..ST {
         if s == 0 {
             M::drift(&x[..ns], c, p, &mut k[0][..ns]);
         } else {
@@ -185,15 +203,14 @@ pub fn step<M: NodeModel>(
             if has_bounds::<M>() {
                 clamp::<M>(&mut xs);
             }
-            let (done, rest) = k.split_at_mut(s);
-            let _ = done;
+            let (_, rest) = k.split_at_mut(s);
             M::drift(&xs[..ns], c, p, &mut rest[0][..ns]);
         }
     }
     let mut out = [0.0; MAX_STATE];
     for v in 0..ns {
         let mut acc = 0.0;
-        for s in 0..tab.stages {
+        for s in 0..ST {
             acc += tab.b[s] * k[s][v];
         }
         out[v] = x[v] + dt * acc + eta[v];
@@ -218,6 +235,26 @@ pub fn step_vjp<M: NodeModel>(
     gc: &mut [f64],
     gp: &mut [f64],
 ) -> [f64; MAX_STATE] {
+    match tab.stages {
+        1 => step_vjp_stages::<M, 1>(tab, dt, x, c, p, eta, lam, gc, gp),
+        2 => step_vjp_stages::<M, 2>(tab, dt, x, c, p, eta, lam, gc, gp),
+        3 => step_vjp_stages::<M, 3>(tab, dt, x, c, p, eta, lam, gc, gp),
+        _ => step_vjp_stages::<M, 4>(tab, dt, x, c, p, eta, lam, gc, gp),
+    }
+}
+
+#[inline(always)]
+fn step_vjp_stages<M: NodeModel, const ST: usize>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[f64; MAX_STATE],
+    c: &[f64],
+    p: &[f64],
+    eta: &[f64; MAX_STATE],
+    lam: &[f64; MAX_STATE],
+    gc: &mut [f64],
+    gp: &mut [f64],
+) -> [f64; MAX_STATE] {
     let ns = M::NS;
     let bounded = has_bounds::<M>();
     // Replay the step, keeping stage inputs and clamp masks.
@@ -225,7 +262,7 @@ pub fn step_vjp<M: NodeModel>(
     let mut xs = [[0.0; MAX_STATE]; MAX_STAGES];
     let mut mask = [[1.0; MAX_STATE]; MAX_STAGES];
     xs[0] = *x;
-    for s in 0..tab.stages {
+    for s in 0..ST {
         if s > 0 {
             for v in 0..ns {
                 let mut acc = 0.0;
@@ -239,16 +276,18 @@ pub fn step_vjp<M: NodeModel>(
                 clamp::<M>(&mut xs[s]);
             }
         }
-        let (head, tail) = k.split_at_mut(s);
-        let _ = head;
-        M::drift(&xs[s][..ns], c, p, &mut tail[0][..ns]);
+        // The last stage's slope is needed only for the clamp mask of the result.
+        if s + 1 < ST || bounded {
+            let (_, tail) = k.split_at_mut(s);
+            M::drift(&xs[s][..ns], c, p, &mut tail[0][..ns]);
+        }
     }
     let mut lam_out = *lam;
     if bounded {
         let mut out = [0.0; MAX_STATE];
         for v in 0..ns {
             let mut acc = 0.0;
-            for s in 0..tab.stages {
+            for s in 0..ST {
                 acc += tab.b[s] * k[s][v];
             }
             out[v] = x[v] + dt * acc + eta[v];
@@ -260,7 +299,7 @@ pub fn step_vjp<M: NodeModel>(
         }
     }
     let mut lam_k = [[0.0; MAX_STATE]; MAX_STAGES];
-    for s in 0..tab.stages {
+    for s in 0..ST {
         let w = dt * tab.b[s];
         for v in 0..ns {
             lam_k[s][v] = lam_out[v] * w;
@@ -268,7 +307,7 @@ pub fn step_vjp<M: NodeModel>(
     }
     let mut lam_x = lam_out;
     let mut gcs = [0.0; MAX_COUPLING];
-    for s in (1..tab.stages).rev() {
+    for s in (1..ST).rev() {
         let mut gx = [0.0; MAX_STATE];
         M::drift_vjp(
             &xs[s][..ns],

@@ -4,8 +4,8 @@
 //!
 //! This is the hot loop of every network workflow, so it is written by hand instead of as
 //! tensor operations (burn pays ~1 µs per recorded op; a step here is ~N² multiply-adds). It is
-//! generic over the model and monomorphised through [`ModelKind::visit`], so the step loop has
-//! no dynamic dispatch; couplings are a `match` per node, outside the N² gather. The per-step
+//! generic over the model and the coupling and monomorphised through [`ModelKind::visit`] and
+//! [`CouplingKind::visit`], so the step loop has no dynamic dispatch. The per-step
 //! tensor version in [`crate::reference`] computes the same numbers and checks the gradients.
 //!
 //! Semantics (TVB-O kernel, tvb-library's delays): the history holds, per source region and
@@ -23,7 +23,11 @@
 use crate::integrator::{Method, Tableau, step, step_vjp};
 use crate::monitor::{Monitor, MonitorKind};
 use crate::noise::{NoiseCursor, NoiseMark, NoiseSource};
-use dynamics::{CouplingKind, MAX_COUPLING, MAX_STATE, ModelKind, ModelVisitor, NodeModel};
+use dynamics::{
+    CouplingFunction, CouplingKind, CouplingVisitor, MAX_COUPLING, MAX_STATE, ModelKind,
+    ModelVisitor, NodeModel,
+};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Everything about a network simulation except the parameters (which are differentiable).
@@ -167,13 +171,13 @@ impl NetworkProblem {
         if self.lag.iter().any(|&l| l >= self.horizon) {
             return Err("a delay is not shorter than the history horizon".into());
         }
-        if let NoiseSource::Draws(noise) = &self.noise
+        if let NoiseSource::Draws(noise, offset) = &self.noise
             && self.sigma > 0.0
-            && noise.len() < self.steps * lay.ns * n
+            && noise.len().saturating_sub(*offset) < self.steps * lay.ns * n
         {
             return Err(format!(
                 "noise has {} values but [steps, variables, nodes] = [{}, {}, {n}] needs {}",
-                noise.len(),
+                noise.len().saturating_sub(*offset),
                 self.steps,
                 lay.ns,
                 self.steps * lay.ns * n
@@ -252,7 +256,6 @@ struct Plan<'a> {
     p: &'a NetworkProblem,
     lay: Layout,
     tab: &'static Tableau,
-    cvar: &'static [usize],
     /// Row-relative gather index of source `j` for target `i`: `j − lag·channels·n`.
     offsets: Vec<isize>,
     rowsum: Vec<f64>,
@@ -273,7 +276,6 @@ impl<'a> Plan<'a> {
             p,
             lay,
             tab: p.method.tableau(),
-            cvar: p.model.info().cvar,
             offsets,
             rowsum,
             scale: if p.noise.is_some() {
@@ -329,17 +331,23 @@ impl<'a> Plan<'a> {
     /// Writes the pre-synaptic values of every source of `state` (`[S, n]`) into history row
     /// `row` (and, for warm starts, its coupling variables into `ring`).
     #[inline]
-    fn push_pre(&self, pn: &[f64], state: &[f64], hist: &mut [f64], row: usize) {
+    fn push_pre<M: NodeModel, C: CouplingFunction>(
+        &self,
+        pn: &[f64],
+        state: &[f64],
+        hist: &mut [f64],
+        row: usize,
+    ) {
         let (n, lay) = (self.p.n, self.lay);
         let np = lay.np();
         let mut x = [0.0; MAX_COUPLING];
         let mut out = [0.0; MAX_COUPLING];
         for j in 0..n {
-            for (q, &cv) in self.cvar.iter().enumerate() {
+            for (q, &cv) in M::CVAR.iter().enumerate() {
                 x[q] = state[cv * n + j];
             }
             let pc = &pn[j * np + lay.npm..(j + 1) * np];
-            self.p.coupling.pre(&x[..lay.ncv], pc, &mut out[..lay.nch]);
+            C::pre::<f64>(&x[..M::CVAR.len()], pc, &mut out[..lay.nch]);
             for h in 0..lay.nch {
                 hist[row * self.row() + h * n + j] = out[h];
             }
@@ -348,7 +356,7 @@ impl<'a> Plan<'a> {
 
     /// The coupling input of target `i`.
     #[inline]
-    fn coupling_input(
+    fn coupling_input<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
         csum: &[f64],
@@ -363,13 +371,15 @@ impl<'a> Plan<'a> {
             sum[h] = csum[h * n + i];
         }
         let mut xi = [0.0; MAX_COUPLING];
-        for (q, &cv) in self.cvar.iter().enumerate() {
-            xi[q] = state[cv * n + i];
+        if C::USES_TARGET_STATE {
+            for (q, &cv) in M::CVAR.iter().enumerate() {
+                xi[q] = state[cv * n + i];
+            }
         }
         let pc = &pn[i * np + lay.npm..(i + 1) * np];
-        self.p.coupling.post(
+        C::post::<f64>(
             &sum[..lay.nch],
-            &xi[..lay.ncv],
+            &xi[..M::CVAR.len()],
             self.rowsum[i],
             pc,
             &mut c[..lay.nch],
@@ -378,7 +388,13 @@ impl<'a> Plan<'a> {
 
     /// One step of every region: advances `state` (`[S, n]`) in place.
     #[inline]
-    fn step_all<M: NodeModel>(&self, pn: &[f64], csum: &[f64], eta: &[f64], state: &mut [f64]) {
+    fn step_all<M: NodeModel, C: CouplingFunction>(
+        &self,
+        pn: &[f64],
+        csum: &[f64],
+        xi: Option<&[f64]>,
+        state: &mut [f64],
+    ) {
         let (n, lay) = (self.p.n, self.lay);
         let np = lay.np();
         for i in 0..n {
@@ -386,10 +402,14 @@ impl<'a> Plan<'a> {
             let mut e = [0.0; MAX_STATE];
             for v in 0..M::NS {
                 x[v] = state[v * n + i];
-                e[v] = eta[v * n + i];
+            }
+            if let Some(xi) = xi {
+                for v in 0..M::NS {
+                    e[v] = self.scale * xi[v * n + i];
+                }
             }
             let mut c = [0.0; MAX_COUPLING];
-            self.coupling_input(pn, csum, state, i, &mut c);
+            self.coupling_input::<M, C>(pn, csum, state, i, &mut c);
             let y = step::<M>(
                 self.tab,
                 self.p.dt,
@@ -406,7 +426,7 @@ impl<'a> Plan<'a> {
 
     /// Forward pass of one parameter set. Writes the monitored trace, final state and history;
     /// returns the tape when `record` is set, and the continuing noise source.
-    fn forward_one<M: NodeModel>(
+    fn forward_one<M: NodeModel, C: CouplingFunction>(
         &self,
         params: &[f64],
         b: usize,
@@ -430,11 +450,11 @@ impl<'a> Plan<'a> {
             // The initial history holds coupling variables; lay them out as a state so that
             // `push_pre` reads them through the model's cvar indices.
             let mut st = vec![0.0; lay.ns * n];
-            for (q, &cv) in self.cvar.iter().enumerate() {
+            for (q, &cv) in M::CVAR.iter().enumerate() {
                 st[cv * n..(cv + 1) * n]
                     .copy_from_slice(&init_hist[r * cv_row + q * n..r * cv_row + (q + 1) * n]);
             }
-            self.push_pre(&pn, &st, &mut hist, r);
+            self.push_pre::<M, C>(&pn, &st, &mut hist, r);
         }
         // Ring of the last nh coupling-variable states, for warm starts.
         let mut ring = init_hist.to_vec();
@@ -442,7 +462,7 @@ impl<'a> Plan<'a> {
         let mut newest = nh - 1;
         let mut state = init_state.to_vec();
         let mut csum = vec![0.0; lay.nch * n];
-        let mut eta = vec![0.0; lay.ns * n];
+        let mut buf = vec![0.0; lay.ns * n];
         let mut noise = NoiseCursor::new(&p.noise);
         let mut checkpoints = Vec::new();
         let mut noise_ckpt = Vec::new();
@@ -454,8 +474,8 @@ impl<'a> Plan<'a> {
                 noise_ckpt.push(noise.mark());
             }
             self.gather(&hist, newest, &mut csum);
-            noise.next_step(self.scale, &mut eta);
-            self.step_all::<M>(&pn, &csum, &eta, &mut state);
+            let xi = noise.next_raw(&mut buf);
+            self.step_all::<M, C>(&pn, &csum, xi, &mut state);
             if newest + 1 == rows {
                 // Slide: keep the last nh − 1 rows at the front; the new row follows them.
                 hist.copy_within((rows - (nh - 1)) * row..rows * row, 0);
@@ -463,8 +483,8 @@ impl<'a> Plan<'a> {
             } else {
                 newest += 1;
             }
-            self.push_pre(&pn, &state, &mut hist, newest);
-            for (q, &cv) in self.cvar.iter().enumerate() {
+            self.push_pre::<M, C>(&pn, &state, &mut hist, newest);
+            for (q, &cv) in M::CVAR.iter().enumerate() {
                 ring[ring_pos * cv_row + q * n..ring_pos * cv_row + (q + 1) * n]
                     .copy_from_slice(&state[cv * n..(cv + 1) * n]);
             }
@@ -497,11 +517,11 @@ impl<'a> Plan<'a> {
                 noise: noise_ckpt,
             }
         });
-        (tape, noise.remaining())
+        (tape, noise.remaining(&p.noise))
     }
 
     /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`.
-    fn backward_one<M: NodeModel>(
+    fn backward_one<M: NodeModel, C: CouplingFunction>(
         &self,
         params: &[f64],
         b: usize,
@@ -535,11 +555,10 @@ impl<'a> Plan<'a> {
                 let r = k - k0;
                 let csum = &mut csums[r * nch * n..(r + 1) * nch * n];
                 self.gather(&tape.pre_hist, k + nh - 1, csum);
-                let eta = &mut etas[r * ns * n..(r + 1) * ns * n];
-                noise.next_step(self.scale, eta);
+                let xi = noise.next_raw(&mut etas[r * ns * n..(r + 1) * ns * n]);
                 let (prev, next) = states.split_at_mut((r + 1) * ns * n);
                 next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
-                self.step_all::<M>(&pn, csum, eta, &mut next[..ns * n]);
+                self.step_all::<M, C>(&pn, csum, xi, &mut next[..ns * n]);
             }
             for k in (k0..k1).rev() {
                 let r = k - k0;
@@ -555,21 +574,33 @@ impl<'a> Plan<'a> {
                 // The pre-synaptic values of X_{k+1} (row k + nh) have received every use by
                 // later steps.
                 let hrow = (k + nh) * row;
-                self.pre_vjp_row(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
+                self.pre_vjp_row::<M, C>(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
                 let csum = &csums[r * nch * n..(r + 1) * nch * n];
-                let eta = &etas[r * ns * n..(r + 1) * ns * n];
+                // This step's draws: from the noise array itself, or as regenerated above.
+                let xi: Option<&[f64]> = match (&p.noise, &tape.noise[seg]) {
+                    (NoiseSource::None, _) => None,
+                    (NoiseSource::Draws(d, _), NoiseMark::Draws(pos)) => {
+                        let at = pos + r * ns * n;
+                        Some(&d[at..at + ns * n])
+                    }
+                    _ => Some(&etas[r * ns * n..(r + 1) * ns * n]),
+                };
                 for i in 0..n {
                     let mut y = [0.0; MAX_STATE];
                     let mut e = [0.0; MAX_STATE];
                     let mut l = [0.0; MAX_STATE];
                     for v in 0..ns {
                         y[v] = x[v * n + i];
-                        e[v] = eta[v * n + i];
                         l[v] = lam[v * n + i];
                     }
+                    if let Some(xi) = xi {
+                        for v in 0..ns {
+                            e[v] = self.scale * xi[v * n + i];
+                        }
+                    }
                     let mut c = [0.0; MAX_COUPLING];
-                    self.coupling_input(&pn, csum, x, i, &mut c);
+                    self.coupling_input::<M, C>(&pn, csum, x, i, &mut c);
                     let mut gc = [0.0; MAX_COUPLING];
                     let dpi = &mut dp[i * np..(i + 1) * np];
                     let ly = step_vjp::<M>(
@@ -592,12 +623,12 @@ impl<'a> Plan<'a> {
                         sum[h] = csum[h * n + i];
                     }
                     let mut xi = [0.0; MAX_COUPLING];
-                    for (q, &cv) in self.cvar.iter().enumerate() {
+                    for (q, &cv) in M::CVAR.iter().enumerate() {
                         xi[q] = x[cv * n + i];
                     }
                     let mut gsum = [0.0; MAX_COUPLING];
                     let mut gxi = [0.0; MAX_COUPLING];
-                    p.coupling.post_vjp(
+                    C::post_vjp(
                         &sum[..nch],
                         &xi[..ncv],
                         self.rowsum[i],
@@ -607,7 +638,7 @@ impl<'a> Plan<'a> {
                         &mut gxi[..ncv],
                         &mut dpi[lay.npm..],
                     );
-                    for (q, &cv) in self.cvar.iter().enumerate() {
+                    for (q, &cv) in M::CVAR.iter().enumerate() {
                         lam[cv * n + i] += gxi[q];
                     }
                     for h in 0..nch {
@@ -637,11 +668,11 @@ impl<'a> Plan<'a> {
         let mut scratch_lam = vec![0.0; ns * n];
         for r in 0..nh {
             let mut st = vec![0.0; ns * n];
-            for (q, &cv) in self.cvar.iter().enumerate() {
+            for (q, &cv) in M::CVAR.iter().enumerate() {
                 st[cv * n..(cv + 1) * n]
                     .copy_from_slice(&init_hist[r * cv_row + q * n..r * cv_row + (q + 1) * n]);
             }
-            self.pre_vjp_row(
+            self.pre_vjp_row::<M, C>(
                 &pn,
                 &st,
                 &mu[r * row..(r + 1) * row],
@@ -661,7 +692,7 @@ impl<'a> Plan<'a> {
     /// Adjoint of [`Plan::push_pre`] for one history row with adjoint `g_row` (`[channels, n]`):
     /// adds to the state adjoint `lam` and the (node-major) parameter gradient `dp`.
     #[inline]
-    fn pre_vjp_row(
+    fn pre_vjp_row<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
         state: &[f64],
@@ -682,7 +713,7 @@ impl<'a> Plan<'a> {
                 continue;
             }
             let mut x = [0.0; MAX_COUPLING];
-            for (q, &cv) in self.cvar.iter().enumerate() {
+            for (q, &cv) in M::CVAR.iter().enumerate() {
                 x[q] = state[cv * n + j];
             }
             let mut gx = [0.0; MAX_COUPLING];
@@ -690,10 +721,8 @@ impl<'a> Plan<'a> {
                 &pn[j * np + lay.npm..(j + 1) * np],
                 &mut dp[j * np + lay.npm..(j + 1) * np],
             );
-            self.p
-                .coupling
-                .pre_vjp(&x[..lay.ncv], pre_p, &g[..lay.nch], &mut gx[..lay.ncv], dpj);
-            for (q, &cv) in self.cvar.iter().enumerate() {
+            C::pre_vjp(&x[..lay.ncv], pre_p, &g[..lay.nch], &mut gx[..lay.ncv], dpj);
+            for (q, &cv) in M::CVAR.iter().enumerate() {
                 lam[cv * n + j] += gx[q];
             }
         }
@@ -752,24 +781,36 @@ struct Forward<'a> {
     record: bool,
 }
 
-impl ModelVisitor for Forward<'_> {
+struct ForwardWith<'a, M>(Forward<'a>, PhantomData<M>);
+
+impl<'a> ModelVisitor for Forward<'a> {
     type Output = (SimulationOutput, Vec<Tape>);
 
     fn visit<M: NodeModel>(self) -> Self::Output {
-        let plan = self.plan;
+        let coupling = self.plan.p.coupling;
+        coupling.visit(ForwardWith::<M>(self, PhantomData))
+    }
+}
+
+impl<M: NodeModel> CouplingVisitor for ForwardWith<'_, M> {
+    type Output = (SimulationOutput, Vec<Tape>);
+
+    fn visit<C: CouplingFunction>(self) -> Self::Output {
+        let this = self.0;
+        let plan = this.plan;
         let p = plan.p;
         let (n, lay) = (p.n, plan.lay);
         let per = lay.np() * n;
-        let batch = self.params.len() / per;
+        let batch = this.params.len() / per;
         let tl = p.trace_len();
         let hl = p.horizon * lay.ncv * n;
         let results = par_batch(batch, |b| {
             let mut trace = vec![0.0; tl];
             let mut fs = vec![0.0; lay.ns * n];
             let mut fh = vec![0.0; hl];
-            let pb = &self.params[b * per..(b + 1) * per];
+            let pb = &this.params[b * per..(b + 1) * per];
             let (tape, noise) =
-                plan.forward_one::<M>(pb, b, &mut trace, &mut fs, &mut fh, self.record);
+                plan.forward_one::<M, C>(pb, b, &mut trace, &mut fs, &mut fh, this.record);
             (trace, fs, fh, tape, noise)
         });
         let mut out = SimulationOutput {
@@ -799,20 +840,32 @@ struct Backward<'a> {
     grad_trace: &'a [f64],
 }
 
-impl ModelVisitor for Backward<'_> {
+struct BackwardWith<'a, M>(Backward<'a>, PhantomData<M>);
+
+impl<'a> ModelVisitor for Backward<'a> {
     type Output = Vec<f64>;
 
     fn visit<M: NodeModel>(self) -> Vec<f64> {
-        let plan = self.plan;
+        let coupling = self.plan.p.coupling;
+        coupling.visit(BackwardWith::<M>(self, PhantomData))
+    }
+}
+
+impl<M: NodeModel> CouplingVisitor for BackwardWith<'_, M> {
+    type Output = Vec<f64>;
+
+    fn visit<C: CouplingFunction>(self) -> Vec<f64> {
+        let this = self.0;
+        let plan = this.plan;
         let p = plan.p;
         let per = plan.lay.np() * p.n;
         let tl = p.trace_len();
-        par_batch(self.tapes.len(), |b| {
-            plan.backward_one::<M>(
-                &self.params[b * per..(b + 1) * per],
+        par_batch(this.tapes.len(), |b| {
+            plan.backward_one::<M, C>(
+                &this.params[b * per..(b + 1) * per],
                 b,
-                &self.tapes[b],
-                &self.grad_trace[b * tl..(b + 1) * tl],
+                &this.tapes[b],
+                &this.grad_trace[b * tl..(b + 1) * tl],
             )
         })
         .concat()

@@ -24,8 +24,8 @@ pub enum NoiseSource {
     None,
     /// A generator in the state the run starts from.
     Generator(Box<ChaCha8Rng>),
-    /// Precomputed draws `[steps, state variables, nodes]`.
-    Draws(Arc<Vec<f64>>),
+    /// Precomputed draws `[steps, state variables, nodes]`, starting at the given offset.
+    Draws(Arc<Vec<f64>>, usize),
 }
 
 impl NoiseSource {
@@ -37,6 +37,24 @@ impl NoiseSource {
             rng.set_stream(realisation);
         }
         Self::Generator(Box::new(rng))
+    }
+
+    /// The same draws for a run of `steps` steps of `variables × nodes` values, kept in memory
+    /// when they take at most `budget` bytes (a generator otherwise). A fit evaluates the same
+    /// draws at every step, so keeping them saves regenerating them; the numbers are identical
+    /// either way.
+    pub fn materialised(self, steps: usize, variables: usize, nodes: usize, budget: usize) -> Self {
+        let len = steps.saturating_mul(variables).saturating_mul(nodes);
+        match &self {
+            Self::Generator(rng) if len.saturating_mul(8) <= budget => {
+                let mut rng = (**rng).clone();
+                Self::Draws(
+                    Arc::new((0..len).map(|_| StandardNormal.sample(&mut rng)).collect()),
+                    0,
+                )
+            }
+            _ => self,
+        }
     }
 
     /// Whether there is any noise.
@@ -74,7 +92,7 @@ impl<'a> NoiseCursor<'a> {
         match src {
             NoiseSource::None => Self::None,
             NoiseSource::Generator(r) => Self::Generator((**r).clone()),
-            NoiseSource::Draws(d) => Self::Draws(d, 0),
+            NoiseSource::Draws(d, offset) => Self::Draws(d, *offset),
         }
     }
 
@@ -100,6 +118,27 @@ impl<'a> NoiseCursor<'a> {
         }
     }
 
+    /// The next step's standard normal draws (`buf.len()` values, unscaled): a slice of the
+    /// draws themselves, or the generator's output written into `buf`; `None` without noise.
+    #[inline]
+    pub fn next_raw<'b>(&'b mut self, buf: &'b mut [f64]) -> Option<&'b [f64]> {
+        let len = buf.len();
+        match self {
+            Self::None => None,
+            Self::Generator(rng) => {
+                for e in buf.iter_mut() {
+                    *e = StandardNormal.sample(rng);
+                }
+                Some(buf)
+            }
+            Self::Draws(d, pos) => {
+                let at = *pos;
+                *pos += len;
+                Some(&d[at..at + len])
+            }
+        }
+    }
+
     /// A mark from which [`NoiseCursor::resume`] continues (cheap: no draws are copied).
     pub fn mark(&self) -> NoiseMark {
         match self {
@@ -112,18 +151,18 @@ impl<'a> NoiseCursor<'a> {
     /// A cursor on `src` continuing from `mark`.
     pub fn resume(src: &'a NoiseSource, mark: &NoiseMark) -> Self {
         match (src, mark) {
-            (NoiseSource::Draws(d), NoiseMark::Draws(pos)) => Self::Draws(d, *pos),
+            (NoiseSource::Draws(d, _), NoiseMark::Draws(pos)) => Self::Draws(d, *pos),
             (_, NoiseMark::Generator(r)) => Self::Generator((**r).clone()),
             _ => Self::None,
         }
     }
 
-    /// The source that continues from here.
-    pub fn remaining(&self) -> NoiseSource {
-        match self {
-            Self::None => NoiseSource::None,
-            Self::Generator(r) => NoiseSource::Generator(Box::new(r.clone())),
-            Self::Draws(d, pos) => NoiseSource::Draws(Arc::new(d[*pos..].to_vec())),
+    /// The source that continues from here, for the cursor of `src`.
+    pub fn remaining(&self, src: &NoiseSource) -> NoiseSource {
+        match (self, src) {
+            (Self::Generator(r), _) => NoiseSource::Generator(Box::new(r.clone())),
+            (Self::Draws(_, pos), NoiseSource::Draws(d, _)) => NoiseSource::Draws(d.clone(), *pos),
+            _ => NoiseSource::None,
         }
     }
 }

@@ -4,6 +4,14 @@
 //! [`crate::coupling::CouplingFunction`] and add one line to the `couplings!` list below.
 
 use crate::coupling::{CouplingFunction, CouplingInfo};
+
+/// Runs generic code for a coupling chosen at run time (see [`crate::ModelVisitor`]).
+pub trait CouplingVisitor {
+    /// What the visit returns.
+    type Output;
+    /// Called with the concrete coupling type.
+    fn visit<C: CouplingFunction>(self) -> Self::Output;
+}
 use crate::tensor_scalar::eval_tensor;
 use burn::tensor::Tensor;
 
@@ -20,6 +28,11 @@ macro_rules! couplings {
         impl CouplingKind {
             /// Every registered coupling.
             pub const ALL: &'static [CouplingKind] = &[$(CouplingKind::$ty),*];
+
+            /// Runs `v` with the concrete coupling type.
+            pub fn visit<V: CouplingVisitor>(self, v: V) -> V::Output {
+                match self { $(Self::$ty => v.visit::<$ty>()),* }
+            }
 
             /// Its description.
             pub fn info(self) -> CouplingInfo {

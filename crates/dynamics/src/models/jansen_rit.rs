@@ -67,6 +67,8 @@ impl NodeModel for JansenRit {
     #[allow(non_snake_case)]
     #[inline(always)]
     fn drift<S: Scalar>(y: &[S], c: &[S], p: &[S], dy: &mut [S]) {
+        // Fixed-length views: one bounds check each instead of one per access.
+        let (y, p, dy) = (&y[..6], &p[..14], &mut dy[..6]);
         let (a, b, mu, A, B, J) = (p[0], p[1], p[2], p[3], p[4], p[5]);
         let (a_1, a_2, a_3, a_4) = (p[6], p[7], p[8], p[9]);
         let (nu, r, v0, lc) = (p[10], p[11], p[12], p[13]);
@@ -93,6 +95,7 @@ impl NodeModel for JansenRit {
         gc: &mut [f64],
         dp: &mut [f64],
     ) {
+        let (y, p, lam, dy, dp) = (&y[..6], &p[..14], &lam[..6], &mut dy[..6], &mut dp[..14]);
         let (a, b, mu, A, B, J) = (p[0], p[1], p[2], p[3], p[4], p[5]);
         let (a1, a2, a3, a4) = (p[6], p[7], p[8], p[9]);
         let (nu, r, v0, lc) = (p[10], p[11], p[12], p[13]);
