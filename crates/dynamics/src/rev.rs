@@ -11,7 +11,7 @@
 //! offers without its own number type and allocation per graph.
 
 use crate::scalar::Scalar;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// Index marking a constant (no tape entry).
@@ -39,6 +39,10 @@ struct Tape {
 
 thread_local! {
     static TAPE: RefCell<Tape> = const { RefCell::new(Tape { entries: Vec::new(), adjoint: Vec::new() }) };
+    /// The entries of the tape being recorded by the running [`vjp`] call (null outside one).
+    /// A plain pointer in a `Cell` has no destructor, so reaching it costs one thread-local
+    /// load per operation instead of a lazily initialised `RefCell` borrow.
+    static RECORDING: Cell<*mut Vec<Entry>> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// A value on the thread's tape (or a constant).
@@ -55,12 +59,20 @@ impl Rev {
         if a == CONST && b == CONST {
             return Self { v, i: CONST };
         }
-        let i = TAPE.with(|t| {
-            let mut t = t.borrow_mut();
-            t.entries.push(Entry { a, da, b, db });
-            (t.entries.len() - 1) as u32
-        });
-        Self { v, i }
+        let entries = RECORDING.with(|r| r.get());
+        assert!(
+            !entries.is_null(),
+            "a Rev operation outside dynamics::rev::vjp"
+        );
+        // SAFETY: the pointer is set by `vjp` to the thread's tape, which it keeps mutably
+        // borrowed (and nothing else touches) for the duration of the recorded closure, and
+        // cleared before the borrow ends.
+        let entries = unsafe { &mut *entries };
+        entries.push(Entry { a, da, b, db });
+        Self {
+            v,
+            i: (entries.len() - 1) as u32,
+        }
     }
 
     #[inline]
@@ -173,7 +185,7 @@ pub fn vjp(
     let (ni, no) = (inputs.len(), lam.len());
     assert!(ni <= MAX_INPUTS && no <= MAX_OUTPUTS && grad.len() == ni);
     TAPE.with(|t| {
-        let mut t = t.borrow_mut();
+        let t = &mut *t.borrow_mut();
         t.entries.clear();
         for _ in 0..ni {
             t.entries.push(Entry {
@@ -183,20 +195,28 @@ pub fn vjp(
                 db: 0.0,
             });
         }
-    });
-    let mut x = [Rev::cst(0.0); MAX_INPUTS];
-    for (k, v) in inputs.iter().enumerate() {
-        x[k] = Rev { v: *v, i: k as u32 };
-    }
-    let mut out = [Rev::cst(0.0); MAX_OUTPUTS];
-    f(&x[..ni], &mut out[..no]);
-    if let Some(values) = values {
-        for (v, o) in values.iter_mut().zip(&out[..no]) {
-            *v = o.v;
+        let mut x = [Rev::cst(0.0); MAX_INPUTS];
+        for (k, v) in inputs.iter().enumerate() {
+            x[k] = Rev { v: *v, i: k as u32 };
         }
-    }
-    TAPE.with(|t| {
-        let t = &mut *t.borrow_mut();
+        let mut out = [Rev::cst(0.0); MAX_OUTPUTS];
+        /// Clears the recording pointer even if `f` panics.
+        struct Stop;
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                RECORDING.with(|r| r.set(std::ptr::null_mut()));
+            }
+        }
+        {
+            RECORDING.with(|r| r.set(&mut t.entries as *mut _));
+            let _stop = Stop;
+            f(&x[..ni], &mut out[..no]);
+        }
+        if let Some(values) = values {
+            for (v, o) in values.iter_mut().zip(&out[..no]) {
+                *v = o.v;
+            }
+        }
         let len = t.entries.len();
         t.adjoint.clear();
         t.adjoint.resize(len, 0.0);

@@ -372,3 +372,112 @@ fn merged_shards_equal_the_unsharded_grid() {
         );
     }
 }
+
+/// Every network model is chosen by `model.name`, with its own strictly checked parameter names,
+/// and a model/coupling pair that does not fit is refused with the reason.
+#[test]
+fn network_models_and_couplings_are_validated() {
+    let g = exp("g2do_dk84.yaml");
+    let d = tmp("models");
+    expect_error(
+        &fit(&[
+            "validate",
+            &variant(
+                &d,
+                "g2do_dk84.yaml",
+                "name: Generic2dOscillator",
+                "name: Generic2D",
+            ),
+        ]),
+        &[
+            "unknown model `Generic2D`",
+            "Generic2dOscillator",
+            "ReducedWongWang",
+            "WilsonCowan",
+        ],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "coupling.name=Lineal"]),
+        &[
+            "coupling.name",
+            "unknown coupling `Lineal`",
+            "Linear",
+            "Difference",
+        ],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "model.parameters.alfa.value=1"]),
+        &[
+            "model.parameters.alfa",
+            "unknown parameter of model Generic2dOscillator",
+            "alpha",
+        ],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "coupling.parameters.cmax.value=1"]),
+        &["coupling.parameters.cmax", "coupling Linear", "valid: a, b"],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "coupling.name=SigmoidalJansenRit"]),
+        &[
+            "SigmoidalJansenRit",
+            "Generic2dOscillator",
+            "two coupling variables",
+        ],
+    );
+    expect_error(
+        &fit(&[
+            "validate",
+            &exp("mpr_dk84.yaml"),
+            "--set",
+            "coupling.name=SigmoidalJansenRit",
+        ]),
+        &["MontbrioPazoRoxin reads 2", "r, V"],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "integration.method=RK4"]),
+        &["RK4 is deterministic", "Euler or Heun"],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "observation.variable=X"]),
+        &["observation.variable", "`X`", "V, W"],
+    );
+    for name in [
+        "jr_dk84.yaml",
+        "g2do_dk84.yaml",
+        "rww_dk84.yaml",
+        "mpr_dk84.yaml",
+        "wc_dk84.yaml",
+    ] {
+        let o = fit(&["validate", &exp(name)]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    // Simulate and gradcheck run on a new model (short run).
+    let out = d.join("rww-sim");
+    let o = fit(&[
+        "simulate",
+        &exp("rww_dk84.yaml"),
+        "--set",
+        "integration.duration=50",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let header = std::fs::read(out.join("trace.npy")).unwrap();
+    let header = String::from_utf8_lossy(&header[..128]);
+    assert!(header.contains("'shape': (50, 1, 84"), "{header}");
+    let o = fit(&[
+        "gradcheck",
+        &exp("g2do_dk84.yaml"),
+        "--set",
+        "integration.duration=100",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let worst: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("worst relative error "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("gradcheck prints the worst relative error");
+    assert!(worst < 1e-5, "{text}");
+}
