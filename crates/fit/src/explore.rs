@@ -148,6 +148,16 @@ fn chunk_size(setup: &NetworkSetup) -> usize {
         .max(1)
 }
 
+/// The statistics a grid records (`exploration.statistics`; the peak frequency when the file
+/// has no `exploration` section).
+fn statistics(setup: &NetworkSetup) -> Vec<Statistic> {
+    setup
+        .exp
+        .exploration
+        .as_ref()
+        .map_or_else(|| vec![Statistic::PeakFrequency], |e| e.statistics.clone())
+}
+
 /// Evaluates points `range` of the grid; returns `[statistic][point]`.
 fn evaluate_points(
     ctx: &RunContext,
@@ -155,12 +165,7 @@ fn evaluate_points(
     axes: &[Axis],
     range: std::ops::Range<usize>,
 ) -> Result<Vec<Vec<f64>>> {
-    let stats = setup
-        .exp
-        .exploration
-        .as_ref()
-        .map(|e| e.statistics.clone())
-        .unwrap_or_default();
+    let stats = statistics(setup);
     let device = dynamics::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
     let mut obj = Objective::new(setup, 1, &device, false)?;
@@ -266,17 +271,10 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
         return grid_of_fits(ctx, &setup);
     }
     let axes = grid_axes(&setup, &ctx.exp_path)?;
-    let stats: Vec<String> = setup
-        .exp
-        .exploration
-        .as_ref()
-        .map(|e| {
-            e.statistics
-                .iter()
-                .map(|s| stat_name(*s).to_string())
-                .collect()
-        })
-        .unwrap_or_else(|| vec!["peak_frequency".into()]);
+    let stats: Vec<String> = statistics(&setup)
+        .iter()
+        .map(|s| stat_name(*s).to_string())
+        .collect();
     let points: usize = axes.iter().map(|a| a.values.len()).product();
     let (k, n) = shard.map(parse_shard).transpose()?.unwrap_or((1, 1));
     let range = shard_range(points, k, n);

@@ -480,4 +480,19 @@ fn network_models_and_couplings_are_validated() {
         .and_then(|v| v.trim().parse().ok())
         .expect("gradcheck prints the worst relative error");
     assert!(worst < 1e-5, "{text}");
+    // A grid over a new model's parameter, from a file without an `exploration` section,
+    // records the default statistic (the peak frequency).
+    let grid = d.join("g2do-grid");
+    let o = fit(&[
+        "explore",
+        &g,
+        "--set",
+        "model.parameters.a.n=3",
+        "--set",
+        "integration.duration=300",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(grid.join("grid_peak_frequency.npy").exists());
 }
