@@ -3,7 +3,8 @@
 //! * [`integrator`]: explicit Runge-Kutta methods as data (Euler, Heun, RK4; Euler and Heun
 //!   also with additive noise, Heun being TVB-O's stochastic Heun), one node step and its
 //!   adjoint for any model.
-//! * [`monitor`]: what a run records (sub-sampling, temporal averages) and its gradient.
+//! * [`monitor`]: what a run records (sub-sampling, temporal averages, BOLD) and its gradient.
+//! * [`bold`]: the Balloon-Windkessel BOLD monitor, integrated inside the kernel.
 //! * [`noise`]: standard normal draws generated inside the kernel from a seekable ChaCha8
 //!   stream (or read from an array).
 //! * [`network_kernel`]: the one plain-Rust kernel simulating a batch of delayed networks of any
@@ -14,6 +15,7 @@
 //! * [`reference`]: the same simulation written as per-step burn tensor operations; slow, but
 //!   obviously right, it is the oracle that checks the fused kernel and its gradients.
 
+pub mod bold;
 pub mod integrator;
 pub mod monitor;
 pub mod network_kernel;
@@ -21,6 +23,7 @@ pub mod noise;
 pub mod reference;
 pub mod simulate_op;
 
+pub use bold::{BoldConstants, BoldMonitor};
 pub use integrator::{Method, Tableau};
 pub use monitor::{Monitor, MonitorKind};
 pub use network_kernel::{Layout, NetworkProblem, SimulationOutput};

@@ -249,6 +249,8 @@ pub struct Tape {
     pre_hist: Vec<f64>,
     checkpoints: Vec<f64>,
     noise: Vec<NoiseMark>,
+    /// Haemodynamic states `[n]` at each segment start (BOLD monitor only).
+    bold: Vec<[f64; 4]>,
 }
 
 /// Per-run constants shared by forward and adjoint.
@@ -468,10 +470,19 @@ impl<'a> Plan<'a> {
         let mut noise_ckpt = Vec::new();
         let nvars = p.monitor.variables.len();
         let avg = p.monitor.kind == MonitorKind::TemporalAverage;
+        let bold = p.monitor.bold();
+        let h_bold = p.dt / 1000.0; // the haemodynamic model runs in seconds
+        let mut z: Vec<[f64; 4]> = if bold.is_some() {
+            vec![crate::bold::REST; n]
+        } else {
+            Vec::new()
+        };
+        let mut bold_ckpt: Vec<[f64; 4]> = Vec::new();
         for k in 0..p.steps {
             if record && k % p.segment == 0 {
                 checkpoints.extend_from_slice(&state);
                 noise_ckpt.push(noise.mark());
+                bold_ckpt.extend_from_slice(&z);
             }
             self.gather(&hist, newest, &mut csum);
             let xi = noise.next_raw(&mut buf);
@@ -489,6 +500,15 @@ impl<'a> Plan<'a> {
                     .copy_from_slice(&state[cv * n..(cv + 1) * n]);
             }
             ring_pos = (ring_pos + 1) % nh;
+            if let Some(bm) = bold {
+                let sample = bm.sample_of(k, p.steps);
+                for (i, zi) in z.iter_mut().enumerate() {
+                    *zi = crate::bold::euler(&bm.constants, zi, bm.drive(&state, n, i), h_bold);
+                    if let Some(m) = sample {
+                        trace[m * n + i] = crate::bold::signal(&bm.constants, zi);
+                    }
+                }
+            }
             if let Some((m, w)) = p.monitor.sample_of(k, p.steps) {
                 for (vi, &v) in p.monitor.variables.iter().enumerate() {
                     let dst = &mut trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];
@@ -515,6 +535,7 @@ impl<'a> Plan<'a> {
                 pre_hist: hist,
                 checkpoints,
                 noise: noise_ckpt,
+                bold: bold_ckpt,
             }
         });
         (tape, noise.remaining(&p.noise))
@@ -546,10 +567,19 @@ impl<'a> Plan<'a> {
         let mut csums = vec![0.0; k_seg * nch * n];
         let mut etas = vec![0.0; k_seg * ns * n];
         let mut lamc = vec![0.0; nch * n];
+        let bold = p.monitor.bold();
+        let h_bold = p.dt / 1000.0;
+        // Haemodynamic states of the segment and their adjoint (BOLD monitor only).
+        let mut zs: Vec<[f64; 4]> =
+            vec![[0.0; 4]; if bold.is_some() { (k_seg + 1) * n } else { 0 }];
+        let mut lam_z: Vec<[f64; 4]> = vec![[0.0; 4]; if bold.is_some() { n } else { 0 }];
         let nseg = steps.div_ceil(k_seg);
         for seg in (0..nseg).rev() {
             let (k0, k1) = (seg * k_seg, ((seg + 1) * k_seg).min(steps));
             states[..ns * n].copy_from_slice(&tape.checkpoints[seg * ns * n..(seg + 1) * ns * n]);
+            if bold.is_some() {
+                zs[..n].copy_from_slice(&tape.bold[seg * n..(seg + 1) * n]);
+            }
             let mut noise = NoiseCursor::resume(&p.noise, &tape.noise[seg]);
             for k in k0..k1 {
                 let r = k - k0;
@@ -559,10 +589,42 @@ impl<'a> Plan<'a> {
                 let (prev, next) = states.split_at_mut((r + 1) * ns * n);
                 next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
                 self.step_all::<M, C>(&pn, csum, xi, &mut next[..ns * n]);
+                if let Some(bm) = bold {
+                    for i in 0..n {
+                        let u = bm.drive(&next[..ns * n], n, i);
+                        zs[(r + 1) * n + i] =
+                            crate::bold::euler(&bm.constants, &zs[r * n + i], u, h_bold);
+                    }
+                }
             }
             for k in (k0..k1).rev() {
                 let r = k - k0;
                 let x_next = &states[(r + 1) * ns * n..(r + 2) * ns * n];
+                if let Some(bm) = bold {
+                    // Through the BOLD sample of z_{k+1}, then back through its Euler step to
+                    // z_k and to the driving state X_{k+1}.
+                    let sample = bm.sample_of(k, steps);
+                    for i in 0..n {
+                        if let Some(m) = sample {
+                            crate::bold::signal_vjp(
+                                &bm.constants,
+                                &zs[(r + 1) * n + i],
+                                grad_trace[m * n + i],
+                                &mut lam_z[i],
+                            );
+                        }
+                        let (lz, lu) = crate::bold::euler_vjp(
+                            &bm.constants,
+                            &zs[r * n + i],
+                            &lam_z[i],
+                            h_bold,
+                        );
+                        lam_z[i] = lz;
+                        for &(v, w) in &bm.driver {
+                            lam[v * n + i] += w * lu;
+                        }
+                    }
+                }
                 if let Some((m, w)) = p.monitor.sample_of(k, steps) {
                     for (vi, &v) in p.monitor.variables.iter().enumerate() {
                         let g = &grad_trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];

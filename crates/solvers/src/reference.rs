@@ -10,6 +10,7 @@ use crate::monitor::MonitorKind;
 use crate::network_kernel::NetworkProblem;
 use crate::noise::NoiseCursor;
 use burn::tensor::{Int, Tensor, TensorData};
+use dynamics::tensor_scalar::eval_tensor;
 use dynamics::{ModelVisitor, NodeModel, drift_tensor};
 
 /// Simulates `params` `[B, P, n]` with tensor ops; returns the monitored trace like
@@ -103,6 +104,7 @@ impl ModelVisitor for Oracle<'_> {
         let mon = &problem.monitor;
         let mut samples: Vec<Tensor<3>> = Vec::new();
         let mut acc: Option<Tensor<3>> = None;
+        let mut z: Option<Vec<Tensor<2>>> = None;
         for k in 0..problem.steps {
             let sums: Vec<Tensor<2>> = (0..nch)
                 .map(|h| {
@@ -167,10 +169,42 @@ impl ModelVisitor for Oracle<'_> {
             x = clamp_bounds::<M>(next);
             let xv: Vec<Tensor<2>> = cvar.iter().map(|&cv| x[cv].clone()).collect();
             hist.push(problem.coupling.pre_tensor(&xv, pc, nch));
+            if let Some(bm) = mon.bold() {
+                // The haemodynamic model as tensor ops, from the same generic field.
+                let u = bm
+                    .driver
+                    .iter()
+                    .map(|&(v, w)| x[v].clone().mul_scalar(w))
+                    .reduce(|a, b| a + b)
+                    .expect("a BOLD driver has at least one variable");
+                let zs = z.get_or_insert_with(|| {
+                    let zero = u.zeros_like();
+                    crate::bold::REST
+                        .map(|r| zero.clone().add_scalar(r))
+                        .to_vec()
+                });
+                let mut inputs = zs.clone();
+                inputs.push(u.clone());
+                let c = bm.constants;
+                let h = problem.dt / 1000.0;
+                let next = eval_tensor(&inputs, 5, &u, |v, out| {
+                    let zz = [v[0], v[1], v[2], v[3]];
+                    let g = crate::bold::field(&c, &zz, v[4]);
+                    for j in 0..4 {
+                        out[j] = zz[j] + g[j] * h;
+                    }
+                    out[4] = crate::bold::signal(&c, &[out[0], out[1], out[2], out[3]]);
+                });
+                *zs = next[..4].to_vec();
+                if bm.sample_of(k, problem.steps).is_some() {
+                    samples.push(next[4].clone().reshape([b, 1, n]));
+                }
+            }
             if let Some((m, wgt)) = mon.sample_of(k, problem.steps) {
                 let vars: Vec<Tensor<2>> = mon.variables.iter().map(|&v| x[v].clone()).collect();
                 let sample = Tensor::stack::<3>(vars, 1); // [B, V, n]
                 match mon.kind {
+                    MonitorKind::Bold(_) => unreachable!("BOLD samples are recorded above"),
                     MonitorKind::SubSample => samples.push(sample),
                     MonitorKind::TemporalAverage => {
                         let s = sample.mul_scalar(wgt);

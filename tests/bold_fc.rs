@@ -1,0 +1,64 @@
+//! The BOLD monitor and functional connectivity against independent implementations
+//! (`tools/make_bold_fixtures.py`: numpy's explicit Euler, scipy's solve_ivp, numpy.corrcoef).
+
+use solvers::bold::{BoldConstants, bold_of_signal};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> (Vec<f64>, Vec<usize>) {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bold")
+        .join(name);
+    fit::npy::read_npy(&p).unwrap()
+}
+
+/// The Balloon-Windkessel BOLD of a fixed input equals the same explicit-Euler recursion
+/// written independently in numpy, for both constant sets.
+#[test]
+fn bold_equals_an_independent_euler_recursion() {
+    let (u, _) = fixture("input.npy");
+    for (name, c) in [
+        ("classical", BoldConstants::classical()),
+        ("revised", BoldConstants::revised()),
+    ] {
+        let (want, _) = fixture(&format!("euler_{name}.npy"));
+        let got = bold_of_signal(&c, &u, 1.0, 720, 2000);
+        assert_eq!(got.len(), want.len(), "{name}");
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-12 * scale,
+                "{name} sample {k}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+/// Explicit Euler converges at first order in dt to a tight-tolerance ODE solution.
+#[test]
+fn bold_converges_at_first_order_to_solve_ivp() {
+    let (want, _) = fixture("ivp_classical.npy");
+    let c = BoldConstants::classical();
+    let u_of_t = |t: f64| {
+        0.5 + 0.4 * (2.0 * std::f64::consts::PI * 0.1 * t).sin()
+            + 0.2 * (2.0 * std::f64::consts::PI * 0.37 * t + 1.0).sin()
+    };
+    let err = |dt_ms: f64| {
+        let steps = (20_000.0 / dt_ms).round() as usize;
+        let u: Vec<f64> = (0..steps)
+            .map(|k| u_of_t((k + 1) as f64 * dt_ms / 1000.0))
+            .collect();
+        let period = (1000.0 / dt_ms).round() as usize;
+        let got = bold_of_signal(&c, &u, dt_ms, period, 0);
+        got.iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    let (e1, e2, e3) = (err(8.0), err(4.0), err(2.0));
+    let slope = (e1 / e3).ln() / 4f64.ln();
+    assert!(
+        (slope - 1.0).abs() < 0.1,
+        "order {slope} ({e1:e}, {e2:e}, {e3:e})"
+    );
+    assert!(err(0.5) < 1e-3 * want.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+}
