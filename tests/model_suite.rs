@@ -370,6 +370,38 @@ fn fused_kernel_matches_the_oracle_for_every_method_and_monitor() {
     }
 }
 
+/// The BOLD monitor inside the kernel and its adjoint equal the oracle's tensor version, for
+/// every model (driven by its default variable; Jansen-Rit by y1 − y2).
+#[test]
+fn bold_monitor_matches_the_oracle_for_every_model() {
+    for &m in ModelKind::ALL {
+        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
+            CouplingKind::Linear
+        } else {
+            CouplingKind::SigmoidalJansenRit
+        };
+        let (mut problem, params) = zoo(m, c, Method::Heun, 40, 1e-3);
+        let info = m.info();
+        let driver = if info.name == "JansenRit" {
+            vec![(1, 1.0), (2, -1.0)]
+        } else {
+            vec![(info.voi, 1.0)]
+        };
+        problem.monitor = Monitor {
+            kind: MonitorKind::Bold(solvers::BoldMonitor {
+                constants: solvers::BoldConstants::classical(),
+                driver,
+                period: 7,
+                transient: 5,
+            }),
+            stride: 1,
+            variables: vec![info.voi],
+        };
+        let label = format!("{} BOLD", info.name);
+        kernel_vs_oracle(&problem, &params, &label);
+    }
+}
+
 /// Σ w·trace of the fused kernel (no tape) and its gradient through the op.
 fn weighted_loss(problem: &NetworkProblem, params: &[f64]) -> f64 {
     let (out, _) = network_kernel::forward(problem, params, false);
