@@ -62,3 +62,18 @@ fn bold_converges_at_first_order_to_solve_ivp() {
     );
     assert!(err(0.5) < 1e-3 * want.iter().fold(0.0f64, |m, v| m.max(v.abs())));
 }
+
+/// FC equals numpy's corrcoef of the columns.
+#[test]
+fn fc_equals_numpy_corrcoef() {
+    use burn::tensor::{Tensor, TensorData};
+    let (x, shape) = fixture("fc_x.npy");
+    let (want, _) = fixture("fc.npy");
+    let device = dynamics::f64_device(dynamics::BackendKind::Flex, false);
+    let t = Tensor::<1>::from_data(TensorData::new(x, [shape[0] * shape[1]]), &device)
+        .reshape([1, shape[0], shape[1]]);
+    let got: Vec<f64> = spectra::fc(t).into_data().try_into_vec().unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-12, "{a} vs {b}");
+    }
+}

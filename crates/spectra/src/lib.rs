@@ -6,11 +6,14 @@
 //!   length and differentiable on every backend (burn 0.22's rfft backward is incomplete).
 //! * [`peak`]: peak frequency (first argmax) and a differentiable soft peak statistic.
 //! * [`loss`]: 1 − Pearson correlation and log-spectrum MSE against a target.
+//! * [`fc`]: functional connectivity, its dynamics (FCD) and the FC/FCD losses.
 
+pub mod fc;
 pub mod loss;
 pub mod peak;
 pub mod welch;
 
+pub use fc::{fc, fc_correlation_loss, fc_rmse, fcd, upper_triangle, wasserstein_1};
 pub use loss::{log_spectrum_mse, one_minus_correlation};
 pub use peak::{peak_frequency, soft_peak_frequency};
 pub use welch::{Welch, WelchConfig, WelchError};
