@@ -1,4 +1,5 @@
-//! Fit checkpoints: parameters (bit-exact), Adam state (burn's burnpack record), step, noise
+//! Fit checkpoints: parameters (bit-exact), optimizer state (`optimizer.json`: the `optim`
+//! crate's state with every f64 as its bit pattern, or a system's own payload), step, noise
 //! seed and the experiment hash, written as a folder renamed into place (atomic).
 
 use crate::run_dir::{write_atomic, write_json};
@@ -9,6 +10,12 @@ use std::path::{Path, PathBuf};
 
 /// How many checkpoints are kept (oldest removed first).
 pub const KEEP: usize = 3;
+
+/// The optimizer payload's file in a checkpoint folder.
+pub const OPTIMIZER_FILE: &str = "optimizer.json";
+
+/// Its name before the `optim` crate (burn's record for network fits; JSON for the others).
+pub const LEGACY_OPTIMIZER_FILE: &str = "optimizer.bpk";
 
 /// Everything but the optimizer state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +60,7 @@ pub fn save(run: &Path, meta: &CheckpointMeta, optimizer: &[u8]) -> Result<PathB
     }
     std::fs::create_dir_all(&tmp)?;
     write_json(&tmp.join("meta.json"), meta)?;
-    write_atomic(&tmp.join("optimizer.bpk"), optimizer)?;
+    write_atomic(&tmp.join(OPTIMIZER_FILE), optimizer)?;
     if dst.exists() {
         std::fs::remove_dir_all(&dst)?;
     }
@@ -84,7 +91,7 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
             .strip_prefix("step-")
             .and_then(|s| s.parse::<usize>().ok())
             && p.join("meta.json").exists()
-            && p.join("optimizer.bpk").exists()
+            && (p.join(OPTIMIZER_FILE).exists() || p.join(LEGACY_OPTIMIZER_FILE).exists())
         {
             out.push((step, p));
         }
@@ -100,7 +107,12 @@ pub fn latest(run: &Path) -> Result<Option<(CheckpointMeta, Vec<u8>)>> {
     };
     let meta: CheckpointMeta = serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)
         .with_context(|| format!("{}: unreadable checkpoint", dir.display()))?;
-    let bytes = std::fs::read(dir.join("optimizer.bpk"))?;
+    let file = if dir.join(OPTIMIZER_FILE).exists() {
+        OPTIMIZER_FILE
+    } else {
+        LEGACY_OPTIMIZER_FILE
+    };
+    let bytes = std::fs::read(dir.join(file))?;
     Ok(Some((meta, bytes)))
 }
 

@@ -76,9 +76,12 @@ pub enum Command {
     Compare {
         /// Run folders.
         runs: Vec<PathBuf>,
-        /// Folder for the plots (default: the current folder).
+        /// Folder for the plots and `compare.csv` (default: the current folder).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// x axis of the plots: `step` or `time` (wall-clock seconds).
+        #[arg(long, default_value = "step")]
+        by: String,
     },
     /// Compare the fit gradient with central finite differences at the start point.
     Gradcheck {
@@ -229,6 +232,10 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             let model = yaml::model_name(&ctx.exp_path, &ctx.text)?;
             if dynamics::ModelKind::from_name(&model).is_some() {
                 let setup = simulate::load(&ctx)?;
+                if let Some(opt) = &setup.exp.optimization {
+                    crate::optimizer::build(opt, &ctx.exp_path)?;
+                    crate::optimizer::transforms(&setup, opt.bounds, &ctx.exp_path)?;
+                }
                 println!(
                     "{}: valid {model} experiment ({} coupling, {} integration): {} regions, {} steps of {} ms, history {} steps, {} free parameter(s)",
                     ctx.exp_path.display(),
@@ -258,13 +265,15 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             crate::explore::explore(&context(&exp, "-grid", false)?, shard.as_deref())
         }
         Command::Merge { dir } => crate::explore::merge(&dir),
-        Command::Compare { runs, out } => {
+        Command::Compare { runs, out, by } => {
+            let by = compare::By::parse(&by)?;
             let out = out.unwrap_or_else(|| PathBuf::from("."));
             std::fs::create_dir_all(&out)?;
-            let table = compare::compare(&runs, &out)?;
+            let table = compare::compare(&runs, &out, by)?;
             print!("{table}");
             println!(
-                "plots: {} and {}",
+                "wrote {}, {} and {}",
+                out.join("compare.csv").display(),
                 out.join("compare_parameters.png").display(),
                 out.join("compare_loss.png").display()
             );

@@ -47,6 +47,10 @@ pub struct Param {
     /// Unit, for documentation only.
     #[serde(default)]
     pub unit: Option<String>,
+    /// How a fit moves a free parameter: `identity`, `log` (θ = exp(u), θ > 0) or `sigmoid`
+    /// (θ in (low, high)); `null` = `optimization.bounds`.
+    #[serde(default)]
+    pub transform: Option<crate::optimizer::TransformCfg>,
 }
 
 /// `model:` section: a registered network model by name and values for its parameters.
@@ -398,9 +402,25 @@ fn eps() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizationCfg {
-    /// Adam settings.
-    pub adam: AdamCfg,
-    /// Number of Adam steps.
+    /// Adam settings (the short form; `optimizer:` is the general one).
+    #[serde(default)]
+    pub adam: Option<AdamCfg>,
+    /// The optimizer by name with its settings (`adam`, `adamw`, `adamax`, `sgd`, `lbfgs`).
+    #[serde(default)]
+    pub optimizer: Option<crate::optimizer::OptimizerCfg>,
+    /// Learning-rate schedule (the optimizer's `lr` is its base value).
+    #[serde(default)]
+    pub schedule: Option<crate::optimizer::ScheduleCfg>,
+    /// Stop early on a plateau of the loss or at a target loss.
+    #[serde(default)]
+    pub early_stopping: Option<crate::optimizer::EarlyStoppingCfg>,
+    /// End on the parameters of the lowest loss seen rather than on the last ones.
+    #[serde(default)]
+    pub restore_best: bool,
+    /// Clip every gradient component to `[-clip_value, clip_value]`.
+    #[serde(default)]
+    pub clip_value: Option<f64>,
+    /// Number of optimizer steps.
     pub steps: usize,
     /// Loss.
     #[serde(default = "default_loss")]
@@ -410,7 +430,7 @@ pub struct OptimizationCfg {
     /// Write a checkpoint every this many steps (and at the end).
     #[serde(default = "five")]
     pub checkpoint_every: usize,
-    /// Clip the gradient norm to this value.
+    /// Clip the global gradient norm to this value.
     #[serde(default)]
     pub grad_clip: Option<f64>,
     /// Temperature τ of the differentiable peak statistic (weights ∝ P^(1/τ)).
@@ -452,6 +472,8 @@ pub enum Statistic {
     SpectralMax,
     /// The optimization loss against its target.
     Loss,
+    /// Pearson correlation of the simulated FC with the target FC (`observation.kind: fc`).
+    FcCorrelation,
 }
 
 /// `exploration:` section.

@@ -14,7 +14,7 @@ use crate::plot::heatmap;
 use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, write_json};
 use crate::simulate::{load, write_resolved};
-use crate::train::{FitParams, adam, column_names, evaluate};
+use crate::train::{FitParams, column_names, evaluate};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use solvers::network_kernel;
@@ -378,8 +378,9 @@ pub fn merge(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Every grid point as a start for Adam; all starts optimised together as one batch, each with
-/// its own Adam moments (Adam is element-wise, so a `[B, 1]` parameter carries B states).
+/// Every grid point as a start for the optimizer; all starts are evaluated together as one
+/// batch, and each start has its own optimizer state (moments, schedule and plateau counters),
+/// updated from its own loss and gradient.
 fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
     let cfg = setup.exp.optimization.clone().ok_or_else(|| {
         anyhow!(
@@ -411,21 +412,34 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
         .map(|a| (0..points).map(|p| grid_point(&axes, p)[a]).collect())
         .collect();
     let shapes = vec![[points, 1]; axes.len()];
-    let mut module = FitParams::from_host(&values, &shapes, &device);
-    let mut optim = adam(&cfg);
+    let optimizer = crate::optimizer::build(&cfg, &ctx.exp_path)?;
+    let crate::optimizer::Method::Chain(chain) = &optimizer.method else {
+        bail!(
+            "{}: a grid of fits needs a first-order optimizer (adam, adamw, adamax, sgd), not {}",
+            ctx.exp_path.display(),
+            optimizer.name
+        );
+    };
+    let mut values = values;
+    let start_of = |values: &[Vec<f64>], p: usize| -> Vec<f64> {
+        values.iter().map(|v| v[p]).collect()
+    };
+    let mut states: Vec<optim::State> = (0..points)
+        .map(|p| optim::GradientTransformation::init(chain, &start_of(&values, p)))
+        .collect();
     let bar = progress_bar(cfg.steps as u64, ctx.quiet);
     bar.set_prefix("fits");
     let t0 = std::time::Instant::now();
     let mut last = None;
     for step in 0..=cfg.steps {
-        let eval = evaluate(&obj, &module)?;
+        let eval = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
         let wall = t0.elapsed().as_secs_f64();
         for (p, f) in files.iter_mut().enumerate() {
-            let mut row = vec![step as f64, eval.losses[p]];
+            let mut row = vec![eval.losses[p]];
             let g: f64 = eval.grads.iter().map(|g| g[p] * g[p]).sum::<f64>().sqrt();
             row.extend(eval.thetas.iter().map(|t| t[p]));
             row.extend([g, wall]);
-            f.append(&row)?;
+            f.append_step(step, &row)?;
         }
         let best = eval.losses.iter().cloned().fold(f64::INFINITY, f64::min);
         bar.set_message(format!("best loss {best:.5}"));
@@ -433,7 +447,18 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
             last = Some(eval);
             break;
         }
-        module = optim.step(cfg.adam.lr, module, eval.grads_params);
+        for (p, st) in states.iter_mut().enumerate() {
+            let u = start_of(&values, p);
+            let g: Vec<f64> = eval.grads.iter().map(|g| g[p]).collect();
+            // A start whose loss is not finite stays where it is (the others go on).
+            if !eval.losses[p].is_finite() || g.iter().any(|x| !x.is_finite()) {
+                continue;
+            }
+            let upd = optim::GradientTransformation::update(chain, g, st, &u, Some(eval.losses[p]));
+            for (k, v) in values.iter_mut().enumerate() {
+                v[p] = u[k] + upd[k];
+            }
+        }
         bar.set_position(step as u64 + 1);
     }
     bar.finish_and_clear();

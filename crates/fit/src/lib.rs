@@ -16,6 +16,7 @@ pub mod explore;
 pub mod network_setup;
 pub mod npy;
 pub mod objective;
+pub mod optimizer;
 pub mod plot;
 pub mod progress;
 pub mod run_dir;

@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub enum Transform {
     /// θ = u.
     Identity,
+    /// θ = exp(u): positive values.
+    Log,
     /// θ = lo + (hi − lo)·sigmoid(u): smooth bounds.
     Sigmoid {
         /// Lower bound.
@@ -37,6 +39,7 @@ impl Transform {
     pub fn forward<const D: usize>(&self, u: Tensor<D>) -> Tensor<D> {
         match *self {
             Self::Identity => u,
+            Self::Log => u.exp(),
             Self::Sigmoid { lo, hi } => u
                 .neg()
                 .exp()
@@ -51,6 +54,7 @@ impl Transform {
     pub fn value(&self, u: f64) -> f64 {
         match *self {
             Self::Identity => u,
+            Self::Log => u.exp(),
             Self::Sigmoid { lo, hi } => lo + (hi - lo) / (1.0 + (-u).exp()),
         }
     }
@@ -59,9 +63,17 @@ impl Transform {
     pub fn inverse(&self, theta: f64) -> Result<f64> {
         match *self {
             Self::Identity => Ok(theta),
+            Self::Log => {
+                if !(theta > 0.0 && theta.is_finite()) {
+                    bail!("log: start value {theta} is not positive");
+                }
+                Ok(theta.ln())
+            }
             Self::Sigmoid { lo, hi } => {
                 if !(theta > lo && theta < hi) {
-                    bail!("start value {theta} is not strictly inside the bounds ({lo}, {hi})");
+                    bail!(
+                        "sigmoid: start value {theta} is not strictly inside the bounds ({lo}, {hi})"
+                    );
                 }
                 let s = (theta - lo) / (hi - lo);
                 Ok((s / (1.0 - s)).ln())
@@ -240,6 +252,58 @@ impl Objective {
                     params[p.index() * n..(p.index() + 1) * n].fill(*v);
                 }
                 Target::Spectrum(self.host_spectra(&params)?)
+            }
+            TargetCfg::File { path } if self.kind == ObservationKind::Fc => {
+                // An FC matrix: a BIDS relmat `.tsv` (the shipped empirical FC), a CSV or an
+                // `.npy` [n, n]; the loss compares its upper triangle.
+                let p = resolve_dataset(path, exp_path)?;
+                let n = setup.n();
+                let values: Vec<f64> = if p.extension().is_some_and(|e| e == "npy") {
+                    let (v, shape) = read_npy(&p)?;
+                    if shape != [n, n] {
+                        bail!(
+                            "{}: optimization.target: FC target has shape {shape:?} but the connectome has {n} regions ([{n}, {n}] needed)",
+                            p.display()
+                        );
+                    }
+                    v
+                } else {
+                    let m = crate::datasets::read_matrix(&p)?;
+                    if m.len() != n || m.iter().any(|r| r.len() != n) {
+                        bail!(
+                            "{}: optimization.target: FC target is {}x{} but the connectome has {n} regions",
+                            p.display(),
+                            m.len(),
+                            m.first().map_or(0, |r| r.len())
+                        );
+                    }
+                    m.into_iter().flatten().collect()
+                };
+                if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+                    bail!(
+                        "{}: optimization.target: FC entry [{}, {}] = {} is not finite",
+                        p.display(),
+                        k / n,
+                        k % n,
+                        values[k]
+                    );
+                }
+                let upper: Vec<f64> = spectra::fc::upper_indices(n)
+                    .into_iter()
+                    .map(|k| values[k as usize])
+                    .collect();
+                Target::Spectrum(upper)
+            }
+            TargetCfg::File { path } if self.kind == ObservationKind::Fcd => {
+                let p = resolve_dataset(path, exp_path)?;
+                let (values, _) = read_npy(&p)?;
+                if values.len() < 2 || values.iter().any(|v| !v.is_finite()) {
+                    bail!(
+                        "{}: optimization.target: an FCD target needs at least 2 finite values",
+                        p.display()
+                    );
+                }
+                Target::Spectrum(values)
             }
             TargetCfg::File { path } => {
                 let p = resolve_dataset(path, exp_path)?;

@@ -29,6 +29,12 @@ pub struct Series {
     pub x: Vec<f64>,
     /// y values.
     pub y: Vec<f64>,
+    /// Palette index (`None`: the series' position).
+    pub color: Option<usize>,
+    /// Drawn dashed (reference values such as the truth of a simulated target).
+    pub dashed: bool,
+    /// Left out of the legend.
+    pub no_legend: bool,
 }
 
 impl Series {
@@ -38,7 +44,28 @@ impl Series {
             label: label.into(),
             x,
             y,
+            color: None,
+            dashed: false,
+            no_legend: false,
         }
+    }
+
+    /// The same series in palette colour `k`.
+    pub fn with_color(mut self, k: usize) -> Self {
+        self.color = Some(k);
+        self
+    }
+
+    /// The same series drawn dashed.
+    pub fn dashed(mut self) -> Self {
+        self.dashed = true;
+        self
+    }
+
+    /// The same series without a legend entry.
+    pub fn without_legend(mut self) -> Self {
+        self.no_legend = true;
+        self
     }
 }
 
@@ -75,7 +102,8 @@ fn tick(v: &f64) -> String {
     }
 }
 
-fn color(k: usize) -> RGBColor {
+/// Palette colour `k` (matplotlib's tab10 order).
+pub fn color(k: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
@@ -106,15 +134,64 @@ pub fn line_plot(
     let err = plot_err(path);
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
+    draw_lines(&root, path, title, x_label, y_label, series, log_y)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// One panel of [`panels_plot`].
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
+    /// Title.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// Curves.
+    pub series: Vec<Series>,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+}
+
+/// Several line plots side by side in one PNG (up to 3 per row).
+pub fn panels_plot(path: &Path, panels: &[Panel]) -> Result<()> {
+    ensure_font();
+    let err = plot_err(path);
+    let n = panels.len().max(1);
+    let cols = n.min(3);
+    let rows = n.div_ceil(cols);
+    let root =
+        BitMapBackend::new(path, (620 * cols as u32, 460 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let areas = root.split_evenly((rows, cols));
+    for (p, area) in panels.iter().zip(areas.iter()) {
+        draw_lines(area, path, &p.title, &p.x_label, &p.y_label, &p.series, p.log_y)?;
+    }
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+fn draw_lines(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<()> {
+    let err = plot_err(path);
     let (x0, x1) = range(series.iter().flat_map(|s| s.x.iter().copied()), false);
     let (y0, y1) = range(series.iter().flat_map(|s| s.y.iter().copied()), log_y);
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(root);
     builder
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70);
-    let legend = series.len() > 1 || series.iter().any(|s| !s.label.is_empty());
+    let legend = series.iter().filter(|s| !s.no_legend).count() > 1
+        || series.iter().any(|s| !s.label.is_empty() && !s.no_legend);
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -128,16 +205,22 @@ pub fn line_plot(
                 .draw()
                 .map_err(&err)?;
             for (k, s) in series.iter().enumerate() {
-                let c = color(k);
+                let c = color(s.color.unwrap_or(k));
                 let pts =
                     s.x.iter()
                         .zip(&s.y)
                         .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || **y > 0.0))
                         .map(|(&x, &y)| (x, y));
-                let drawn = chart
-                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                    .map_err(&err)?;
-                if legend {
+                let drawn = if s.dashed {
+                    chart
+                        .draw_series(DashedLineSeries::new(pts, 8, 5, c.stroke_width(2)))
+                        .map_err(&err)?
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                        .map_err(&err)?
+                };
+                if legend && !s.no_legend {
                     drawn.label(s.label.clone()).legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
                     });
@@ -163,7 +246,6 @@ pub fn line_plot(
     } else {
         draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(&err)?);
     }
-    root.present().map_err(&err)?;
     Ok(())
 }
 

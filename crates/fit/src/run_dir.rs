@@ -75,6 +75,16 @@ impl CsvAppender {
         })
     }
 
+    /// Appends one row whose first column is an integer step, then numbers.
+    pub fn append_step(&mut self, step: usize, rest: &[f64]) -> Result<()> {
+        let mut line = vec![step.to_string()];
+        line.extend(rest.iter().map(|&x| fmt_f64(x)));
+        writeln!(self.file, "{}", line.join(","))
+            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        self.file.flush()?;
+        Ok(())
+    }
+
     /// Appends one row of numbers.
     pub fn append(&mut self, row: &[f64]) -> Result<()> {
         let line: Vec<String> = row.iter().map(|&x| fmt_f64(x)).collect();

@@ -1,14 +1,19 @@
-//! The training loop: Adam on the free parameters of a Jansen-Rit experiment.
+//! The training loop: the `optim` crate's optimizers on the free parameters of a network
+//! experiment.
 //!
-//! Short and explicit, optax style: evaluate the objective, backpropagate, log a row, take an
-//! Adam step, checkpoint. Row `k` of `trajectory.csv` holds the parameters after `k` updates,
-//! their loss and gradient norm; the last row evaluates the final parameters.
+//! Short and explicit, optax style: evaluate the objective, backpropagate, log a row, update
+//! the unconstrained values `u` on the host in f64 (`updates = chain.update(grads, state, u)`,
+//! `u += updates`), checkpoint. Row `k` of `trajectory.csv` holds the parameters (natural
+//! units θ = T(u)) after `k` updates, their loss and gradient norm (with respect to u); the last
+//! row evaluates the final parameters. Early stopping ends the run sooner; `restore_best` ends
+//! it on the parameters of the lowest loss.
 
 use crate::checkpoint::{self, CheckpointMeta};
-use crate::config::BoundsCfg;
+use crate::config::TargetCfg;
 use crate::context::RunContext;
 use crate::network_setup::NetworkSetup;
 use crate::objective::{Objective, Target};
+use crate::optimizer::{Method, OptState, Optimizer};
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, read_csv, write_atomic, write_json};
@@ -16,10 +21,8 @@ use crate::simulate::{load, write_resolved};
 use crate::yaml::resolved_tree;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, Param, ParamId};
-use burn::optim::{
-    AdamConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig,
-};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
 use std::time::Instant;
 
@@ -62,18 +65,6 @@ impl FitParams {
     }
 }
 
-/// Builds burn's Adam from the experiment (f64 moments; betas and eps as burn stores them).
-pub fn adam(cfg: &crate::config::OptimizationCfg) -> ModuleOptimizer {
-    let mut c = AdamConfig::new()
-        .with_beta_1(cfg.adam.beta1 as f32)
-        .with_beta_2(cfg.adam.beta2 as f32)
-        .with_epsilon(cfg.adam.eps as f32);
-    if let Some(clip) = cfg.grad_clip {
-        c = c.with_grad_clipping(Some(GradientClippingConfig::Norm(clip as f32)));
-    }
-    c.init()
-}
-
 /// One evaluation: per-set losses, θ values and gradients wrt `u` (host), plus the spectra.
 pub struct Evaluation {
     /// Loss per parameter set.
@@ -84,8 +75,6 @@ pub struct Evaluation {
     pub grads: Vec<Vec<f64>>,
     /// Spectra `[batch, R', F]`.
     pub spectra: Vec<f64>,
-    /// Gradients in burn's form, for the optimizer.
-    pub grads_params: GradientsParams,
 }
 
 fn host(t: Tensor<2>) -> Vec<f64> {
@@ -132,7 +121,6 @@ pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
             .into_data()
             .convert::<f64>()
             .try_into_vec()?,
-        grads_params,
     })
 }
 
@@ -184,6 +172,44 @@ fn initial_values(setup: &NetworkSetup, obj: &Objective) -> Result<HostParams> {
 /// Test hook: after appending this row, pause (so a test can SIGKILL the process there).
 const PAUSE_ENV: &str = "NEURODYN_PAUSE_AFTER_ROW";
 
+/// The checkpoint payload of a network fit: the optimizer's state and the best values so far.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct FitState {
+    /// Optimizer and early-stopping state.
+    optimizer: OptState,
+    /// Unconstrained values at the lowest loss so far (flattened).
+    #[serde(with = "optim::bits::vec")]
+    best_u: Vec<f64>,
+}
+
+fn flatten(values: &[Vec<f64>]) -> Vec<f64> {
+    values.iter().flatten().copied().collect()
+}
+
+fn unflatten(flat: &[f64], like: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let mut out = Vec::with_capacity(like.len());
+    let mut k = 0;
+    for v in like {
+        out.push(flat[k..k + v.len()].to_vec());
+        k += v.len();
+    }
+    out
+}
+
+/// The true value of each column (`a`, `a[3]`, `coupling.a`) when the target is simulated.
+pub fn truth_of_columns(cfg: &crate::config::OptimizationCfg, names: &[String]) -> Vec<Option<f64>> {
+    let TargetCfg::Simulated { parameters } = &cfg.target else {
+        return vec![None; names.len()];
+    };
+    names
+        .iter()
+        .map(|n| {
+            let base = n.split('[').next().unwrap_or(n);
+            parameters.get(base).copied()
+        })
+        .collect()
+}
+
 /// `fit run EXP.yaml`: fits the free parameters; resumes from the run folder's checkpoint.
 pub fn run_fit(ctx: &RunContext) -> Result<()> {
     let setup = load(ctx)?;
@@ -197,9 +223,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     if setup.free.is_empty() {
         bail!("{}: no parameter is marked `free: true`", path.display());
     }
-    if !(cfg.adam.lr.is_finite() && cfg.adam.lr > 0.0) {
-        bail!("{}: optimization.adam.lr must be positive", path.display());
-    }
+    let optimizer: Optimizer = crate::optimizer::build(&cfg, path)?;
     if cfg.checkpoint_every == 0 {
         bail!(
             "{}: optimization.checkpoint_every must be >= 1",
@@ -207,7 +231,8 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         );
     }
     let device = dynamics::f64_device(setup.backend, true);
-    let mut obj = Objective::new(&setup, 1, &device, cfg.bounds == BoundsCfg::Sigmoid)?;
+    let mut obj = Objective::new(&setup, 1, &device, false)?;
+    obj.transforms = crate::optimizer::transforms(&setup, cfg.bounds, path)?;
     obj.set_target(&setup, path)?;
     let names = column_names(&setup);
     let hash = ctx.experiment_hash();
@@ -219,27 +244,26 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
 
     let resume = checkpoint::latest(&ctx.out_dir)?;
-    let (module, mut optim, start, wall0) = match resume {
+    let (mut values, shapes, mut state, start, wall0) = match resume {
         Some((meta, bytes)) => {
             checkpoint::check_same_experiment(&meta, &hash, &config_json, &ctx.out_dir)?;
             let values = checkpoint::params_from_bits(&meta)?;
-            let module = FitParams::from_host(&values, &meta.shapes, &device);
-            let optim = adam(&cfg)
-                .from_bytes(Bytes::from_bytes_vec(bytes))
-                .map_err(|e| {
-                    anyhow!(
-                        "{}: cannot load optimizer state: {e:?}",
-                        ctx.out_dir.display()
-                    )
-                })?;
+            let state: FitState = serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow!(
+                    "{}: the checkpoint at step {} holds no readable optimizer state ({e}); it may \
+                     come from an older neurodyn (burn's optimizer record). Use --fresh to start over.",
+                    ctx.out_dir.display(),
+                    meta.step
+                )
+            })?;
             // Rows written after the checkpoint by the interrupted run are recomputed.
             let (_, rows) = read_csv(&traj_path).unwrap_or_default();
             let keep: Vec<String> = rows
                 .iter()
                 .filter(|r| r.first().is_some_and(|s| (*s as usize) < meta.step))
                 .map(|r| {
-                    r.iter()
-                        .map(|v| crate::run_dir::fmt_f64(*v))
+                    std::iter::once((r[0] as usize).to_string())
+                        .chain(r[1..].iter().map(|v| crate::run_dir::fmt_f64(*v)))
                         .collect::<Vec<_>>()
                         .join(",")
                 })
@@ -257,7 +281,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                     meta.step
                 );
             }
-            (module, optim, meta.step, meta.wall_time)
+            (values, meta.shapes.clone(), state, meta.step, meta.wall_time)
         }
         None => {
             let (values, shapes) = initial_values(&setup, &obj)?;
@@ -265,25 +289,30 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                 &traj_path,
                 &header.iter().map(String::as_str).collect::<Vec<_>>(),
             )?;
-            (
-                FitParams::from_host(&values, &shapes, &device),
-                adam(&cfg),
-                0,
-                0.0,
-            )
+            let flat = flatten(&values);
+            let state = FitState {
+                optimizer: optimizer.init(&flat),
+                best_u: flat,
+            };
+            (values, shapes, state, 0, 0.0)
         }
     };
     write_resolved(ctx)?;
     let mut traj = CsvAppender::append_to(&traj_path)?;
     let pause_at: Option<usize> = std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok());
     let bar = progress_bar(cfg.steps as u64, ctx.quiet);
-    bar.set_prefix("adam");
+    bar.set_prefix(optimizer.name);
     bar.set_position(start as u64);
     let t0 = Instant::now();
-    let mut module = module;
     let mut last = None;
+    let mut pending: Option<Evaluation> = None;
+    let mut stopped = None;
+    let mut last_step = cfg.steps;
     for step in start..=cfg.steps {
-        let eval = evaluate(&obj, &module)?;
+        let eval = match pending.take() {
+            Some(e) => e,
+            None => evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?,
+        };
         check_finite(step, &names, &eval)?;
         let gnorm = eval
             .grads
@@ -293,10 +322,10 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             .sum::<f64>()
             .sqrt();
         let wall = wall0 + t0.elapsed().as_secs_f64();
-        let mut row = vec![step as f64, eval.losses[0]];
+        let mut row = vec![eval.losses[0]];
         row.extend(eval.thetas.iter().flatten().copied());
         row.extend([gnorm, wall]);
-        traj.append(&row)?;
+        traj.append_step(step, &row)?;
         if pause_at == Some(step) {
             eprintln!("paused after row {step} ({PAUSE_ENV})");
             loop {
@@ -315,15 +344,65 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             let path = ctx.out_dir.join("start_spectrum.npy");
             crate::npy::write_npy(&path, &eval.spectra, &[eval.spectra.len()])?;
         }
-        if step == cfg.steps {
+        let (improved, stop) =
+            optimizer
+                .stopping
+                .observe(&mut state.optimizer.stopping, step as u64, eval.losses[0]);
+        if improved {
+            state.best_u = flatten(&values);
+        }
+        if step == cfg.steps || stop.is_some() {
+            stopped = stop;
+            last_step = step;
             last = Some((eval, wall));
             break;
         }
-        module = optim.step(cfg.adam.lr, module, eval.grads_params);
+        let u = flatten(&values);
+        let grads = flatten(&eval.grads);
+        let new_u = match &optimizer.method {
+            Method::Chain(chain) => {
+                let st = state
+                    .optimizer
+                    .chain
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("checkpoint holds no first-order optimizer state"))?;
+                let updates = optim::GradientTransformation::update(
+                    chain,
+                    grads,
+                    st,
+                    &u,
+                    Some(eval.losses[0]),
+                );
+                let mut new_u = u;
+                optim::apply_updates(&mut new_u, &updates);
+                new_u
+            }
+            Method::Lbfgs(l) => {
+                let st = state
+                    .optimizer
+                    .lbfgs
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("checkpoint holds no L-BFGS state"))?;
+                let r = l.step(st, &u, eval.losses[0], &grads, |x| {
+                    let e = evaluate(
+                        &obj,
+                        &FitParams::from_host(&unflatten(x, &values), &shapes, &device),
+                    )?;
+                    let v = if e.grads.iter().flatten().all(|g| g.is_finite()) {
+                        e.losses[0]
+                    } else {
+                        f64::NAN
+                    };
+                    Ok::<_, anyhow::Error>((v, flatten(&e.grads), e))
+                })?;
+                pending = Some(r.extra);
+                r.params
+            }
+        };
+        values = unflatten(&new_u, &values);
         bar.set_position(step as u64 + 1);
         let done = step + 1;
         if done % cfg.checkpoint_every == 0 || done == cfg.steps {
-            let values = module.to_host();
             let meta = CheckpointMeta {
                 step: done,
                 experiment_hash: hash.clone(),
@@ -333,26 +412,41 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                     .map(|v| v.iter().map(|x| x.to_bits()).collect())
                     .collect(),
                 params: values.clone(),
-                shapes: module.values.iter().map(|p| p.val().dims()).collect(),
+                shapes: shapes.clone(),
                 wall_time: wall0 + t0.elapsed().as_secs_f64(),
                 noise_seed: setup.exp.integration.noise.seed,
                 code_version: env!("CARGO_PKG_VERSION").to_string(),
                 backend: setup.backend.name().to_string(),
                 dtype: "f64".to_string(),
             };
-            let bytes = optim
-                .into_bytes()
-                .map_err(|e| anyhow!("cannot serialise Adam state: {e:?}"))?;
+            let bytes = serde_json::to_vec(&state)?;
             checkpoint::save(&ctx.out_dir, &meta, &bytes)?;
         }
     }
     bar.finish_and_clear();
-    let (eval, wall) = last.expect("the loop ends with the final evaluation");
-    let final_params: serde_json::Map<String, serde_json::Value> = names
-        .iter()
-        .zip(eval.thetas.iter().flatten())
-        .map(|(n, v)| (n.clone(), serde_json::json!(v)))
-        .collect();
+    let (last_eval, wall) = last.expect("the loop ends with the final evaluation");
+    let best_step = state.optimizer.stopping.best_step as usize;
+    let restored = cfg.restore_best && best_step != last_step;
+    let eval = if restored {
+        let best = unflatten(&state.best_u, &values);
+        evaluate(&obj, &FitParams::from_host(&best, &shapes, &device))?
+    } else {
+        Evaluation {
+            losses: last_eval.losses.clone(),
+            thetas: last_eval.thetas.clone(),
+            grads: last_eval.grads.clone(),
+            spectra: last_eval.spectra.clone(),
+        }
+    };
+    let as_map = |thetas: &[Vec<f64>]| -> serde_json::Map<String, serde_json::Value> {
+        names
+            .iter()
+            .zip(thetas.iter().flatten())
+            .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+            .collect()
+    };
+    let final_params = as_map(&eval.thetas);
+    let last_params = as_map(&last_eval.thetas);
     let (_, rows) = read_csv(&traj_path)?;
     let best = rows
         .iter()
@@ -364,16 +458,37 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         .enumerate()
         .map(|(k, n)| (n.clone(), serde_json::json!(best[2 + k])))
         .collect();
+    let truth = truth_of_columns(&cfg, &names);
+    let errors: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .zip(eval.thetas.iter().flatten())
+        .zip(&truth)
+        .filter_map(|((n, v), t)| t.map(|t| (n.clone(), serde_json::json!((v - t) / t))))
+        .collect();
+    let truth_map: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .zip(&truth)
+        .filter_map(|(n, t)| t.map(|t| (n.clone(), serde_json::json!(t))))
+        .collect();
     write_json(
         &ctx.out_dir.join("final.json"),
         &serde_json::json!({
             "experiment": path.display().to_string(),
-            "steps": cfg.steps,
+            "optimizer": optimizer.name,
+            "steps": last_step,
+            "max_steps": cfg.steps,
+            "stopped_early": stopped.map(|s| s.to_string()),
+            "restored_best": restored,
             "final_loss": eval.losses[0],
             "parameters": final_params,
-            "best_step": best[0],
+            "last_step": last_step,
+            "last_loss": last_eval.losses[0],
+            "last_parameters": last_params,
+            "best_step": best[0] as usize,
             "best_loss": best[1],
             "best_parameters": best_params,
+            "truth": if truth_map.is_empty() { serde_json::Value::Null } else { truth_map.into() },
+            "relative_error": if errors.is_empty() { serde_json::Value::Null } else { errors.clone().into() },
             "wall_time_s": wall,
             "backend": setup.backend.name(),
         }),
@@ -392,13 +507,23 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         &obj,
         start_spectrum.as_ref().map(|s| &s.0[..]),
         &eval.spectra,
+        &truth,
     )?;
+    if let Some(s) = stopped {
+        println!("stopped early at step {last_step}: {s}");
+    }
+    if restored {
+        println!(
+            "restore_best: ending on step {best_step} (loss {:.3e}) instead of the last step {last_step} (loss {:.3e})",
+            eval.losses[0], last_eval.losses[0]
+        );
+    }
     println!(
-        "fit finished: {} steps, final loss {:.6} (best {:.6} at step {}), {}; run folder {}",
-        cfg.steps,
+        "fit finished: {} steps, final loss {:.3e} (best {:.3e} at step {}), {}; run folder {}",
+        last_step,
         eval.losses[0],
         best[1],
-        best[0],
+        best[0] as usize,
         final_params
             .iter()
             .take(6)
@@ -407,11 +532,33 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             .join(", "),
         ctx.out_dir.display()
     );
+    if !errors.is_empty() {
+        println!(
+            "parameter error against the truth: {}",
+            names
+                .iter()
+                .zip(eval.thetas.iter().flatten())
+                .zip(&truth)
+                .filter_map(|((n, v), t)| t.map(|t| format!(
+                    "{n} = {v:.6} vs {t} ({:+.2e} relative)",
+                    (v - t) / t
+                )))
+                .take(8)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(())
 }
 
 /// Loss curve, parameter trajectories, and start/target/final spectra.
-fn write_plots(dir: &Path, obj: &Objective, start: Option<&[f64]>, last: &[f64]) -> Result<()> {
+fn write_plots(
+    dir: &Path,
+    obj: &Objective,
+    start: Option<&[f64]>,
+    last: &[f64],
+    truth: &[Option<f64>],
+) -> Result<()> {
     let (header, rows) = read_csv(&dir.join("trajectory.csv"))?;
     let step: Vec<f64> = rows.iter().map(|r| r[0]).collect();
     let loss: Vec<f64> = rows.iter().map(|r| r[1]).collect();
@@ -423,16 +570,28 @@ fn write_plots(dir: &Path, obj: &Objective, start: Option<&[f64]>, last: &[f64])
         &[Series::new("loss", step.clone(), loss)],
         true,
     )?;
-    let params: Vec<Series> = (2..header.len() - 2)
-        .take(12)
-        .map(|c| {
+    let (x0, x1) = (
+        step.first().copied().unwrap_or(0.0),
+        step.last().copied().unwrap_or(1.0),
+    );
+    let mut params: Vec<Series> = Vec::new();
+    for (k, c) in (2..header.len() - 2).take(12).enumerate() {
+        params.push(
             Series::new(
                 header[c].clone(),
                 step.clone(),
                 rows.iter().map(|r| r[c]).collect(),
             )
-        })
-        .collect();
+            .with_color(k),
+        );
+        if let Some(Some(t)) = truth.get(k) {
+            params.push(
+                Series::new(format!("{} (truth)", header[c]), vec![x0, x1], vec![*t, *t])
+                    .with_color(k)
+                    .dashed(),
+            );
+        }
+    }
     line_plot(
         &dir.join("parameters.png"),
         "parameter trajectories",

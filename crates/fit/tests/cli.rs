@@ -253,7 +253,7 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
     assert_eq!(traj_without_wall_time(&full).len(), 12);
 
     let o = Command::new(env!("CARGO_BIN_EXE_fit"))
-        .args(run(&killed, &["--set", "optimization.adam.lr=0.01"]))
+        .args(run(&killed, &["--set", "optimization.optimizer.lr=0.01"]))
         .current_dir(root())
         .output()
         .unwrap();
@@ -261,7 +261,7 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
         &o,
         &[
             "different experiment",
-            "optimization.adam.lr: 0.005 -> 0.01",
+            "optimization.optimizer.lr: 0.005 -> 0.01",
         ],
     );
 }
@@ -281,7 +281,7 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
         "--set",
         "integration.duration=300",
         "--set",
-        "optimization.adam.lr=1.0",
+        "optimization.optimizer.lr=1.0",
         "--set",
         "optimization.steps=30",
         "--set",
