@@ -472,8 +472,6 @@ pub enum Statistic {
     SpectralMax,
     /// The optimization loss against its target.
     Loss,
-    /// Pearson correlation of the simulated FC with the target FC (`observation.kind: fc`).
-    FcCorrelation,
 }
 
 /// `exploration:` section.

@@ -253,58 +253,6 @@ impl Objective {
                 }
                 Target::Spectrum(self.host_spectra(&params)?)
             }
-            TargetCfg::File { path } if self.kind == ObservationKind::Fc => {
-                // An FC matrix: a BIDS relmat `.tsv` (the shipped empirical FC), a CSV or an
-                // `.npy` [n, n]; the loss compares its upper triangle.
-                let p = resolve_dataset(path, exp_path)?;
-                let n = setup.n();
-                let values: Vec<f64> = if p.extension().is_some_and(|e| e == "npy") {
-                    let (v, shape) = read_npy(&p)?;
-                    if shape != [n, n] {
-                        bail!(
-                            "{}: optimization.target: FC target has shape {shape:?} but the connectome has {n} regions ([{n}, {n}] needed)",
-                            p.display()
-                        );
-                    }
-                    v
-                } else {
-                    let m = crate::datasets::read_matrix(&p)?;
-                    if m.len() != n || m.iter().any(|r| r.len() != n) {
-                        bail!(
-                            "{}: optimization.target: FC target is {}x{} but the connectome has {n} regions",
-                            p.display(),
-                            m.len(),
-                            m.first().map_or(0, |r| r.len())
-                        );
-                    }
-                    m.into_iter().flatten().collect()
-                };
-                if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-                    bail!(
-                        "{}: optimization.target: FC entry [{}, {}] = {} is not finite",
-                        p.display(),
-                        k / n,
-                        k % n,
-                        values[k]
-                    );
-                }
-                let upper: Vec<f64> = spectra::fc::upper_indices(n)
-                    .into_iter()
-                    .map(|k| values[k as usize])
-                    .collect();
-                Target::Spectrum(upper)
-            }
-            TargetCfg::File { path } if self.kind == ObservationKind::Fcd => {
-                let p = resolve_dataset(path, exp_path)?;
-                let (values, _) = read_npy(&p)?;
-                if values.len() < 2 || values.iter().any(|v| !v.is_finite()) {
-                    bail!(
-                        "{}: optimization.target: an FCD target needs at least 2 finite values",
-                        p.display()
-                    );
-                }
-                Target::Spectrum(values)
-            }
             TargetCfg::File { path } => {
                 let p = resolve_dataset(path, exp_path)?;
                 let values = if p.extension().is_some_and(|e| e == "csv") {
