@@ -7,9 +7,13 @@
 //! (`AdamConfig::build`, stepped on the raw vector); its moments are exported exactly (f64) for
 //! checkpoints, so a resumed fit is bit-identical to an uninterrupted one.
 //!
-//! Losses ([`rate_loss`]): relative squared errors of the population means,
-//! `((⟨r⟩_E − t_E)/t_E)² + ((⟨r⟩_I − t_I)/t_I)²`, plus optionally per-neuron rates,
-//! `Σ(r − t)²/Σ t²`. The fixed-point residual loss is [`crate::tensor_network::residual_loss`].
+//! Losses ([`rate_loss`]): with [`RateError::Relative`] (the default) relative squared errors
+//! of the population means, `((⟨r⟩_E − t_E)/t_E)² + ((⟨r⟩_I − t_I)/t_I)²`, plus optionally
+//! per-neuron rates, `Σ(r − t)²/Σ t²`; with [`RateError::Absolute`] the same in Hz²:
+//! `(⟨r⟩_E − t_E)² + (⟨r⟩_I − t_I)²` and `Σ(r − t)²/N`. Every division is a multiplication by
+//! an f64 reciprocal (burn's `div_scalar` backward rounds the reciprocal to f32, which put every
+//! gradient component off by ~2⁻²⁶ relative). The fixed-point residual loss is
+//! [`crate::tensor_network::residual_loss`].
 
 use crate::fixed_point::{FixedPointError, NewtonConfig, Stability, stability};
 use crate::fixed_point_op::{FixedPointProblem, fixed_point_rates};
@@ -38,6 +42,16 @@ pub enum FitError {
     NonFinite(usize),
 }
 
+/// How rate errors enter the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateError {
+    /// Errors relative to the target (dimensionless).
+    #[default]
+    Relative,
+    /// Errors in Hz.
+    Absolute,
+}
+
 /// Rate targets of the loss.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Targets {
@@ -47,6 +61,8 @@ pub struct Targets {
     pub mean_i: Option<f64>,
     /// Target per-neuron rates (Hz), length N.
     pub per_neuron: Option<Vec<f64>>,
+    /// Relative or absolute errors.
+    pub error: RateError,
 }
 
 impl Targets {
@@ -87,18 +103,31 @@ pub fn rate_loss(r: Tensor<1>, n_e: usize, targets: &Targets) -> Tensor<1> {
     let n = r.dims()[0];
     let device = r.device();
     let mut loss = Tensor::<1>::zeros([1], &device);
+    let relative = targets.error == RateError::Relative;
+    // Means as sums times an f64 reciprocal (no f32-rounded scalar in any backward).
+    let mean = |x: Tensor<1>, m: usize| x.sum().mul_scalar(1.0 / m as f64);
     if let Some(t) = targets.mean_e {
-        let e = (r.clone().slice(0..n_e).mean().sub_scalar(t)).div_scalar(t);
+        let mut e = mean(r.clone().slice(0..n_e), n_e).sub_scalar(t);
+        if relative {
+            e = e.mul_scalar(1.0 / t);
+        }
         loss = loss + e.clone() * e;
     }
     if let Some(t) = targets.mean_i {
-        let i = (r.clone().slice(n_e..n).mean().sub_scalar(t)).div_scalar(t);
+        let mut i = mean(r.clone().slice(n_e..n), n - n_e).sub_scalar(t);
+        if relative {
+            i = i.mul_scalar(1.0 / t);
+        }
         loss = loss + i.clone() * i;
     }
     if let Some(t) = &targets.per_neuron {
-        let norm: f64 = t.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
+        let norm: f64 = if relative {
+            t.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE)
+        } else {
+            n as f64
+        };
         let d = r - Tensor::<1>::from_data(TensorData::new(t.clone(), [n]), &device);
-        loss = loss + (d.clone() * d).sum().div_scalar(norm);
+        loss = loss + (d.clone() * d).sum().mul_scalar(1.0 / norm);
     }
     loss
 }
@@ -423,6 +452,7 @@ mod tests {
                 mean_e: Some(5.0),
                 mean_i: Some(10.0),
                 per_neuron: None,
+                error: RateError::Relative,
             },
             newton: NewtonConfig::default(),
         };
@@ -480,6 +510,44 @@ mod tests {
             c.step().unwrap();
         }
         assert_eq!(a.snapshot(), c.snapshot());
+    }
+
+    #[test]
+    fn rate_loss_gradient_is_exact_in_f64() {
+        // ∂L/∂r_k for the relative and the absolute loss, written out, against burn's backward:
+        // equal to round-off (the former div_scalar backward was off by ~2^-26 relative).
+        let dev = f64_device(BackendKind::Flex, true);
+        let (n, n_e) = (5, 3);
+        let rates = vec![4.1, 5.3, 6.7, 9.1, 11.3];
+        let per = vec![5.0, 5.5, 6.0, 9.0, 12.0];
+        for error in [RateError::Relative, RateError::Absolute] {
+            let targets = Targets {
+                mean_e: Some(5.0),
+                mean_i: Some(10.0),
+                per_neuron: Some(per.clone()),
+                error,
+            };
+            let r = Tensor::<1>::from_data(TensorData::new(rates.clone(), [n]), &dev).require_grad();
+            let loss = rate_loss(r.clone(), n_e, &targets);
+            let grads = loss.backward();
+            let g: Vec<f64> = r.grad(&grads).unwrap().into_data().convert::<f64>().to_vec().unwrap();
+            let me = rates[..n_e].iter().sum::<f64>() / n_e as f64;
+            let mi = rates[n_e..].iter().sum::<f64>() / (n - n_e) as f64;
+            let (se, si, norm) = match error {
+                RateError::Relative => (5.0, 10.0, per.iter().map(|t| t * t).sum::<f64>()),
+                RateError::Absolute => (1.0, 1.0, n as f64),
+            };
+            for k in 0..n {
+                let pop = if k < n_e {
+                    2.0 * (me - 5.0) / (se * se) / n_e as f64
+                } else {
+                    2.0 * (mi - 10.0) / (si * si) / (n - n_e) as f64
+                };
+                let want = pop + 2.0 * (rates[k] - per[k]) / norm;
+                let rel = ((g[k] - want) / want).abs();
+                assert!(rel < 1e-14, "{error:?} component {k}: {} vs {want} ({rel:e})", g[k]);
+            }
+        }
     }
 
     #[test]

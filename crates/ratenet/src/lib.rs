@@ -28,7 +28,7 @@ pub mod phi;
 pub mod phi_op;
 pub mod tensor_network;
 
-pub use fit::{FitSettings, FitSnapshot, RateFit, StepReport, Targets};
+pub use fit::{FitSettings, FitSnapshot, RateError, RateFit, StepReport, Targets};
 pub use fixed_point::{EulerConfig, FixedPoint, FixedPointError, NewtonConfig, Stability};
 pub use network::{Connectivity, N_THETA, NetworkSpec, RateNetwork, THETA_NAMES};
 pub use phi::{LifConstants, PhiEval, log_phi, phi, phi_with_grad};

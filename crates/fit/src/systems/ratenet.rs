@@ -12,7 +12,8 @@
 //!                                                     # mean_field
 //! integration: {r_init: 1.0, newton: {tol: 1.0e-12, max_iter: 50, warmup_steps: 100}}
 //! optimization: {lr: 0.03, epsilon: 1.0e-8, steps: 150, fit: [J],
-//!                targets: {mean_E: 5, mean_I: 10}, stop_within: 0.01, checkpoint_every: 10}
+//!                targets: {mean_E: 5, mean_I: 10}, stop_within: 0.01, checkpoint_every: 10,
+//!                error: relative}                   # or absolute (rate errors in Hz)
 //! outputs: {plots: true}
 //! ```
 //!
@@ -187,6 +188,17 @@ struct Optimization {
     stop_within: Option<f64>,
     #[serde(default = "every")]
     checkpoint_every: usize,
+    /// Rate errors in the loss: `relative` (default) or `absolute` (Hz).
+    #[serde(default)]
+    error: ErrorCfg,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ErrorCfg {
+    #[default]
+    Relative,
+    Absolute,
 }
 fn adam() -> String {
     "adam".into()
@@ -366,6 +378,10 @@ pub fn run(ctx: &RunContext) -> Result<()> {
         mean_e: t.mean_E,
         mean_i: t.mean_I,
         per_neuron: t.per_neuron.clone(),
+        error: match exp.optimization.error {
+            ErrorCfg::Relative => ratenet::RateError::Relative,
+            ErrorCfg::Absolute => ratenet::RateError::Absolute,
+        },
     };
     let settings = FitSettings {
         lr: exp.optimization.lr,
