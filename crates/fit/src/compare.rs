@@ -239,7 +239,14 @@ pub fn compare(dirs: &[PathBuf], out: &Path, by: By) -> Result<String> {
             .unwrap_or_default();
         let label = r.dir.display().to_string();
         let label = if label.chars().count() > 36 {
-            let tail: String = label.chars().rev().take(35).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = label
+                .chars()
+                .rev()
+                .take(35)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             format!("…{tail}")
         } else {
             label
@@ -295,11 +302,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path, by: By) -> Result<String> {
     let x_col = |r: &RunSummary| -> Vec<f64> {
         let c = match by {
             By::Step => 0,
-            By::Time => r
-                .header
-                .iter()
-                .position(|h| h == "wall_time")
-                .unwrap_or(0),
+            By::Time => r.header.iter().position(|h| h == "wall_time").unwrap_or(0),
         };
         r.rows.iter().map(|x| x[c]).collect()
     };

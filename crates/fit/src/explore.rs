@@ -421,9 +421,8 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
         );
     };
     let mut values = values;
-    let start_of = |values: &[Vec<f64>], p: usize| -> Vec<f64> {
-        values.iter().map(|v| v[p]).collect()
-    };
+    let start_of =
+        |values: &[Vec<f64>], p: usize| -> Vec<f64> { values.iter().map(|v| v[p]).collect() };
     let mut states: Vec<optim::State> = (0..points)
         .map(|p| optim::GradientTransformation::init(chain, &start_of(&values, p)))
         .collect();

@@ -309,7 +309,11 @@ pub fn optimizer_cfg(cfg: &OptimizationCfg, path: &Path) -> Result<(OptimizerCfg
     }
 }
 
-fn schedule(cfg: &OptimizationCfg, lr: f64, path: &Path) -> Result<(Schedule, Option<ReduceOnPlateau>)> {
+fn schedule(
+    cfg: &OptimizationCfg,
+    lr: f64,
+    path: &Path,
+) -> Result<(Schedule, Option<ReduceOnPlateau>)> {
     let steps = cfg.steps as u64;
     let f = "optimization.schedule";
     let s = match cfg.schedule.clone().unwrap_or(ScheduleCfg::Constant) {
@@ -343,7 +347,10 @@ fn schedule(cfg: &OptimizationCfg, lr: f64, path: &Path) -> Result<(Schedule, Op
         ScheduleCfg::CosineDecay { decay_steps, alpha } => {
             let decay_steps = decay_steps.unwrap_or(steps).max(1);
             if !(0.0..=1.0).contains(&alpha) {
-                bail!("{}: {f}.alpha must be in [0, 1], got {alpha}", path.display());
+                bail!(
+                    "{}: {f}.alpha must be in [0, 1], got {alpha}",
+                    path.display()
+                );
             }
             (
                 Schedule::CosineDecay {
@@ -452,8 +459,7 @@ pub fn build(cfg: &OptimizationCfg, path: &Path) -> Result<Optimizer> {
         unit_interval(path, &format!("{field}.beta2"), beta2)?;
         non_negative(path, &format!("{field}.eps"), eps)
     };
-    let (name, core, lr): (&'static str, Vec<Box<dyn GradientTransformation>>, f64) = match ocfg
-    {
+    let (name, core, lr): (&'static str, Vec<Box<dyn GradientTransformation>>, f64) = match ocfg {
         OptimizerCfg::Adam {
             lr,
             beta1,
@@ -461,7 +467,11 @@ pub fn build(cfg: &OptimizationCfg, path: &Path) -> Result<Optimizer> {
             eps,
         } => {
             adam_like(lr, beta1, beta2, eps)?;
-            ("adam", vec![Box::new(optim::scale_by_adam(beta1, beta2, eps))], lr)
+            (
+                "adam",
+                vec![Box::new(optim::scale_by_adam(beta1, beta2, eps))],
+                lr,
+            )
         }
         OptimizerCfg::Adamw {
             lr,
@@ -488,7 +498,11 @@ pub fn build(cfg: &OptimizationCfg, path: &Path) -> Result<Optimizer> {
             eps,
         } => {
             adam_like(lr, beta1, beta2, eps)?;
-            ("adamax", vec![Box::new(optim::scale_by_adamax(beta1, beta2, eps))], lr)
+            (
+                "adamax",
+                vec![Box::new(optim::scale_by_adamax(beta1, beta2, eps))],
+                lr,
+            )
         }
         OptimizerCfg::Sgd {
             lr,
@@ -501,10 +515,7 @@ pub fn build(cfg: &OptimizationCfg, path: &Path) -> Result<Optimizer> {
                 unit_interval(path, &format!("{field}.momentum"), m)?;
                 v.push(Box::new(optim::trace(m, nesterov)));
             } else if nesterov {
-                bail!(
-                    "{}: {field}.nesterov needs a momentum",
-                    path.display()
-                );
+                bail!("{}: {field}.nesterov needs a momentum", path.display());
             }
             ("sgd", v, lr)
         }

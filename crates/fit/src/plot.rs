@@ -161,12 +161,13 @@ pub fn panels_plot(path: &Path, panels: &[Panel]) -> Result<()> {
     let n = panels.len().max(1);
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
-    let root =
-        BitMapBackend::new(path, (620 * cols as u32, 460 * rows as u32)).into_drawing_area();
+    let root = BitMapBackend::new(path, (620 * cols as u32, 460 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let areas = root.split_evenly((rows, cols));
     for (p, area) in panels.iter().zip(areas.iter()) {
-        draw_lines(area, path, &p.title, &p.x_label, &p.y_label, &p.series, p.log_y)?;
+        draw_lines(
+            area, path, &p.title, &p.x_label, &p.y_label, &p.series, p.log_y,
+        )?;
     }
     root.present().map_err(&err)?;
     Ok(())

@@ -197,7 +197,10 @@ fn unflatten(flat: &[f64], like: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 /// The true value of each column (`a`, `a[3]`, `coupling.a`) when the target is simulated.
-pub fn truth_of_columns(cfg: &crate::config::OptimizationCfg, names: &[String]) -> Vec<Option<f64>> {
+pub fn truth_of_columns(
+    cfg: &crate::config::OptimizationCfg,
+    names: &[String],
+) -> Vec<Option<f64>> {
     let TargetCfg::Simulated { parameters } = &cfg.target else {
         return vec![None; names.len()];
     };
@@ -281,7 +284,13 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                     meta.step
                 );
             }
-            (values, meta.shapes.clone(), state, meta.step, meta.wall_time)
+            (
+                values,
+                meta.shapes.clone(),
+                state,
+                meta.step,
+                meta.wall_time,
+            )
         }
         None => {
             let (values, shapes) = initial_values(&setup, &obj)?;
@@ -361,11 +370,10 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         let grads = flatten(&eval.grads);
         let new_u = match &optimizer.method {
             Method::Chain(chain) => {
-                let st = state
-                    .optimizer
-                    .chain
-                    .as_mut()
-                    .ok_or_else(|| anyhow!("checkpoint holds no first-order optimizer state"))?;
+                let st =
+                    state.optimizer.chain.as_mut().ok_or_else(|| {
+                        anyhow!("checkpoint holds no first-order optimizer state")
+                    })?;
                 let updates = optim::GradientTransformation::update(
                     chain,
                     grads,
@@ -539,10 +547,8 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
                 .iter()
                 .zip(eval.thetas.iter().flatten())
                 .zip(&truth)
-                .filter_map(|((n, v), t)| t.map(|t| format!(
-                    "{n} = {v:.6} vs {t} ({:+.2e} relative)",
-                    (v - t) / t
-                )))
+                .filter_map(|((n, v), t)| t
+                    .map(|t| format!("{n} = {v:.6} vs {t} ({:+.2e} relative)", (v - t) / t)))
                 .take(8)
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -266,8 +266,9 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
     );
 }
 
-/// A diverging fit (lr = 1 drives `a` negative until the simulation overflows) stops with the
-/// step and parameter values, and the checkpoint written before that step stays intact.
+/// A diverging fit (Adam at lr = 2 throws `a` and `b` far out until the simulation overflows)
+/// stops with the step and parameter values, and the checkpoint written before that step stays
+/// intact.
 #[test]
 fn diverging_fit_stops_and_keeps_the_checkpoint() {
     let d = tmp("nan");
@@ -281,7 +282,9 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
         "--set",
         "integration.duration=300",
         "--set",
-        "optimization.optimizer.lr=1.0",
+        "optimization.optimizer.lr=2.0",
+        "--set",
+        "optimization.schedule=null",
         "--set",
         "optimization.steps=30",
         "--set",
@@ -291,7 +294,7 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
         &o,
         &[
             "is not finite at step ",
-            "a = -",
+            "a = ",
             "b = ",
             "last good checkpoint is kept",
         ],
@@ -495,4 +498,138 @@ fn network_models_and_couplings_are_validated() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(grid.join("grid_peak_frequency.npy").exists());
+}
+
+/// Optimizer, schedule and transform mistakes are errors that name the field and list the
+/// valid names.
+#[test]
+fn bad_optimizer_settings_give_clear_errors() {
+    let e = exp("jr_peak.yaml");
+    let validate = |sets: &[&str]| {
+        let mut args = vec!["validate", &e[..]];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        fit(&args)
+    };
+    expect_error(
+        &validate(&["optimization.optimizer={name: adamm, lr: 0.01}"]),
+        &["adamm", "adam", "adamw", "adamax", "sgd", "lbfgs"],
+    );
+    expect_error(
+        &validate(&["optimization.schedule={kind: cosine}"]),
+        &["cosine", "warmup_cosine_decay", "reduce_on_plateau"],
+    );
+    expect_error(
+        &validate(&["model.parameters.a.transform=logit"]),
+        &["logit", "identity", "log", "sigmoid"],
+    );
+    expect_error(
+        &validate(&["optimization.optimizer.lr=0"]),
+        &["optimization.optimizer.lr must be a positive number"],
+    );
+    expect_error(
+        &validate(&["optimization.optimizer.lr=.nan"]),
+        &["optimization.optimizer.lr must be a positive number, got NaN"],
+    );
+    expect_error(
+        &validate(&[
+            "model.parameters.a.transform=sigmoid",
+            "model.parameters.a.low=0.05",
+        ]),
+        &[
+            "model.parameters.a.transform",
+            "not strictly inside the bounds (0.05, 0.2)",
+        ],
+    );
+    expect_error(
+        &validate(&["optimization.adam={lr: 0.01}"]),
+        &["either `adam:` or `optimizer:`"],
+    );
+}
+
+/// A short fit writes integer steps, reports the error against the truth, stops early at a
+/// target loss, and `fit compare` names the differing fields and writes its table and plots.
+#[test]
+fn early_stopping_restore_best_and_compare() {
+    let d = tmp("compare");
+    let e = exp("jr_peak.yaml");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let base = [
+        "--set",
+        "optimization.steps=12",
+        "--set",
+        "integration.duration=400",
+    ];
+    let mut args = vec!["run", &e[..], "--out", a.to_str().unwrap(), "--quiet"];
+    args.extend(base);
+    let o = fit(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("parameter error against the truth: a = "),
+        "{out}"
+    );
+    let traj = std::fs::read_to_string(a.join("trajectory.csv")).unwrap();
+    let steps: Vec<&str> = traj
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(steps, (0..=12).map(|k| k.to_string()).collect::<Vec<_>>());
+    let fin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("final.json")).unwrap()).unwrap();
+    assert_eq!(fin["truth"]["a"], 0.07);
+    assert_eq!(fin["restored_best"], fin["best_step"] != 12);
+    assert_eq!(fin["final_loss"], fin["best_loss"]);
+
+    let mut args = vec!["run", &e[..], "--out", b.to_str().unwrap(), "--quiet"];
+    args.extend(base);
+    args.extend([
+        "--set",
+        "optimization.optimizer.lr=0.003",
+        "--set",
+        "optimization.early_stopping={target: 0.5}",
+    ]);
+    let o = fit(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("final.json")).unwrap()).unwrap();
+    let last = fin["last_step"].as_u64().unwrap();
+    assert!(last < 12, "{fin}");
+    assert!(fin["last_loss"].as_f64().unwrap() <= 0.5);
+    assert!(fin["stopped_early"].as_str().unwrap().contains("target"));
+
+    let cmp = d.join("cmp");
+    let o = fit(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        cmp.to_str().unwrap(),
+        "--by",
+        "time",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("optimization.optimizer.lr: 0.005 | 0.003"),
+        "{out}"
+    );
+    assert!(
+        out.contains("optimization.early_stopping.target: - | 0.5"),
+        "{out}"
+    );
+    assert!(out.contains("truth: a = 0.07, b = 0.065"), "{out}");
+    let csv = std::fs::read_to_string(cmp.join("compare.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "run,steps,final_loss,best_loss,best_step,a,b,wall_time"
+    );
+    assert_eq!(lines.len(), 3);
+    assert!(lines[2].split(',').nth(1).unwrap().parse::<f64>().unwrap() == last as f64);
+    for f in ["compare_parameters.png", "compare_loss.png"] {
+        assert!(std::fs::metadata(cmp.join(f)).unwrap().len() > 1000, "{f}");
+    }
 }

@@ -33,7 +33,8 @@ impl GradientTransformation for ClipByGlobalNorm {
         _value: Option<f64>,
     ) -> Vec<f64> {
         let g_norm = global_norm(&updates);
-        if !(g_norm < self.max_norm) {
+        // optax's `select(g_norm < max_norm, u, clipped)`: a NaN norm takes the clipped branch.
+        if g_norm.partial_cmp(&self.max_norm) != Some(std::cmp::Ordering::Less) {
             for u in &mut updates {
                 *u = (*u / g_norm) * self.max_norm;
             }

@@ -144,7 +144,7 @@ impl Lbfgs {
     ) -> Result<LbfgsStep<T>, E> {
         let mut d = self.direction(state, grad);
         let mut slope = dot(grad, &d);
-        if !(slope < 0.0) || !slope.is_finite() {
+        if slope >= 0.0 || !slope.is_finite() {
             state.s.clear();
             state.y.clear();
             d = grad.iter().map(|g| -g).collect();
@@ -156,7 +156,9 @@ impl Lbfgs {
         } else {
             1.0
         };
-        let mut best: Option<(f64, Vec<f64>, Vec<f64>, T, f64)> = None;
+        // (value, params, grad, extra, step size) of the best trial so far.
+        type Trial<T> = (f64, Vec<f64>, Vec<f64>, T, f64);
+        let mut best: Option<Trial<T>> = None;
         let mut evaluations = 0;
         let mut converged = false;
         while evaluations < self.max_evals {

@@ -527,10 +527,17 @@ mod tests {
                 per_neuron: Some(per.clone()),
                 error,
             };
-            let r = Tensor::<1>::from_data(TensorData::new(rates.clone(), [n]), &dev).require_grad();
+            let r =
+                Tensor::<1>::from_data(TensorData::new(rates.clone(), [n]), &dev).require_grad();
             let loss = rate_loss(r.clone(), n_e, &targets);
             let grads = loss.backward();
-            let g: Vec<f64> = r.grad(&grads).unwrap().into_data().convert::<f64>().to_vec().unwrap();
+            let g: Vec<f64> = r
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .unwrap();
             let me = rates[..n_e].iter().sum::<f64>() / n_e as f64;
             let mi = rates[n_e..].iter().sum::<f64>() / (n - n_e) as f64;
             let (se, si, norm) = match error {
@@ -545,7 +552,11 @@ mod tests {
                 };
                 let want = pop + 2.0 * (rates[k] - per[k]) / norm;
                 let rel = ((g[k] - want) / want).abs();
-                assert!(rel < 1e-14, "{error:?} component {k}: {} vs {want} ({rel:e})", g[k]);
+                assert!(
+                    rel < 1e-14,
+                    "{error:?} component {k}: {} vs {want} ({rel:e})",
+                    g[k]
+                );
             }
         }
     }
