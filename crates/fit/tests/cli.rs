@@ -633,3 +633,38 @@ fn early_stopping_restore_best_and_compare() {
         assert!(std::fs::metadata(cmp.join(f)).unwrap().len() > 1000, "{f}");
     }
 }
+
+/// L-BFGS on the main job (the same noise in fit and target, so the loss is deterministic):
+/// every iteration lowers the loss and 40 iterations land within 1e-6 of the truth.
+#[test]
+fn lbfgs_fit_descends_and_lands() {
+    let d = tmp("lbfgs");
+    let e = exp("jr_peak.yaml");
+    let run = |out: &Path, steps: &str| {
+        let s = format!("optimization.steps={steps}");
+        fit(&[
+            "run",
+            &e,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "optimization.optimizer={name: lbfgs}",
+            "--set",
+            "optimization.schedule=null",
+            "--set",
+            &s,
+        ])
+    };
+    let o = run(&d.join("full"), "40");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, rows) = fit::run_dir::read_csv(&d.join("full/trajectory.csv")).unwrap();
+    assert_eq!(rows.len(), 41);
+    for w in rows.windows(2) {
+        assert!(w[1][1] <= w[0][1], "loss rose: {} -> {}", w[0][1], w[1][1]);
+    }
+    let last = rows.last().unwrap();
+    assert!(last[1] < 1e-10, "final loss {}", last[1]);
+    assert!(((last[2] - 0.07) / 0.07).abs() < 1e-6, "a = {}", last[2]);
+    assert!(((last[3] - 0.065) / 0.065).abs() < 1e-6, "b = {}", last[3]);
+}
