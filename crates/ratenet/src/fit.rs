@@ -3,8 +3,8 @@
 //! Unconstrained parameters `raw = [ℓ (4), q (4), v (4)]` map to θ by
 //! `log|J| = ℓ`, `P = 1/(1 + e^{−q})` ∈ (0, 1), `w = e^{v}` > 0 (tensor ops, so the chain rule is
 //! burn's). Entries not selected by the mask keep their value (their gradient is zeroed, and
-//! Adam moves nothing with zero moments). The optimizer is burn's Adam
-//! (`AdamConfig::build`, stepped on the raw vector); its moments are exported exactly (f64) for
+//! Adam moves nothing with zero moments). The optimizer is the `optim` crate's `adam` (optax's
+//! formulas, every number f64), stepped on the raw vector; its moments are exported exactly for
 //! checkpoints, so a resumed fit is bit-identical to an uninterrupted one.
 //!
 //! Losses ([`rate_loss`]): with [`RateError::Relative`] (the default) relative squared errors
@@ -18,8 +18,8 @@
 use crate::fixed_point::{FixedPointError, NewtonConfig, Stability, stability};
 use crate::fixed_point_op::{FixedPointProblem, fixed_point_rates};
 use crate::network::{N_THETA, RateNetwork};
-use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
+use optim::{GradientTransformation, Schedule, State};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -224,12 +224,11 @@ pub struct RateFit {
     /// Settings.
     pub settings: FitSettings,
     raw: [f64; N_THETA],
-    adam: Adam,
-    adam_state: Option<AdamState<1>>,
+    adam: optim::Chain,
+    adam_state: State,
     r_warm: Vec<f64>,
     step: usize,
     device: Device,
-    plain: Device,
 }
 
 fn host(t: Tensor<1>) -> Vec<f64> {
@@ -265,18 +264,22 @@ impl RateFit {
                 net.n
             )));
         }
-        let adam = AdamConfig::new()
-            .with_epsilon(settings.epsilon as f32)
-            .build();
+        let adam = optim::adam(
+            Schedule::Constant { value: settings.lr },
+            0.9,
+            0.999,
+            settings.epsilon,
+        );
+        let raw = raw_of_theta(theta0);
+        let adam_state = adam.init(&raw);
         Ok(Self {
             net,
-            raw: raw_of_theta(theta0),
+            raw,
             adam,
-            adam_state: None,
+            adam_state,
             r_warm: r_init,
             step: 0,
             device: device.clone().autodiff(),
-            plain: device.clone(),
             settings,
         })
     }
@@ -335,18 +338,12 @@ impl RateFit {
             newton_iterations: fp.iterations,
             rates: fp.rates.clone(),
         };
-        let t = |v: Vec<f64>| Tensor::<1>::from_data(TensorData::new(v, [N_THETA]), &self.plain);
-        let (updated, state) = self.adam.step(
-            self.settings.lr,
-            t(self.raw.to_vec()),
-            t(g),
-            self.adam_state.take(),
-        );
-        self.adam_state = state;
-        let new_raw = host(updated);
+        let updates = self
+            .adam
+            .update(g, &mut self.adam_state, &self.raw, Some(loss_value));
         for k in 0..N_THETA {
             if self.settings.mask[k] {
-                self.raw[k] = new_raw[k];
+                self.raw[k] += updates[k];
             }
         }
         self.r_warm = fp.rates;
@@ -370,12 +367,11 @@ impl RateFit {
     /// The exact state for a checkpoint.
     pub fn snapshot(&self) -> FitSnapshot {
         let (adam_time, moment_1, moment_2) = match &self.adam_state {
-            Some(s) => (
-                s.momentum.time,
-                host(s.momentum.moment_1.clone()),
-                host(s.momentum.moment_2.clone()),
-            ),
-            None => (0, vec![0.0; N_THETA], vec![0.0; N_THETA]),
+            State::Chain { states } => match &states[0] {
+                State::Moments { count, mu, nu } => (*count as usize, mu.clone(), nu.clone()),
+                other => unreachable!("adam's first state is its moments, not {other:?}"),
+            },
+            other => unreachable!("adam's state is a chain, not {other:?}"),
         };
         FitSnapshot {
             step: self.step,
@@ -405,15 +401,18 @@ impl RateFit {
         self.raw.copy_from_slice(&snap.raw);
         self.step = snap.step;
         self.r_warm = snap.r_warm.clone();
-        self.adam_state = (snap.adam_time > 0).then(|| {
-            let t =
-                |v: &Vec<f64>| Tensor::<1>::from_data(TensorData::new(v.clone(), [n]), &self.plain);
-            AdamState::new(AdaptiveMomentumState::new(
-                snap.adam_time,
-                t(&snap.moment_1),
-                t(&snap.moment_2),
-            ))
-        });
+        self.adam_state = State::Chain {
+            states: vec![
+                State::Moments {
+                    count: snap.adam_time as u64,
+                    mu: snap.moment_1.clone(),
+                    nu: snap.moment_2.clone(),
+                },
+                State::Count {
+                    count: snap.adam_time as u64,
+                },
+            ],
+        };
         Ok(())
     }
 }
