@@ -59,7 +59,10 @@ fn jr_peak_recovers_the_target() {
     for (name, truth) in [("a", 0.07), ("b", 0.065)] {
         for key in ["parameters", "last_parameters"] {
             let v = fin[key][name].as_f64().unwrap();
-            assert!(((v - truth) / truth).abs() < 0.01, "{key}.{name} = {v} vs {truth}");
+            assert!(
+                ((v - truth) / truth).abs() < 0.01,
+                "{key}.{name} = {v} vs {truth}"
+            );
         }
         let e = fin["relative_error"][name].as_f64().unwrap();
         assert!(e.abs() < 0.01, "relative error of {name}: {e}");
