@@ -402,6 +402,61 @@ fn bold_monitor_matches_the_oracle_for_every_model() {
     }
 }
 
+/// Runs long enough that the adjoint's window over the history adjoint slides (more than
+/// 1024 + horizon steps): gradients with the BOLD monitor against finite differences.
+#[test]
+fn long_run_gradients_match_finite_differences() {
+    let (mut problem, params) = zoo(
+        ModelKind::ReducedWongWang,
+        CouplingKind::Linear,
+        Method::Heun,
+        2300,
+        1e-3,
+    );
+    problem.monitor = Monitor {
+        kind: MonitorKind::Bold(solvers::BoldMonitor {
+            constants: solvers::BoldConstants::revised(),
+            driver: vec![(0, 1.0)],
+            period: 100,
+            transient: 300,
+        }),
+        stride: 1,
+        variables: vec![0],
+    };
+    problem.segment = 97;
+    let device = f64_device(BackendKind::Flex, true);
+    let np = problem.layout().np();
+    let tl = problem.trace_len();
+    let p = Tensor::<1>::from_data(TensorData::new(params.clone(), [np * N]), &device)
+        .reshape([1, np, N])
+        .require_grad();
+    let wv: Vec<f64> = (0..tl).map(|k| (k % 13) as f64 / 13.0 - 0.4).collect();
+    let w = Tensor::<1>::from_data(TensorData::new(wv, [tl]), &device);
+    let trace = simulate(p.clone(), &Simulation(Arc::new(problem.clone())));
+    let grads = (trace.reshape([tl]) * w).sum().backward();
+    let g: Vec<f64> = p.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+    let names = fit::network_setup::param_names(problem.model, problem.coupling);
+    for k in [0, 5, 6, np - 2] {
+        let ad: f64 = g[k * N..(k + 1) * N].iter().sum();
+        let central = |h: f64| {
+            let (mut a, mut b) = (params.clone(), params.clone());
+            for i in 0..N {
+                a[k * N + i] += h;
+                b[k * N + i] -= h;
+            }
+            (weighted_loss(&problem, &a) - weighted_loss(&problem, &b)) / (2.0 * h)
+        };
+        let h = 1e-3 * params[k * N].abs().max(1e-2);
+        let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+        let err = (ad - fd).abs() / fd.abs().max(ad.abs());
+        assert!(
+            err < 1e-6,
+            "d/d{}: AD {ad} vs FD {fd} ({err:.1e})",
+            names[k]
+        );
+    }
+}
+
 /// Σ w·trace of the fused kernel (no tape) and its gradient through the op.
 fn weighted_loss(problem: &NetworkProblem, params: &[f64]) -> f64 {
     let (out, _) = network_kernel::forward(problem, params, false);

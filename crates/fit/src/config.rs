@@ -145,10 +145,19 @@ pub struct NoiseCfg {
     /// generator.
     #[serde(default)]
     pub file: Option<String>,
+    /// Keep the generated draws in memory between the evaluations of a fit when they take at
+    /// most 64 MiB (faster; the same numbers either way). `false` draws them inside the kernel
+    /// at every evaluation, so memory does not grow with the run length.
+    #[serde(default = "yes_noise")]
+    pub keep_in_memory: bool,
 }
 
 fn default_seed() -> u64 {
     42
+}
+
+fn yes_noise() -> bool {
+    true
 }
 
 impl Default for NoiseCfg {
@@ -157,6 +166,7 @@ impl Default for NoiseCfg {
             sigma: 0.0,
             seed: default_seed(),
             file: None,
+            keep_in_memory: true,
         }
     }
 }
@@ -312,6 +322,61 @@ pub struct ObservationCfg {
     /// Exclude the DC bin from peak statistics.
     #[serde(default)]
     pub exclude_dc: bool,
+    /// What is observed: the Welch spectrum (default), functional connectivity or its
+    /// dynamics.
+    #[serde(default)]
+    pub kind: ObservationKind,
+    /// Observe the BOLD signal of the Balloon-Windkessel model instead of the raw variable.
+    #[serde(default)]
+    pub bold: Option<BoldCfg>,
+    /// Sliding windows of the FCD (`kind: fcd`).
+    #[serde(default)]
+    pub fcd: Option<FcdCfg>,
+}
+
+/// The observation an objective or grid looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationKind {
+    /// Welch spectrum of the observed signal.
+    #[default]
+    Spectrum,
+    /// Functional connectivity: Pearson correlation across regions (upper triangle).
+    Fc,
+    /// Sliding-window FC dynamics: the distribution of window-to-window FC correlations.
+    Fcd,
+}
+
+/// `observation.bold`: the BOLD monitor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoldCfg {
+    /// Constant set: `classical` (Friston 2003, default) or `revised` (Stephan 2007).
+    #[serde(default = "classical")]
+    pub constants: String,
+    /// Driving signal: a state variable (`S`) or a difference of two (`y1 - y2`); `null` = the
+    /// observed variable.
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// Sampling period (the TR) in ms; a multiple of dt.
+    pub period: f64,
+    /// Transient discarded before the first sample (ms); a multiple of dt.
+    #[serde(default)]
+    pub transient: f64,
+}
+
+fn classical() -> String {
+    "classical".into()
+}
+
+/// `observation.fcd`: sliding windows, in samples of the observed signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcdCfg {
+    /// Window length (samples).
+    pub window: usize,
+    /// Step between window starts (samples).
+    pub step: usize,
 }
 
 fn ten() -> usize {
@@ -322,6 +387,9 @@ impl Default for ObservationCfg {
     fn default() -> Self {
         Self {
             variable: None,
+            kind: ObservationKind::Spectrum,
+            bold: None,
+            fcd: None,
             stride: 10,
             nperseg: None,
             noverlap: None,
@@ -342,6 +410,12 @@ pub enum LossKind {
     LogSpectrumMse,
     /// Squared error of the softmax-weighted peak frequency against target peaks.
     PeakFrequency,
+    /// 1 − Pearson correlation of FC upper triangles (`observation.kind: fc`).
+    FcCorrelation,
+    /// Root mean square difference of FC upper triangles (`observation.kind: fc`).
+    FcRmse,
+    /// Wasserstein-1 distance between FCD distributions (`observation.kind: fcd`).
+    FcdWasserstein,
 }
 
 /// Where the target comes from.
@@ -472,6 +546,8 @@ pub enum Statistic {
     SpectralMax,
     /// The optimization loss against its target.
     Loss,
+    /// Pearson correlation of the simulated FC with the target FC (`observation.kind: fc`).
+    FcCorrelation,
 }
 
 /// `exploration:` section.

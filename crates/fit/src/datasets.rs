@@ -38,20 +38,24 @@ pub fn resolve_dataset(name: &str, exp_path: &Path) -> Result<PathBuf> {
     )
 }
 
-/// Finds a file given as a path, as written or relative to the experiment file.
+/// Finds a file given as a path: as written, relative to the experiment file, then inside the
+/// dataset folders (so `dk_average/<file>.tsv` names a file of a shipped dataset).
 fn resolve_file(name: &str, exp_path: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(name);
-    let rel = exp_path.parent().unwrap_or(Path::new(".")).join(name);
-    [&p, &rel]
-        .into_iter()
+    let mut candidates = vec![
+        p.clone(),
+        exp_path.parent().unwrap_or(Path::new(".")).join(name),
+    ];
+    if !p.is_absolute() {
+        candidates.extend(dataset_search_path(exp_path).iter().map(|d| d.join(name)));
+    }
+    candidates
+        .iter()
         .find(|c| c.exists())
         .cloned()
         .ok_or_else(|| {
-            anyhow!(
-                "`{name}` not found (looked at {} and {})",
-                p.display(),
-                rel.display()
-            )
+            let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+            anyhow!("`{name}` not found (looked at {})", looked.join(", "))
         })
 }
 

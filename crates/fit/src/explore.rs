@@ -5,7 +5,7 @@
 //! Mirrors tvboptim's `GridSpace` + `ParallelExecution`, but one batched simulation per chunk
 //! replaces the Python loop, and only the subsampled observed variable is ever stored.
 
-use crate::config::Statistic;
+use crate::config::{ObservationKind, Statistic};
 use crate::context::RunContext;
 use crate::network_setup::NetworkSetup;
 use crate::npy::write_npy;
@@ -132,6 +132,7 @@ fn stat_name(s: Statistic) -> &'static str {
         Statistic::PeakFrequency => "peak_frequency",
         Statistic::SpectralMax => "spectral_max",
         Statistic::Loss => "loss",
+        Statistic::FcCorrelation => "fc_correlation",
     }
 }
 
@@ -158,6 +159,19 @@ fn statistics(setup: &NetworkSetup) -> Vec<Statistic> {
         .map_or_else(|| vec![Statistic::PeakFrequency], |e| e.statistics.clone())
 }
 
+/// Pearson correlation of two equally long vectors.
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    sab / (saa * sbb).sqrt()
+}
+
 /// Evaluates points `range` of the grid; returns `[statistic][point]`.
 fn evaluate_points(
     ctx: &RunContext,
@@ -169,12 +183,27 @@ fn evaluate_points(
     let device = dynamics::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
     let mut obj = Objective::new(setup, 1, &device, false)?;
-    if stats.contains(&Statistic::Loss) {
+    let spectrum = obj.kind == ObservationKind::Spectrum;
+    for s in &stats {
+        let ok = match s {
+            Statistic::PeakFrequency | Statistic::SpectralMax => spectrum,
+            Statistic::Loss => true,
+            Statistic::FcCorrelation => obj.kind == ObservationKind::Fc,
+        };
+        if !ok {
+            bail!(
+                "{}: exploration.statistics: {} does not apply to observation.kind = {:?}",
+                ctx.exp_path.display(),
+                stat_name(*s),
+                obj.kind
+            );
+        }
+    }
+    if stats.contains(&Statistic::Loss) || stats.contains(&Statistic::FcCorrelation) {
         obj.set_target(setup, &ctx.exp_path)?;
     }
     let n = setup.n();
     let freqs = obj.welch.freqs().to_vec();
-    let nf = freqs.len();
     let obs = &setup.exp.observation;
     let mut out = vec![Vec::with_capacity(range.len()); stats.len()];
     let bar = progress_bar(range.len() as u64, ctx.quiet);
@@ -190,17 +219,33 @@ fn evaluate_points(
             }
             params.extend(set);
         }
-        // Forward only: no tape, and only the subsampled observed variable is kept.
+        // Forward only: no tape, and only the observed signal is kept.
         let (sim, _) = network_kernel::forward(&obj.sim.0, &params, false);
-        let t = obj.welch.len();
-        let x = burn::tensor::Tensor::<1>::from_data(
-            burn::tensor::TensorData::new(sim.trace, [b * t * n]),
-            &device,
-        )
-        .reshape([b, t, n])
-        .swap_dims(1, 2);
-        let psd = obj.welch.psd(x).mean_dim(1); // [b, 1, F]
+        let psd = if spectrum {
+            let t = obj.welch.len();
+            let x = burn::tensor::Tensor::<1>::from_data(
+                burn::tensor::TensorData::new(sim.trace, [b * t * n]),
+                &device,
+            )
+            .reshape([b, t, n])
+            .swap_dims(1, 2);
+            obj.welch.psd(x).mean_dim(1) // [b, 1, F]
+        } else {
+            obj.observe_host(sim.trace, b) // [b, 1, M]
+        };
+        let nf = psd.dims()[2];
         let host: Vec<f64> = psd.clone().into_data().convert::<f64>().try_into_vec()?;
+        let fc_corr: Vec<f64> = if stats.contains(&Statistic::FcCorrelation) {
+            let Some(Target::Spectrum(t)) = obj.target() else {
+                bail!(
+                    "{}: fc_correlation needs an FC target",
+                    ctx.exp_path.display()
+                );
+            };
+            host.chunks(nf).map(|s| pearson(s, t)).collect()
+        } else {
+            vec![]
+        };
         let losses = if stats.contains(&Statistic::Loss) {
             match obj.target() {
                 Some(Target::Spectrum(_)) => obj
@@ -209,7 +254,7 @@ fn evaluate_points(
                     .convert::<f64>()
                     .try_into_vec()?,
                 _ => bail!(
-                    "{}: the loss statistic needs a spectrum target",
+                    "{}: the loss statistic needs a spectrum or FC target",
                     ctx.exp_path.display()
                 ),
             }
@@ -223,6 +268,7 @@ fn evaluate_points(
                     Statistic::PeakFrequency => peak_frequency(&freqs, s, obs.band, obs.exclude_dc),
                     Statistic::SpectralMax => s.iter().cloned().fold(f64::NAN, f64::max),
                     Statistic::Loss => losses[j],
+                    Statistic::FcCorrelation => fc_corr[j],
                 });
             }
         }

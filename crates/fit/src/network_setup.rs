@@ -90,6 +90,8 @@ pub struct NetworkSetup {
     pub observed: usize,
     /// Index of the plotted variable (`outputs.plot_variable`).
     pub plotted: usize,
+    /// What fits and grids observe (`observation`: the sub-sampled variable or its BOLD).
+    pub observation: Monitor,
 }
 
 /// A parameter section of the schema: its path, its entries, its offset in the packed array
@@ -168,6 +170,117 @@ pub fn resolve_model(exp: &Experiment, file: &str) -> Result<(ModelKind, Couplin
     })?;
     let layout = Layout::new(model, coupling).map_err(|e| anyhow!("{file}: coupling.name: {e}"))?;
     Ok((model, coupling, layout))
+}
+
+/// Parses a BOLD driver: a state variable, or a sum/difference of them (`y1 - y2`).
+fn parse_driver(text: &str, info: &ModelInfo, file: &str) -> Result<Vec<(usize, f64)>> {
+    let mut out = Vec::new();
+    let mut sign = 1.0;
+    let spaced = text.replace('+', " + ").replace('-', " - ");
+    let mut expect_var = true;
+    for tok in spaced.split_whitespace() {
+        match (tok, expect_var) {
+            ("+", true) => {}
+            ("-", true) => sign = -sign,
+            ("+" | "-", false) => {
+                sign = if tok == "-" { -1.0 } else { 1.0 };
+                expect_var = true;
+            }
+            (name, true) => {
+                out.push((
+                    state_index(info, name, "observation.bold.driver", file)?,
+                    sign,
+                ));
+                sign = 1.0;
+                expect_var = false;
+            }
+            (name, false) => {
+                bail!("{file}: observation.bold.driver = `{text}`: expected + or - before `{name}`")
+            }
+        }
+    }
+    if out.is_empty() || expect_var {
+        bail!(
+            "{file}: observation.bold.driver = `{text}` is not a state variable or a sum or \
+             difference of them (e.g. `y1 - y2`); valid variables: {}",
+            info.state_names().join(", ")
+        );
+    }
+    Ok(out)
+}
+
+/// A duration in ms as a whole number of steps of `dt`, or an error naming `field`.
+fn as_steps(value: f64, dt: f64, field: &str, file: &str) -> Result<usize> {
+    let k = value / dt;
+    if !(value.is_finite() && value >= 0.0) || (k - k.round()).abs() > 1e-9 * k.max(1.0) {
+        bail!("{file}: {field} = {value} ms must be a non-negative multiple of dt = {dt} ms");
+    }
+    Ok(k.round() as usize)
+}
+
+/// The monitor fits and grids observe: the sub-sampled variable, or its BOLD signal.
+fn observation_monitor(
+    exp: &Experiment,
+    info: &ModelInfo,
+    observed: usize,
+    dt: f64,
+    steps: usize,
+    file: &str,
+) -> Result<Monitor> {
+    let obs = &exp.observation;
+    let Some(b) = &obs.bold else {
+        return Ok(Monitor {
+            kind: MonitorKind::SubSample,
+            stride: obs.stride,
+            variables: vec![observed],
+        });
+    };
+    let constants = solvers::BoldConstants::from_name(&b.constants).ok_or_else(|| {
+        anyhow!(
+            "{file}: observation.bold.constants = `{}`; valid: {}",
+            b.constants,
+            solvers::BoldConstants::NAMES.join(", ")
+        )
+    })?;
+    let driver = match &b.driver {
+        Some(d) => parse_driver(d, info, file)?,
+        None => vec![(observed, 1.0)],
+    };
+    let period = as_steps(b.period, dt, "observation.bold.period", file)?;
+    if period == 0 {
+        bail!("{file}: observation.bold.period must be > 0 ms (the TR)");
+    }
+    let transient = as_steps(b.transient, dt, "observation.bold.transient", file)?;
+    if transient >= steps {
+        bail!(
+            "{file}: observation.bold.transient = {} ms is not shorter than the run \
+             (integration.duration = {} ms)",
+            b.transient,
+            steps as f64 * dt
+        );
+    }
+    let bold = solvers::BoldMonitor {
+        constants,
+        driver,
+        period,
+        transient,
+    };
+    if bold.samples(steps) < 3 {
+        bail!(
+            "{file}: the BOLD monitor records {} sample(s) (duration {} ms − transient {} ms, \
+             every {} ms); at least 3 are needed — lengthen integration.duration or shorten \
+             observation.bold.period",
+            bold.samples(steps),
+            steps as f64 * dt,
+            b.transient,
+            b.period
+        );
+    }
+    Ok(Monitor {
+        kind: MonitorKind::Bold(bold),
+        stride: 1,
+        variables: vec![observed],
+    })
 }
 
 impl NetworkSetup {
@@ -344,13 +457,18 @@ impl NetworkSetup {
                     }
                     NoiseSource::Draws(Arc::new(v), 0)
                 }
-                // Drawn inside the kernel; runs whose draws fit in 64 MiB keep them between the
-                // evaluations of a fit (the same numbers, drawn once).
+                // Drawn inside the kernel; unless told otherwise, runs whose draws fit in
+                // 64 MiB keep them between the evaluations of a fit (the same numbers, drawn
+                // once).
                 None => NoiseSource::seeded(integ.noise.seed, 0).materialised(
                     steps,
                     ns,
                     n,
-                    NOISE_CACHE_BYTES,
+                    if integ.noise.keep_in_memory {
+                        NOISE_CACHE_BYTES
+                    } else {
+                        0
+                    },
                 ),
             }
         } else {
@@ -392,6 +510,7 @@ impl NetworkSetup {
         if exp.observation.stride == 0 {
             bail!("{file}: observation.stride must be >= 1");
         }
+        let observation = observation_monitor(&exp, &info, observed, integ.dt, steps, file)?;
         let cold: Vec<f64> = vec![0.1; ns];
         let (state, hist) = NetworkProblem::constant_start(model, n, delays.horizon, &cold);
         let mut problem = NetworkProblem {
@@ -426,6 +545,7 @@ impl NetworkSetup {
             backend,
             observed,
             plotted,
+            observation,
         };
         setup.apply_initial_conditions(exp_path, &mut problem)?;
         setup.problem = problem;

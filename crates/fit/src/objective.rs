@@ -6,14 +6,14 @@
 //! `loss.backward()` gives exact gradients with respect to every free parameter. A leading batch
 //! dimension carries independent parameter sets (grids of fits), each with its own loss.
 
-use crate::config::{Average, LossKind, TargetCfg};
+use crate::config::{Average, FcdCfg, LossKind, ObservationKind, TargetCfg};
 use crate::datasets::{load_meg_alpha, resolve_dataset};
 use crate::network_setup::{FreeParam, NetworkSetup};
 use crate::npy::read_npy;
 use anyhow::{Result, anyhow, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use solvers::network_kernel::{self, NetworkProblem};
-use solvers::{Monitor, MonitorKind, Simulation, simulate};
+use solvers::{Simulation, simulate};
 use spectra::{Welch, WelchConfig, log_spectrum_mse, one_minus_correlation, soft_peak_frequency};
 use std::path::Path;
 use std::sync::Arc;
@@ -85,7 +85,8 @@ impl Transform {
 /// What the loss compares against.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A spectrum `[R', F]` (R' = 1 when averaging regions).
+    /// An observation vector: a spectrum `[R', F]` (R' = 1 when averaging regions), an FC
+    /// upper triangle `[n(n−1)/2]` or an FCD distribution.
     Spectrum(Vec<f64>),
     /// Per-region peak frequencies (NaN = no target for that region).
     Peaks(Vec<f64>),
@@ -96,8 +97,12 @@ pub enum Target {
 pub struct Objective {
     /// The simulation (monitor = the observed variable, subsampled).
     pub sim: Simulation,
-    /// The Welch estimator.
+    /// The Welch estimator (spectrum observations).
     pub welch: Welch,
+    /// What is observed.
+    pub kind: ObservationKind,
+    /// FCD windows (`kind: fcd`).
+    pub fcd: Option<FcdCfg>,
     /// Free parameters.
     pub free: Vec<FreeParam>,
     /// Their transforms.
@@ -123,13 +128,8 @@ pub struct Objective {
 
 /// The observation problem: the setup's problem recording only the observed variable.
 pub fn observation_problem(setup: &NetworkSetup) -> NetworkProblem {
-    let obs = &setup.exp.observation;
     let mut p = setup.problem.clone();
-    p.monitor = Monitor {
-        kind: MonitorKind::SubSample,
-        stride: obs.stride,
-        variables: vec![setup.observed],
-    };
+    p.monitor = setup.observation.clone();
     p
 }
 
@@ -141,12 +141,76 @@ impl Objective {
         let problem = observation_problem(setup);
         let samples = problem.monitor.samples(problem.steps);
         let obs = &setup.exp.observation;
-        let fs = 1000.0 / (problem.dt * obs.stride as f64);
+        let per_sample = match problem.monitor.bold() {
+            Some(b) => b.period,
+            None => obs.stride,
+        };
+        let fs = 1000.0 / (problem.dt * per_sample as f64);
+        let spectrum = obs.kind == ObservationKind::Spectrum;
+        let opt = setup.exp.optimization.as_ref();
+        let loss = opt.map_or(
+            match obs.kind {
+                ObservationKind::Spectrum => LossKind::SpectralCorrelation,
+                ObservationKind::Fc => LossKind::FcCorrelation,
+                ObservationKind::Fcd => LossKind::FcdWasserstein,
+            },
+            |o| o.loss,
+        );
+        let fits = match obs.kind {
+            ObservationKind::Spectrum => matches!(
+                loss,
+                LossKind::SpectralCorrelation | LossKind::LogSpectrumMse | LossKind::PeakFrequency
+            ),
+            ObservationKind::Fc => matches!(loss, LossKind::FcCorrelation | LossKind::FcRmse),
+            ObservationKind::Fcd => loss == LossKind::FcdWasserstein,
+        };
+        if !fits {
+            bail!(
+                "optimization.loss = {loss:?} does not apply to observation.kind = {:?}; use {}",
+                obs.kind,
+                match obs.kind {
+                    ObservationKind::Spectrum =>
+                        "spectral_correlation, log_spectrum_mse or peak_frequency",
+                    ObservationKind::Fc => "fc_correlation or fc_rmse",
+                    ObservationKind::Fcd => "fcd_wasserstein",
+                }
+            );
+        }
+        if !spectrum && samples < 3 {
+            bail!(
+                "observation: FC needs at least 3 samples of the observed signal, the run gives {samples}"
+            );
+        }
+        if obs.kind == ObservationKind::Fcd {
+            let w = obs.fcd.ok_or_else(|| {
+                anyhow!("observation.kind = fcd needs observation.fcd: {{window, step}} (samples)")
+            })?;
+            if w.window < 3 || w.step == 0 {
+                bail!(
+                    "observation.fcd: window = {} must be >= 3 and step = {} >= 1",
+                    w.window,
+                    w.step
+                );
+            }
+            if w.window > samples {
+                bail!(
+                    "observation.fcd.window = {} samples is longer than the observed series ({samples} samples)",
+                    w.window
+                );
+            }
+            if (samples - w.window) / w.step < 1 {
+                bail!(
+                    "observation.fcd: window {} and step {} give a single window of the {samples} samples; FCD needs at least 2",
+                    w.window,
+                    w.step
+                );
+            }
+        }
         let welch = Welch::new(
             WelchConfig {
                 fs,
-                nperseg: obs.nperseg,
-                noverlap: obs.noverlap,
+                nperseg: if spectrum { obs.nperseg } else { None },
+                noverlap: if spectrum { obs.noverlap } else { None },
             },
             samples,
             device,
@@ -176,13 +240,14 @@ impl Objective {
                 Tensor::<1>::from_data(TensorData::new(m, [np]), device).reshape([1, np, 1])
             })
             .collect();
-        let opt = setup.exp.optimization.as_ref();
         Ok(Self {
             sim: Simulation(Arc::new(problem)),
             welch,
+            kind: obs.kind,
+            fcd: obs.fcd,
             free: setup.free.clone(),
             transforms,
-            loss: opt.map_or(LossKind::SpectralCorrelation, |o| o.loss),
+            loss,
             average: obs.average,
             band: obs.band,
             exclude_dc: obs.exclude_dc,
@@ -207,16 +272,45 @@ impl Objective {
         p
     }
 
-    /// Spectra `[B, R', F]` of packed parameters (R' = 1 when averaging regions).
+    /// The observation `[B, R', F]` of packed parameters: spectra (R' = 1 when averaging
+    /// regions), or an FC upper triangle / FCD distribution (R' = 1).
     pub fn spectra(&self, packed: Tensor<3>) -> Tensor<3> {
-        let trace = simulate(packed, &self.sim); // [B, T, 1, n]
+        self.observe_trace(simulate(packed, &self.sim))
+    }
+
+    /// The observation of a monitored trace `[B, T, 1, n]`.
+    pub fn observe_trace(&self, trace: Tensor<4>) -> Tensor<3> {
         let [b, t, _, n] = trace.dims();
-        let x = trace.reshape([b, t, n]).swap_dims(1, 2); // [B, n, T]
-        let psd = self.welch.psd(x);
-        match self.average {
-            Average::Regions => psd.mean_dim(1),
-            Average::None => psd,
+        let x = trace.reshape([b, t, n]); // [B, T, n]
+        match self.kind {
+            ObservationKind::Spectrum => {
+                let psd = self.welch.psd(x.swap_dims(1, 2));
+                match self.average {
+                    Average::Regions => psd.mean_dim(1),
+                    Average::None => psd,
+                }
+            }
+            ObservationKind::Fc => {
+                let u = spectra::upper_triangle(spectra::fc(x));
+                let m = u.dims()[1];
+                u.reshape([b, 1, m])
+            }
+            ObservationKind::Fcd => {
+                let w = self.fcd.expect("validated in Objective::new");
+                let v = spectra::fcd(x, w.window, w.step);
+                let m = v.dims()[1];
+                v.reshape([b, 1, m])
+            }
         }
+    }
+
+    /// The observation of host traces `[B, T, 1, n]` (no tape).
+    pub fn observe_host(&self, trace: Vec<f64>, batch: usize) -> Tensor<3> {
+        let t = self.sim.0.monitor.samples(self.sim.0.steps);
+        let n = self.sim.0.n;
+        let x = Tensor::<1>::from_data(TensorData::new(trace, [batch * t * n]), &self.device)
+            .reshape([batch, t, 1, n]);
+        self.observe_trace(x)
     }
 
     /// Sets the target from the experiment's `optimization.target`.
@@ -252,6 +346,58 @@ impl Objective {
                     params[p.index() * n..(p.index() + 1) * n].fill(*v);
                 }
                 Target::Spectrum(self.host_spectra(&params)?)
+            }
+            TargetCfg::File { path } if self.kind == ObservationKind::Fc => {
+                // An FC matrix: a BIDS relmat `.tsv` (the shipped empirical FC), a CSV or an
+                // `.npy` [n, n]; the loss compares its upper triangle.
+                let p = resolve_dataset(path, exp_path)?;
+                let n = setup.n();
+                let values: Vec<f64> = if p.extension().is_some_and(|e| e == "npy") {
+                    let (v, shape) = read_npy(&p)?;
+                    if shape != [n, n] {
+                        bail!(
+                            "{}: optimization.target: FC target has shape {shape:?} but the connectome has {n} regions ([{n}, {n}] needed)",
+                            p.display()
+                        );
+                    }
+                    v
+                } else {
+                    let m = crate::datasets::read_matrix(&p)?;
+                    if m.len() != n || m.iter().any(|r| r.len() != n) {
+                        bail!(
+                            "{}: optimization.target: FC target is {}x{} but the connectome has {n} regions",
+                            p.display(),
+                            m.len(),
+                            m.first().map_or(0, |r| r.len())
+                        );
+                    }
+                    m.into_iter().flatten().collect()
+                };
+                if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+                    bail!(
+                        "{}: optimization.target: FC entry [{}, {}] = {} is not finite",
+                        p.display(),
+                        k / n,
+                        k % n,
+                        values[k]
+                    );
+                }
+                let upper: Vec<f64> = spectra::fc::upper_indices(n)
+                    .into_iter()
+                    .map(|k| values[k as usize])
+                    .collect();
+                Target::Spectrum(upper)
+            }
+            TargetCfg::File { path } if self.kind == ObservationKind::Fcd => {
+                let p = resolve_dataset(path, exp_path)?;
+                let (values, _) = read_npy(&p)?;
+                if values.len() < 2 || values.iter().any(|v| !v.is_finite()) {
+                    bail!(
+                        "{}: optimization.target: an FCD target needs at least 2 finite values",
+                        p.display()
+                    );
+                }
+                Target::Spectrum(values)
             }
             TargetCfg::File { path } => {
                 let p = resolve_dataset(path, exp_path)?;
@@ -316,7 +462,8 @@ impl Objective {
         self.target.as_ref()
     }
 
-    /// Spectra of one packed parameter set `[P, n]` computed without the tape, `[R', F]`.
+    /// The observation of one packed parameter set `[P, n]` computed without the tape,
+    /// flattened.
     pub fn host_spectra(&self, params: &[f64]) -> Result<Vec<f64>> {
         let (out, _) = network_kernel::forward(&self.sim.0, params, false);
         if let Some(k) = out.trace.iter().position(|v| !v.is_finite()) {
@@ -325,17 +472,11 @@ impl Objective {
                 out.trace[k]
             );
         }
-        let [t, n] = [self.welch.len(), self.sim.0.n];
-        // Untracked tensors on the objective's device: no tape is recorded for the target.
-        let x = Tensor::<1>::from_data(TensorData::new(out.trace, [t * n]), &self.device)
-            .reshape([1, t, n])
-            .swap_dims(1, 2);
-        let psd = self.welch.psd(x);
-        let psd = match self.average {
-            Average::Regions => psd.mean_dim(1),
-            Average::None => psd,
-        };
-        Ok(psd.into_data().convert::<f64>().try_into_vec()?)
+        Ok(self
+            .observe_host(out.trace, 1)
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec()?)
     }
 
     /// Per-set losses `[B]` of spectra `[B, R', F]` against the target.
@@ -399,6 +540,15 @@ impl Objective {
                     .sum_dim(1)
                     .reshape([b])
                     .mul_scalar(1.0 / count)
+            }
+            (LossKind::FcCorrelation, Target::Spectrum(t)) => {
+                spectra::fc_correlation_loss(spectra.reshape([b, r * nf]), t)
+            }
+            (LossKind::FcRmse, Target::Spectrum(t)) => {
+                spectra::fc_rmse(spectra.reshape([b, r * nf]), t)
+            }
+            (LossKind::FcdWasserstein, Target::Spectrum(t)) => {
+                spectra::wasserstein_1(spectra.reshape([b, r * nf]), t)
             }
             (kind, Target::Peaks(_)) => bail!("loss {kind:?} needs a spectrum target, not peaks"),
         };

@@ -559,7 +559,12 @@ impl<'a> Plan<'a> {
         let k_seg = p.segment;
         let nvars = p.monitor.variables.len();
         let mut lam = vec![0.0; ns * n];
-        let mut mu = vec![0.0; tape.pre_hist.len()];
+        // Adjoint of the pre-synaptic history: reverse step k reads row k + nh and scatters into
+        // rows k…k + nh − 1, so only nh + 1 rows are live at a time. They are kept in a window
+        // of `window` rows starting at row `lo`, slid down (amortised) as the sweep goes back.
+        let window = (nh + 1 + 1024).min(steps + nh);
+        let mut mu = vec![0.0; window * row];
+        let mut lo = (steps + nh).saturating_sub(window);
         let mut dp = vec![0.0; np * n]; // node-major
         let mut states = vec![0.0; (k_seg + 1) * ns * n];
         // The delayed coupling sums and noise of the segment, kept from its recomputation so
@@ -633,9 +638,18 @@ impl<'a> Plan<'a> {
                         }
                     }
                 }
+                if k < lo {
+                    // Slide the window so that it covers rows k…k + nh.
+                    // Rows lo…k + nh (row k is first written by this step) are live.
+                    let new_lo = (k + nh + 1).saturating_sub(window);
+                    let live = (k + nh + 1 - lo).min(window);
+                    mu.copy_within(0..live * row, (lo - new_lo) * row);
+                    mu[..(lo - new_lo) * row].fill(0.0);
+                    lo = new_lo;
+                }
                 // The pre-synaptic values of X_{k+1} (row k + nh) have received every use by
                 // later steps.
-                let hrow = (k + nh) * row;
+                let hrow = (k + nh - lo) * row;
                 self.pre_vjp_row::<M, C>(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
                 let csum = &csums[r * nch * n..(r + 1) * nch * n];
@@ -710,7 +724,7 @@ impl<'a> Plan<'a> {
                 // Scatter the coupling adjoint onto the delayed sources: the transpose of the
                 // gather.
                 for h in 0..nch {
-                    let base = ((k + nh - 1) * row + h * n) as isize;
+                    let base = ((k + nh - 1 - lo) * row + h * n) as isize;
                     for i in 0..n {
                         let g = lamc[h * n + i];
                         if g == 0.0 {
