@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod datasets;
 pub mod explore;
+pub mod fc_plots;
 pub mod network_setup;
 pub mod npy;
 pub mod objective;

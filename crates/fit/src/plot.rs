@@ -429,3 +429,87 @@ pub fn heatmap(
     root.present().map_err(&err)?;
     Ok(())
 }
+
+/// Two `n × n` matrices side by side on one colour scale (e.g. simulated and empirical FC),
+/// with a colour bar labelled `unit`.
+pub fn matrix_pair(
+    path: &Path,
+    titles: [&str; 2],
+    matrices: [&[f64]; 2],
+    n: usize,
+    unit: &str,
+) -> Result<()> {
+    ensure_font();
+    let err = plot_err(path);
+    let (vlo, vhi) = range(
+        matrices
+            .iter()
+            .flat_map(|m| m.iter().copied())
+            .filter(|v| v.is_finite()),
+        false,
+    );
+    let root = BitMapBackend::new(path, (1500, 720)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let (panels, bar) = root.split_horizontally(1400);
+    let halves = panels.split_evenly((1, 2));
+    let colour = |v: f64| -> RGBColor {
+        if !v.is_finite() {
+            return RGBColor(160, 160, 160);
+        }
+        let t = ((v - vlo) / (vhi - vlo)).clamp(0.0, 1.0);
+        let c = ViridisRGB::get_color(t);
+        RGBColor(c.0, c.1, c.2)
+    };
+    for (area, (title, m)) in halves.iter().zip(titles.iter().zip(matrices)) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(*title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..n as f64, n as f64..0.0)
+            .map_err(&err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("region")
+            .y_desc("region")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(&err)?;
+        chart
+            .draw_series((0..n).flat_map(|i| {
+                (0..n).map(move |j| {
+                    Rectangle::new(
+                        [(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)],
+                        colour(m[i * n + j]).filled(),
+                    )
+                })
+            }))
+            .map_err(&err)?;
+    }
+    let mut cb = ChartBuilder::on(&bar)
+        .margin_top(50)
+        .margin_bottom(50)
+        .margin_right(10)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..1.0, vlo..vhi)
+        .map_err(&err)?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc(unit)
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(&err)?;
+    let steps = 100;
+    cb.draw_series((0..steps).map(|k| {
+        let (a, b) = (
+            vlo + (vhi - vlo) * k as f64 / steps as f64,
+            vlo + (vhi - vlo) * (k + 1) as f64 / steps as f64,
+        );
+        Rectangle::new([(0.0, a), (1.0, b)], colour((a + b) / 2.0).filled())
+    }))
+    .map_err(&err)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}

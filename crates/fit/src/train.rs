@@ -606,6 +606,10 @@ fn write_plots(
         &params,
         false,
     )?;
+    if obj.kind != crate::config::ObservationKind::Spectrum {
+        let loss: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+        return crate::fc_plots::write(dir, obj, last, &step, &loss);
+    }
     let f = obj.welch.freqs().to_vec();
     let nf = f.len();
     let mut series = Vec::new();
