@@ -78,3 +78,109 @@ fn jr_peak_recovers_the_target() {
         assert!(out.join(f).exists(), "{f} missing");
     }
 }
+
+/// N(0, 1) draws of `tools/make_jr_optax_reference.py`'s `lcg_normals`: a 64-bit LCG (exact
+/// integer arithmetic) and Box-Muller.
+fn lcg_normals(count: usize) -> Vec<f64> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((x >> 11) as f64 + 0.5) * 2f64.powi(-53)
+    };
+    (0..count)
+        .map(|_| {
+            let (u1, u2) = (next(), next());
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        })
+        .collect()
+}
+
+/// Runs the main job's experiment as 15 steps of constant-rate Adam(0.005) (the seed's
+/// settings) with `extra` overrides and compares every row of `trajectory.csv` with the optax
+/// reference in `tests/fixtures/optax/<fixture>` (independent JAX implementation of the
+/// network, Welch and loss; `tools/make_jr_optax_reference.py`).
+fn adam_trajectory_equals_optax(fixture: &str, extra: &[String]) {
+    let out = std::env::temp_dir().join(format!("neurodyn-optax-{fixture}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let exp = experiment("jr_peak.yaml");
+    let mut args: Vec<String> = [
+        "fit",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "optimization.optimizer={name: adam, lr: 0.005}",
+        "--set",
+        "optimization.schedule=null",
+        "--set",
+        "optimization.restore_best=false",
+        "--set",
+        "optimization.steps=15",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().cloned());
+    fit::cli::run_from_args(&args).unwrap();
+    let (_, rows) = fit::run_dir::read_csv(&out.join("trajectory.csv")).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/optax")
+        .join(fixture);
+    let fx: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let want = fx["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), want.len());
+    let f = |v: &serde_json::Value| f64::from_bits(v.as_u64().unwrap());
+    let mut worst = 0.0_f64;
+    for (r, w) in rows.iter().zip(want) {
+        let (a, b) = (f(&w["params"][0]), f(&w["params"][1]));
+        for (got, want, what) in [(r[2], a, "a"), (r[3], b, "b")] {
+            let e = rel(got, want);
+            worst = worst.max(e);
+            assert!(
+                e < 1e-10,
+                "{fixture} step {}: {what} = {got} vs optax {want} ({e:e})",
+                r[0]
+            );
+        }
+        let l = f(&w["loss"]);
+        assert!(
+            rel(r[1], l) < 1e-9,
+            "{fixture} step {}: loss {} vs {l}",
+            r[0],
+            r[1]
+        );
+    }
+    eprintln!("{fixture}: worst relative parameter difference {worst:.1e}");
+}
+
+/// Deterministic 1000-step Jansen-Rit fit: Adam's 15 steps equal optax's to 1e-10.
+#[test]
+fn adam_on_deterministic_jr_equals_optax() {
+    adam_trajectory_equals_optax(
+        "jr_adam_deterministic.json",
+        &["--set".into(), "integration.noise.sigma=0".into()],
+    );
+}
+
+/// The noisy fit driven by a noise file (the reference's draws): Adam's 15 steps equal optax's
+/// to 1e-10.
+#[test]
+fn adam_on_noise_file_jr_equals_optax() {
+    let dir = std::env::temp_dir().join(format!("neurodyn-optax-noise-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("xi.npy");
+    let n = 84;
+    fit::npy::write_npy(&file, &lcg_normals(1000 * 6 * n), &[1000, 6, n]).unwrap();
+    adam_trajectory_equals_optax(
+        "jr_adam_noisy.json",
+        &[
+            "--set".into(),
+            "integration.noise.sigma=0.001".into(),
+            "--set".into(),
+            format!("integration.noise.file={}", file.display()),
+        ],
+    );
+}
