@@ -668,3 +668,68 @@ fn lbfgs_fit_descends_and_lands() {
     assert!(((last[2] - 0.07) / 0.07).abs() < 1e-6, "a = {}", last[2]);
     assert!(((last[3] - 0.065) / 0.065).abs() < 1e-6, "b = {}", last[3]);
 }
+
+/// A grid of fits (2 × 2 starts as one batch, each start its own optimizer state, here with a
+/// global-norm clip and a cosine schedule) gives every start the trajectory of a single `fit
+/// run` from that start.
+#[test]
+fn grid_of_fits_equals_single_fits() {
+    let d = tmp("gridfits");
+    let e = exp("jr_grid_fits.yaml");
+    let common = [
+        "--set",
+        "integration.duration=300",
+        "--set",
+        "optimization.steps=4",
+        "--set",
+        "optimization.grad_clip=5.0",
+        "--set",
+        "optimization.schedule={kind: cosine_decay}",
+    ];
+    let grid = d.join("grid");
+    let mut args = vec![
+        "explore",
+        &e[..],
+        "--out",
+        grid.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "model.parameters.a.n=2",
+        "--set",
+        "model.parameters.b.n=2",
+    ];
+    args.extend(common);
+    let o = fit(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cols = |t: &str| -> Vec<Vec<String>> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split(',').take(4).map(str::to_string).collect())
+            .collect()
+    };
+    for (p, (a0, b0)) in [(0, (0.02, 0.02)), (3, (0.12, 0.12))] {
+        let start = std::fs::read_to_string(grid.join(format!("starts/start-{p:05}.csv"))).unwrap();
+        let single = d.join(format!("single-{p}"));
+        let (sa, sb) = (
+            format!("model.parameters.a.value={a0}"),
+            format!("model.parameters.b.value={b0}"),
+        );
+        let mut args = vec![
+            "run",
+            &e[..],
+            "--out",
+            single.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            &sa,
+            "--set",
+            &sb,
+        ];
+        args.extend(common);
+        let o = fit(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let one = std::fs::read_to_string(single.join("trajectory.csv")).unwrap();
+        assert_eq!(cols(&start), cols(&one), "start {p}");
+        assert_eq!(cols(&one).len(), 5);
+    }
+}
