@@ -548,6 +548,8 @@ pub enum Statistic {
     Loss,
     /// Pearson correlation of the simulated FC with the target FC (`observation.kind: fc`).
     FcCorrelation,
+    /// Peak power over the median power of the band (a flat noise floor gives ~1–3).
+    PeakSignificance,
 }
 
 /// `exploration:` section.
@@ -563,6 +565,11 @@ pub struct ExplorationCfg {
     /// Use every grid point as a start for Adam (grid of fits) instead of simulating it.
     #[serde(default)]
     pub fit: bool,
+    /// Mask peak frequencies whose peak is not significant: cells whose peak power is below
+    /// this multiple of the band's median power are NaN in `grid_peak_frequency` (grey in its
+    /// plot). `null` (the default) keeps every cell.
+    #[serde(default)]
+    pub peak_significance_threshold: Option<f64>,
 }
 
 fn default_stats() -> Vec<Statistic> {

@@ -133,6 +133,18 @@ fn stat_name(s: Statistic) -> &'static str {
         Statistic::SpectralMax => "spectral_max",
         Statistic::Loss => "loss",
         Statistic::FcCorrelation => "fc_correlation",
+        Statistic::PeakSignificance => "peak_significance",
+    }
+}
+
+/// The unit of a statistic, for colour bars and axes.
+fn stat_unit(name: &str) -> &'static str {
+    match name {
+        "peak_frequency" => "Hz",
+        "spectral_max" => "power spectral density (signal unit² / Hz)",
+        "fc_correlation" => "Pearson r",
+        "peak_significance" => "peak / median power",
+        _ => "loss",
     }
 }
 
@@ -186,7 +198,9 @@ fn evaluate_points(
     let spectrum = obj.kind == ObservationKind::Spectrum;
     for s in &stats {
         let ok = match s {
-            Statistic::PeakFrequency | Statistic::SpectralMax => spectrum,
+            Statistic::PeakFrequency | Statistic::SpectralMax | Statistic::PeakSignificance => {
+                spectrum
+            }
             Statistic::Loss => true,
             Statistic::FcCorrelation => obj.kind == ObservationKind::Fc,
         };
@@ -261,11 +275,22 @@ fn evaluate_points(
         } else {
             vec![]
         };
+        let threshold = setup
+            .exp
+            .exploration
+            .as_ref()
+            .and_then(|e| e.peak_significance_threshold);
         for j in 0..b {
             let s = &host[j * nf..(j + 1) * nf];
+            let significance = || spectra::peak_significance(&freqs, s, obs.band, obs.exclude_dc);
             for (si, stat) in stats.iter().enumerate() {
                 out[si].push(match stat {
-                    Statistic::PeakFrequency => peak_frequency(&freqs, s, obs.band, obs.exclude_dc),
+                    Statistic::PeakFrequency => match threshold {
+                        // NaN significance (a diverged point) fails the comparison too.
+                        Some(t) if !(significance() >= t) => f64::NAN,
+                        _ => peak_frequency(&freqs, s, obs.band, obs.exclude_dc),
+                    },
+                    Statistic::PeakSignificance => significance(),
                     Statistic::SpectralMax => s.iter().cloned().fold(f64::NAN, f64::max),
                     Statistic::Loss => losses[j],
                     Statistic::FcCorrelation => fc_corr[j],
@@ -301,6 +326,21 @@ fn write_outputs(dir: &Path, axes: &[Axis], stats: &[String], values: &[Vec<f64>
                 &axes[0].values,
                 &axes[1].values,
                 v,
+                stat_unit(name),
+            )?;
+        } else if axes.len() == 1 {
+            // A sweep (e.g. FC correlation against the global coupling).
+            crate::plot::line_plot(
+                &dir.join(format!("grid_{name}.png")),
+                &format!("{name} against {}", axes[0].name),
+                &axes[0].name,
+                stat_unit(name),
+                &[crate::plot::Series::new(
+                    name.clone(),
+                    axes[0].values.clone(),
+                    v.clone(),
+                )],
+                false,
             )?;
         }
     }

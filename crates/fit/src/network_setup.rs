@@ -92,6 +92,8 @@ pub struct NetworkSetup {
     pub plotted: usize,
     /// What fits and grids observe (`observation`: the sub-sampled variable or its BOLD).
     pub observation: Monitor,
+    /// The experiment file (for messages).
+    pub path: std::path::PathBuf,
 }
 
 /// A parameter section of the schema: its path, its entries, its offset in the packed array
@@ -546,6 +548,7 @@ impl NetworkSetup {
             observed,
             plotted,
             observation,
+            path: exp_path.to_path_buf(),
         };
         setup.apply_initial_conditions(exp_path, &mut problem)?;
         setup.problem = problem;

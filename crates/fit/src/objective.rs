@@ -126,6 +126,14 @@ pub struct Objective {
     device: Device,
 }
 
+/// The name a value has in experiment files (its serde name).
+fn snake<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
+}
+
 /// The observation problem: the setup's problem recording only the observed variable.
 pub fn observation_problem(setup: &NetworkSetup) -> NetworkProblem {
     let mut p = setup.problem.clone();
@@ -164,10 +172,12 @@ impl Objective {
             ObservationKind::Fc => matches!(loss, LossKind::FcCorrelation | LossKind::FcRmse),
             ObservationKind::Fcd => loss == LossKind::FcdWasserstein,
         };
+        let file = setup.path.display();
         if !fits {
             bail!(
-                "optimization.loss = {loss:?} does not apply to observation.kind = {:?}; use {}",
-                obs.kind,
+                "{file}: optimization.loss = {} does not apply to observation.kind = {}; use {}",
+                snake(&loss),
+                snake(&obs.kind),
                 match obs.kind {
                     ObservationKind::Spectrum =>
                         "spectral_correlation, log_spectrum_mse or peak_frequency",
@@ -178,12 +188,12 @@ impl Objective {
         }
         if !spectrum && samples < 3 {
             bail!(
-                "observation: FC needs at least 3 samples of the observed signal, the run gives {samples}"
+                "{file}: observation: FC needs at least 3 samples of the observed signal, the run gives {samples}"
             );
         }
         if obs.kind == ObservationKind::Fcd {
             let w = obs.fcd.ok_or_else(|| {
-                anyhow!("observation.kind = fcd needs observation.fcd: {{window, step}} (samples)")
+                anyhow!("{file}: observation.kind = fcd needs observation.fcd: {{window, step}} (samples)")
             })?;
             if w.window < 3 || w.step == 0 {
                 bail!(
@@ -194,13 +204,13 @@ impl Objective {
             }
             if w.window > samples {
                 bail!(
-                    "observation.fcd.window = {} samples is longer than the observed series ({samples} samples)",
+                    "{file}: observation.fcd.window = {} samples is longer than the observed series ({samples} samples)",
                     w.window
                 );
             }
             if (samples - w.window) / w.step < 1 {
                 bail!(
-                    "observation.fcd: window {} and step {} give a single window of the {samples} samples; FCD needs at least 2",
+                    "{file}: observation.fcd: window {} and step {} give a single window of the {samples} samples; FCD needs at least 2",
                     w.window,
                     w.step
                 );

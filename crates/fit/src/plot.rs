@@ -332,7 +332,7 @@ pub fn scatter_plot(
 }
 
 /// Heatmap of `values_ij[i * y.len() + j]` at `(x[i], y[j])` (numpy `meshgrid(indexing='ij')`),
-/// with a colour bar. Non-finite cells are grey.
+/// with a colour bar labelled `unit`. Non-finite cells (diverged or masked points) are grey.
 pub fn heatmap(
     path: &Path,
     title: &str,
@@ -341,6 +341,7 @@ pub fn heatmap(
     x: &[f64],
     y: &[f64],
     values_ij: &[f64],
+    unit: &str,
 ) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
@@ -416,6 +417,7 @@ pub fn heatmap(
     cb.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
+        .y_desc(unit)
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(&err)?;

@@ -733,3 +733,71 @@ fn grid_of_fits_equals_single_fits() {
         assert_eq!(cols(&one).len(), 5);
     }
 }
+
+/// Bad BOLD/FC settings are clear errors naming the field.
+#[test]
+fn bold_and_fc_settings_are_validated() {
+    let e = exp("rww_fc.yaml");
+    let out = tmp("bold-bad");
+    let run = |sets: &[&str]| {
+        let mut args = vec!["run", e.as_str(), "--out", out.to_str().unwrap()];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        fit(&args)
+    };
+    expect_error(
+        &run(&["observation.bold.period=720.5"]),
+        &[
+            "rww_fc.yaml",
+            "observation.bold.period = 720.5",
+            "multiple of dt",
+        ],
+    );
+    expect_error(
+        &run(&["observation.bold.transient=70000"]),
+        &["observation.bold.transient", "not shorter than the run"],
+    );
+    expect_error(
+        &run(&["observation.bold.driver=X"]),
+        &["observation.bold.driver", "`X`", "valid: S"],
+    );
+    expect_error(
+        &run(&["observation.bold.constants=modern"]),
+        &["observation.bold.constants", "classical, revised"],
+    );
+    expect_error(
+        &run(&["optimization.loss=spectral_correlation"]),
+        &[
+            "optimization.loss = spectral_correlation",
+            "fc_correlation or fc_rmse",
+        ],
+    );
+    expect_error(
+        &run(&[
+            "observation.kind=fcd",
+            "observation.fcd={window: 500, step: 5}",
+            "optimization.loss=fcd_wasserstein",
+        ]),
+        &[
+            "observation.fcd.window = 500",
+            "longer than the observed series",
+        ],
+    );
+    expect_error(
+        &run(&[
+            "optimization.target.path=../datasets/dk87_dtor/space-MNI152Nlin2009c_atlas-DesikanKilliany_desc-dTOR_weights.csv",
+        ]),
+        &["optimization.target", "87x87", "84 regions"],
+    );
+    let d = tmp("bold-nan");
+    let mut rows = vec![vec!["0.5".to_string(); 84]; 84];
+    rows[3][7] = "nan".into();
+    let text: String = rows.iter().map(|r| r.join("\t") + "\n").collect();
+    std::fs::write(d.join("fc.tsv"), text).unwrap();
+    let set = format!("optimization.target.path={}", d.join("fc.tsv").display());
+    expect_error(
+        &run(&[&set]),
+        &["optimization.target", "[3, 7]", "not finite"],
+    );
+}

@@ -15,5 +15,5 @@ pub mod welch;
 
 pub use fc::{fc, fc_correlation_loss, fc_rmse, fcd, upper_triangle, wasserstein_1};
 pub use loss::{log_spectrum_mse, one_minus_correlation};
-pub use peak::{peak_frequency, soft_peak_frequency};
+pub use peak::{peak_frequency, peak_significance, soft_peak_frequency};
 pub use welch::{Welch, WelchConfig, WelchError};

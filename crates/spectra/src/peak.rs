@@ -18,6 +18,37 @@ pub fn peak_frequency(freqs: &[f64], psd: &[f64], band: Option<[f64; 2]>, exclud
     best.map_or(f64::NAN, |k| freqs[k])
 }
 
+/// Peak significance: the power of the spectral maximum over the median power of the bins of
+/// `band` (all bins when `None`, DC excluded when `exclude_dc`). A flat spectrum (a white noise
+/// floor, where the argmax is set by the noise realisation) gives about 1–3; a real oscillation
+/// tens to thousands. NaN when no bin qualifies or the median is not positive.
+pub fn peak_significance(
+    freqs: &[f64],
+    psd: &[f64],
+    band: Option<[f64; 2]>,
+    exclude_dc: bool,
+) -> f64 {
+    let mut p: Vec<f64> = band_bins(freqs, band, exclude_dc)
+        .into_iter()
+        .map(|k| psd[k])
+        .collect();
+    if p.is_empty() || p.iter().any(|v| !v.is_finite()) {
+        return f64::NAN;
+    }
+    p.sort_by(f64::total_cmp);
+    let m = p.len();
+    let median = if m % 2 == 1 {
+        p[m / 2]
+    } else {
+        0.5 * (p[m / 2 - 1] + p[m / 2])
+    };
+    if median > 0.0 {
+        p[m - 1] / median
+    } else {
+        f64::NAN
+    }
+}
+
 /// Indices of the bins inside `band` (all when `None`), without DC when `exclude_dc`.
 pub fn band_bins(freqs: &[f64], band: Option<[f64; 2]>, exclude_dc: bool) -> Vec<usize> {
     (0..freqs.len())
@@ -54,6 +85,20 @@ pub fn soft_peak_frequency<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_significance_separates_peaks_from_a_flat_floor() {
+        let freqs: Vec<f64> = (0..51).map(|k| k as f64).collect();
+        let flat: Vec<f64> = (0..51)
+            .map(|k| 1.0 + 0.3 * ((k * 7 % 11) as f64 / 11.0))
+            .collect();
+        let mut peaked = flat.clone();
+        peaked[10] = 80.0;
+        assert!(peak_significance(&freqs, &flat, None, true) < 1.5);
+        assert!(peak_significance(&freqs, &peaked, None, true) > 50.0);
+        assert!(peak_significance(&freqs, &peaked, Some([20.0, 30.0]), true) < 1.5);
+        assert!(peak_significance(&freqs, &[f64::NAN; 51], None, false).is_nan());
+    }
 
     #[test]
     fn first_argmax_band_and_dc() {

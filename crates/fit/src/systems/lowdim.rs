@@ -428,6 +428,7 @@ fn run_population(ctx: &RunContext, exp: &PopulationExperiment, device: &Device)
                 &ws,
                 &is,
                 &counts,
+                "fixed points",
             )?;
         }
     }
