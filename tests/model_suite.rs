@@ -110,6 +110,7 @@ fn zoo(
         init_history: Arc::new(hist),
         monitor: Monitor::raw((0..info.state.len()).collect()),
         segment: 7,
+        grad_horizon: None,
     };
     problem.validate(1).unwrap();
     (problem, params)
@@ -453,6 +454,83 @@ fn long_run_gradients_match_finite_differences() {
             err < 1e-6,
             "d/d{}: AD {ad} vs FD {fd} ({err:.1e})",
             names[k]
+        );
+    }
+}
+
+/// The gradient of Σ w·trace with respect to every parameter, through the fused op.
+fn op_gradient(problem: &NetworkProblem, params: &[f64]) -> Vec<f64> {
+    let device = f64_device(BackendKind::Flex, true);
+    let np = problem.layout().np();
+    let tl = problem.trace_len();
+    let batch = params.len() / (np * N);
+    let p = Tensor::<1>::from_data(TensorData::new(params.to_vec(), [params.len()]), &device)
+        .reshape([batch, np, N])
+        .require_grad();
+    let wv: Vec<f64> = (0..batch * tl)
+        .map(|k| (k % 13) as f64 / 13.0 - 0.4)
+        .collect();
+    let w = Tensor::<1>::from_data(TensorData::new(wv, [batch * tl]), &device);
+    let trace = simulate(p.clone(), &Simulation(Arc::new(problem.clone())));
+    let grads = (trace.reshape([batch * tl]) * w).sum().backward();
+    p.grad(&grads).unwrap().into_data().try_into_vec().unwrap()
+}
+
+/// A gradient horizon at least as long as the run gives the full gradient; a shorter one cuts
+/// the gradient (the forward pass is unchanged either way).
+#[test]
+fn gradient_horizon_longer_than_the_run_is_exact() {
+    let (problem, params) = zoo(
+        ModelKind::JansenRit,
+        CouplingKind::SigmoidalJansenRit,
+        Method::Heun,
+        90,
+        1e-3,
+    );
+    let full = op_gradient(&problem, &params);
+    let mut h = problem.clone();
+    h.grad_horizon = Some(90);
+    let same = op_gradient(&h, &params);
+    for (a, b) in full.iter().zip(&same) {
+        assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-12), "{a} vs {b}");
+    }
+    h.grad_horizon = Some(20);
+    let cut = op_gradient(&h, &params);
+    assert_ne!(cut, full);
+    assert_eq!(
+        network_kernel::forward(&h, &params, false).0.trace,
+        network_kernel::forward(&problem, &params, false).0.trace
+    );
+}
+
+/// With independent realisations, batch entry `b` uses realisation `b mod K`: a batch equals
+/// single runs on each realisation's stream, and realisation 0 is the plain seeded stream.
+#[test]
+fn noise_realisations_are_independent_streams() {
+    let (mut problem, params) = zoo(
+        ModelKind::JansenRit,
+        CouplingKind::SigmoidalJansenRit,
+        Method::Heun,
+        40,
+        1e-2,
+    );
+    let singles: Vec<Vec<f64>> = (0..3u64)
+        .map(|r| {
+            let mut p = problem.clone();
+            p.noise = NoiseSource::seeded(7, r);
+            network_kernel::forward(&p, &params, false).0.trace
+        })
+        .collect();
+    assert_ne!(singles[0], singles[1]);
+    problem.noise = NoiseSource::realisations(7, 3, 40, 6, N, 1 << 20);
+    let batch: Vec<f64> = (0..3).flat_map(|_| params.iter().copied()).collect();
+    let out = network_kernel::forward(&problem, &batch, false).0.trace;
+    let tl = problem.trace_len();
+    for r in 0..3 {
+        assert_eq!(
+            &out[r * tl..(r + 1) * tl],
+            &singles[r][..],
+            "realisation {r}"
         );
     }
 }

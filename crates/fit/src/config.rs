@@ -513,6 +513,20 @@ pub struct OptimizationCfg {
     /// Keep free parameters inside `[low, high]` with a smooth (sigmoid) transform.
     #[serde(default)]
     pub bounds: BoundsCfg,
+    /// Average the loss over this many independent noise realisations (ChaCha streams 0…K−1
+    /// of `integration.noise.seed`), evaluated as one batch; the simulated target is the mean
+    /// observation over the same realisations at the true parameters.
+    #[serde(default = "one_realisation")]
+    pub noise_realisations: usize,
+    /// Gradient horizon in steps (truncated backpropagation through time, tvboptim's
+    /// `grad_horizon`): gradients flow back at most this many steps; `null` = the full
+    /// gradient. The forward pass is unchanged.
+    #[serde(default)]
+    pub grad_horizon: Option<usize>,
+}
+
+fn one_realisation() -> usize {
+    1
 }
 
 /// Whether fits respect parameter bounds.

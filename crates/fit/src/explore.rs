@@ -194,7 +194,8 @@ fn evaluate_points(
     let stats = statistics(setup);
     let device = dynamics::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
-    let mut obj = Objective::new(setup, 1, &device, false)?;
+    // A grid point is one simulation: one noise realisation.
+    let mut obj = Objective::new(setup, 1, &device, false)?.without_noise_averaging(setup);
     let spectrum = obj.kind == ObservationKind::Spectrum;
     for s in &stats {
         let ok = match s {

@@ -535,6 +535,7 @@ impl NetworkSetup {
                 variables,
             },
             segment: integ.segment,
+            grad_horizon: None,
         };
         let mut setup = Self {
             exp,

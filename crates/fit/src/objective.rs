@@ -103,6 +103,8 @@ pub struct Objective {
     pub kind: ObservationKind,
     /// FCD windows (`kind: fcd`).
     pub fcd: Option<FcdCfg>,
+    /// Noise realisations each parameter set is evaluated over (the loss is their mean).
+    pub realisations: usize,
     /// Free parameters.
     pub free: Vec<FreeParam>,
     /// Their transforms.
@@ -216,6 +218,40 @@ impl Objective {
                 );
             }
         }
+        let realisations = opt.map_or(1, |o| o.noise_realisations);
+        if realisations == 0 {
+            bail!("{file}: optimization.noise_realisations must be >= 1");
+        }
+        let mut problem = problem;
+        if let Some(o) = opt {
+            if o.grad_horizon == Some(0) {
+                bail!(
+                    "{file}: optimization.grad_horizon must be >= 1 step (or null for the full gradient)"
+                );
+            }
+            problem.grad_horizon = o.grad_horizon;
+        }
+        if realisations > 1 {
+            let integ = &setup.exp.integration;
+            if integ.noise.sigma == 0.0 || integ.noise.file.is_some() {
+                bail!(
+                    "{file}: optimization.noise_realisations = {realisations} needs generated noise \
+                     (integration.noise.sigma > 0 and no noise file)"
+                );
+            }
+            problem.noise = solvers::NoiseSource::realisations(
+                integ.noise.seed,
+                realisations,
+                problem.steps,
+                problem.layout().ns,
+                n,
+                if integ.noise.keep_in_memory {
+                    crate::network_setup::NOISE_CACHE_BYTES
+                } else {
+                    0
+                },
+            );
+        }
         let welch = Welch::new(
             WelchConfig {
                 fs,
@@ -255,6 +291,7 @@ impl Objective {
             welch,
             kind: obs.kind,
             fcd: obs.fcd,
+            realisations,
             free: setup.free.clone(),
             transforms,
             loss,
@@ -285,7 +322,32 @@ impl Objective {
     /// The observation `[B, R', F]` of packed parameters: spectra (R' = 1 when averaging
     /// regions), or an FC upper triangle / FCD distribution (R' = 1).
     pub fn spectra(&self, packed: Tensor<3>) -> Tensor<3> {
-        self.observe_trace(simulate(packed, &self.sim))
+        self.observe_trace(simulate(self.expand(packed), &self.sim))
+    }
+
+    /// Each parameter set repeated once per noise realisation (set-major, so that set `s`,
+    /// realisation `r` is batch entry `s·K + r`, which the kernel gives realisation `r`).
+    fn expand(&self, packed: Tensor<3>) -> Tensor<3> {
+        let k = self.realisations;
+        if k == 1 {
+            return packed;
+        }
+        let [b, p, n] = packed.dims();
+        packed
+            .reshape([b, 1, p, n])
+            .repeat_dim(1, k)
+            .reshape([b * k, p, n])
+    }
+
+    /// Drops noise averaging (grids of single simulations evaluate one realisation).
+    pub fn without_noise_averaging(mut self, setup: &NetworkSetup) -> Self {
+        if self.realisations > 1 {
+            let mut p = (*self.sim.0).clone();
+            p.noise = setup.problem.noise.clone();
+            self.sim = Simulation(Arc::new(p));
+            self.realisations = 1;
+        }
+        self
     }
 
     /// The observation of a monitored trace `[B, T, 1, n]`.
@@ -475,7 +537,10 @@ impl Objective {
     /// The observation of one packed parameter set `[P, n]` computed without the tape,
     /// flattened.
     pub fn host_spectra(&self, params: &[f64]) -> Result<Vec<f64>> {
-        let (out, _) = network_kernel::forward(&self.sim.0, params, false);
+        // With noise averaging, the mean observation over the realisations.
+        let k = self.realisations;
+        let all: Vec<f64> = (0..k).flat_map(|_| params.iter().copied()).collect();
+        let (out, _) = network_kernel::forward(&self.sim.0, &all, false);
         if let Some(k) = out.trace.iter().position(|v| !v.is_finite()) {
             bail!(
                 "target simulation diverged (sample {k} is {})",
@@ -483,7 +548,8 @@ impl Objective {
             );
         }
         Ok(self
-            .observe_host(out.trace, 1)
+            .observe_host(out.trace, k)
+            .mean_dim(0)
             .into_data()
             .convert::<f64>()
             .try_into_vec()?)
@@ -562,6 +628,11 @@ impl Objective {
             }
             (kind, Target::Peaks(_)) => bail!("loss {kind:?} needs a spectrum target, not peaks"),
         };
+        // With noise averaging, the mean over each set's realisations.
+        let k = self.realisations;
+        if k > 1 {
+            return Ok(per_set.reshape([b / k, k]).mean_dim(1).reshape([b / k]));
+        }
         Ok(per_set)
     }
 }

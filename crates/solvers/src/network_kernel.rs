@@ -64,6 +64,10 @@ pub struct NetworkProblem {
     pub monitor: Monitor,
     /// Steps per checkpoint segment in the adjoint.
     pub segment: usize,
+    /// Gradient horizon: gradients flow back at most this many steps (blocks of this length,
+    /// the carried state cut at their boundaries, as tvboptim's `grad_horizon`); `None` = the
+    /// full gradient. The forward pass is unchanged.
+    pub grad_horizon: Option<usize>,
 }
 
 /// Sizes derived from the model and coupling.
@@ -171,7 +175,7 @@ impl NetworkProblem {
         if self.lag.iter().any(|&l| l >= self.horizon) {
             return Err("a delay is not shorter than the history horizon".into());
         }
-        if let NoiseSource::Draws(noise, offset) = &self.noise
+        if let NoiseSource::Draws(noise, offset) = self.noise.for_set(0)
             && self.sigma > 0.0
             && noise.len().saturating_sub(*offset) < self.steps * lay.ns * n
         {
@@ -210,6 +214,9 @@ impl NetworkProblem {
         }
         if self.segment == 0 {
             return Err("segment must be >= 1".into());
+        }
+        if self.grad_horizon == Some(0) {
+            return Err("the gradient horizon must be >= 1 step".into());
         }
         Ok(())
     }
@@ -465,7 +472,8 @@ impl<'a> Plan<'a> {
         let mut state = init_state.to_vec();
         let mut csum = vec![0.0; lay.nch * n];
         let mut buf = vec![0.0; lay.ns * n];
-        let mut noise = NoiseCursor::new(&p.noise);
+        let src = p.noise.for_set(b);
+        let mut noise = NoiseCursor::new(src);
         let mut checkpoints = Vec::new();
         let mut noise_ckpt = Vec::new();
         let nvars = p.monitor.variables.len();
@@ -538,7 +546,7 @@ impl<'a> Plan<'a> {
                 bold: bold_ckpt,
             }
         });
-        (tape, noise.remaining(&p.noise))
+        (tape, noise.remaining(src))
     }
 
     /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`.
@@ -585,7 +593,7 @@ impl<'a> Plan<'a> {
             if bold.is_some() {
                 zs[..n].copy_from_slice(&tape.bold[seg * n..(seg + 1) * n]);
             }
-            let mut noise = NoiseCursor::resume(&p.noise, &tape.noise[seg]);
+            let mut noise = NoiseCursor::resume(p.noise.for_set(b), &tape.noise[seg]);
             for k in k0..k1 {
                 let r = k - k0;
                 let csum = &mut csums[r * nch * n..(r + 1) * nch * n];
@@ -654,7 +662,7 @@ impl<'a> Plan<'a> {
                 let x = &states[r * ns * n..(r + 1) * ns * n];
                 let csum = &csums[r * nch * n..(r + 1) * nch * n];
                 // This step's draws: from the noise array itself, or as regenerated above.
-                let xi: Option<&[f64]> = match (&p.noise, &tape.noise[seg]) {
+                let xi: Option<&[f64]> = match (p.noise.for_set(b), &tape.noise[seg]) {
                     (NoiseSource::None, _) => None,
                     (NoiseSource::Draws(d, _), NoiseMark::Draws(pos)) => {
                         let at = pos + r * ns * n;
@@ -736,6 +744,18 @@ impl<'a> Plan<'a> {
                             mu[(base + o[j]) as usize] += g * w[j];
                         }
                     }
+                }
+                // Gradient horizon (truncated backpropagation through time): at a block
+                // boundary the carried state — X_k, the delayed history of X_{≤k} and the
+                // haemodynamic state — passes no gradient further back.
+                if let Some(hz) = p.grad_horizon
+                    && k > 0
+                    && k.is_multiple_of(hz)
+                {
+                    lam.fill(0.0);
+                    lam_z.iter_mut().for_each(|z| *z = [0.0; 4]);
+                    let top = (k + nh - lo).min(window);
+                    mu[..top * row].fill(0.0);
                 }
             }
         }

@@ -26,6 +26,9 @@ pub enum NoiseSource {
     Generator(Box<ChaCha8Rng>),
     /// Precomputed draws `[steps, state variables, nodes]`, starting at the given offset.
     Draws(Arc<Vec<f64>>, usize),
+    /// Independent realisations: parameter set `b` of a batch uses realisation `b mod K`
+    /// (noise-averaged losses evaluate every realisation as one batch).
+    Realisations(Arc<Vec<NoiseSource>>),
 }
 
 impl NoiseSource {
@@ -61,6 +64,35 @@ impl NoiseSource {
     pub fn is_some(&self) -> bool {
         !matches!(self, Self::None)
     }
+
+    /// The source parameter set `b` of a batch draws from.
+    pub fn for_set(&self, b: usize) -> &NoiseSource {
+        match self {
+            Self::Realisations(r) => r[b % r.len()].for_set(0),
+            other => other,
+        }
+    }
+
+    /// `k` independent realisations of the generator of `seed` (realisation 0 is the plain
+    /// seeded stream), each kept in memory when all of them fit in `budget` bytes.
+    pub fn realisations(
+        seed: u64,
+        k: usize,
+        steps: usize,
+        variables: usize,
+        nodes: usize,
+        budget: usize,
+    ) -> Self {
+        let each = budget / k.max(1);
+        let all: Vec<NoiseSource> = (0..k as u64)
+            .map(|r| Self::seeded(seed, r).materialised(steps, variables, nodes, each))
+            .collect();
+        if k == 1 {
+            all.into_iter().next().expect("one realisation")
+        } else {
+            Self::Realisations(Arc::new(all))
+        }
+    }
 }
 
 /// Where a cursor stood: what the adjoint keeps per checkpoint segment.
@@ -93,6 +125,7 @@ impl<'a> NoiseCursor<'a> {
             NoiseSource::None => Self::None,
             NoiseSource::Generator(r) => Self::Generator((**r).clone()),
             NoiseSource::Draws(d, offset) => Self::Draws(d, *offset),
+            NoiseSource::Realisations(r) => Self::new(&r[0]),
         }
     }
 

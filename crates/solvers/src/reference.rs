@@ -97,6 +97,11 @@ impl ModelVisitor for Oracle<'_> {
         } else {
             0.0
         };
+        assert!(
+            !matches!(problem.noise, crate::noise::NoiseSource::Realisations(_))
+                && problem.grad_horizon.is_none(),
+            "the oracle simulates one noise realisation with the full gradient"
+        );
         let mut noise = NoiseCursor::new(&problem.noise);
         let mut eta_host = vec![0.0; ns * n];
         let tab = problem.method.tableau();
