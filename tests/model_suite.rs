@@ -111,6 +111,7 @@ fn zoo(
         monitor: Monitor::raw((0..info.state.len()).collect()),
         segment: 7,
         grad_horizon: None,
+        interpolation: Default::default(),
     };
     problem.validate(1).unwrap();
     (problem, params)
@@ -532,6 +533,69 @@ fn noise_realisations_are_independent_streams() {
             &singles[r][..],
             "realisation {r}"
         );
+    }
+}
+
+/// The zoo problem with interpolated delays: tract lengths `L = slots·v·dt` (target-major),
+/// and the conduction speed `v` appended to the parameters.
+fn zoo_interpolated(slots: impl Fn(usize) -> f64, v: f64) -> (NetworkProblem, Vec<f64>) {
+    let (mut problem, mut params) = zoo(
+        ModelKind::JansenRit,
+        CouplingKind::SigmoidalJansenRit,
+        Method::Heun,
+        60,
+        1e-3,
+    );
+    let dt = problem.dt;
+    let lengths: Vec<f64> = (0..N * N).map(|ij| slots(ij) * v * dt).collect();
+    problem.lag = Arc::new((0..N * N).map(|ij| slots(ij).round() as usize).collect());
+    problem.interpolation = network_kernel::DelayInterpolation::Linear {
+        lengths: Arc::new(lengths),
+    };
+    params.extend(std::iter::repeat_n(v, N));
+    (problem, params)
+}
+
+/// On whole slots, interpolated delays read exactly the integer delays' values.
+#[test]
+fn interpolated_delays_on_whole_slots_equal_integer_delays() {
+    let (problem, params) = zoo_interpolated(|ij| ((ij / N + 2 * (ij % N)) % 3) as f64, 3.0);
+    let mut nearest = problem.clone();
+    nearest.interpolation = network_kernel::DelayInterpolation::Nearest;
+    let np = nearest.layout().np();
+    let a = network_kernel::forward(&problem, &params, false).0.trace;
+    let b = network_kernel::forward(&nearest, &params[..np * N], false)
+        .0
+        .trace;
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "{x} vs {y}");
+    }
+}
+
+/// The gradient with respect to the conduction speed (interpolated delays) equals finite
+/// differences, as do the others.
+#[test]
+fn conduction_speed_gradient_matches_finite_differences() {
+    let (problem, params) =
+        zoo_interpolated(|ij| 0.37 + ((ij / N + 2 * (ij % N)) % 3) as f64 * 0.8, 3.0);
+    let np = problem.layout().np();
+    let g = op_gradient(&problem, &params);
+    for k in [np - 1, 0, np - 2] {
+        let ad: f64 = g[k * N..(k + 1) * N].iter().sum();
+        let central = |h: f64| {
+            let (mut a, mut b) = (params.clone(), params.clone());
+            for i in 0..N {
+                a[k * N + i] += h;
+                b[k * N + i] -= h;
+            }
+            (weighted_loss(&problem, &a) - weighted_loss(&problem, &b)) / (2.0 * h)
+        };
+        // The loss is small next to the trace it sums, so steps much below 1e-3 drown in
+        // rounding; Richardson extrapolation removes the O(h²) error of this larger step.
+        let h = 1e-3 * params[k * N].abs().max(1e-2);
+        let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+        let err = (ad - fd).abs() / fd.abs().max(ad.abs());
+        assert!(err < 1e-6, "parameter {k}: AD {ad} vs FD {fd} ({err:.1e})");
     }
 }
 

@@ -107,16 +107,56 @@ pub struct ConnectivityCfg {
     /// Region labels file (one per line, or BIDS `nodeindices.tsv`).
     #[serde(default)]
     pub labels: Option<String>,
-    /// Conduction speed (mm/ms).
+    /// Conduction speed (mm/ms): a number, or `{value, free: true, low, high}` to fit it
+    /// (needs `history_interpolation: linear`).
     #[serde(default = "default_speed")]
-    pub conduction_speed: f64,
+    pub conduction_speed: SpeedCfg,
+    /// How delays read the history: `none` (integer delays, TVB-O's; the default) or `linear`
+    /// (interpolation between the two neighbouring slots, tvboptim's; differentiable in the
+    /// conduction speed).
+    #[serde(default)]
+    pub history_interpolation: InterpolationCfg,
     /// Weight normalisation.
     #[serde(default)]
     pub normalisation: NormCfg,
 }
 
-fn default_speed() -> f64 {
-    3.0
+fn default_speed() -> SpeedCfg {
+    SpeedCfg::Value(3.0)
+}
+
+/// `connectivity.conduction_speed`: a number, or a parameter entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SpeedCfg {
+    /// A fixed speed (mm/ms).
+    Value(f64),
+    /// A parameter entry (`value`, `free`, `low`, `high`, `n`).
+    Param(Param),
+}
+
+impl SpeedCfg {
+    /// The (start) value, if it is one number.
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            Self::Value(v) => Some(*v),
+            Self::Param(p) => match p.value {
+                Value::Scalar(v) => Some(v),
+                Value::PerRegion(_) => None,
+            },
+        }
+    }
+}
+
+/// `connectivity.history_interpolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterpolationCfg {
+    /// Integer delays (rounded half to even).
+    #[default]
+    None,
+    /// Linear interpolation between the two neighbouring history slots.
+    Linear,
 }
 
 /// Integration methods (see `solvers::integrator`).

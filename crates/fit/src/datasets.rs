@@ -327,7 +327,8 @@ mod tests {
             weights: None,
             lengths: None,
             labels: None,
-            conduction_speed: 3.0,
+            conduction_speed: crate::config::SpeedCfg::Value(3.0),
+            history_interpolation: Default::default(),
             normalisation: NormCfg::None,
         };
         let dk84 = load_connectome(&cfg("dk_average"), exp).unwrap();

@@ -1,7 +1,10 @@
 //! Turning a validated network experiment (any registered model) into a simulation problem and
 //! parameter arrays.
 
-use crate::config::{ColdValue, Experiment, InitialCfg, Method, MonitorKindCfg, Param, Value};
+use crate::config::{
+    ColdValue, Experiment, InitialCfg, InterpolationCfg, Method, MonitorKindCfg, Param, SpeedCfg,
+    Value,
+};
 use crate::datasets::load_connectome;
 use crate::npy::read_npy;
 use anyhow::{Result, anyhow, bail};
@@ -12,6 +15,9 @@ use solvers::noise::NoiseSource;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+
+/// The name of the conduction speed among the packed parameters (interpolated delays).
+pub const SPEED: &str = "connectivity.conduction_speed";
 
 /// Largest noise array kept in memory between evaluations (bytes).
 pub const NOISE_CACHE_BYTES: usize = 64 << 20;
@@ -345,16 +351,65 @@ impl NetworkSetup {
         }
         let connectome = load_connectome(&exp.connectivity, exp_path)?;
         let n = connectome.len();
-        let speed = exp.connectivity.conduction_speed;
+        let speed_cfg = &exp.connectivity.conduction_speed;
+        let speed = speed_cfg.value().ok_or_else(|| {
+            anyhow!("{file}: connectivity.conduction_speed.value must be one number (mm/ms)")
+        })?;
         let delays = connectome
             .delays(speed, integ.dt)
             .map_err(|e| anyhow!("{file}: connectivity.conduction_speed: {e}"))?;
+        let linear = exp.connectivity.history_interpolation == InterpolationCfg::Linear;
+        let speed_param = match speed_cfg {
+            SpeedCfg::Param(p) => Some(p),
+            SpeedCfg::Value(_) => None,
+        };
+        let free_speed = speed_param.is_some_and(|p| p.free);
+        if free_speed && !linear {
+            bail!(
+                "{file}: connectivity.conduction_speed is free, but integer delays do not depend \
+                 smoothly on it; set connectivity.history_interpolation: linear"
+            );
+        }
+        // With interpolation the history must hold the longest delay at the slowest speed the
+        // fit may reach: the lower bound of a free speed.
+        let (interpolation, horizon) = if linear {
+            let slowest = match speed_param {
+                Some(p) if p.free => p.low.filter(|l| *l > 0.0).ok_or_else(|| {
+                    anyhow!(
+                        "{file}: connectivity.conduction_speed is free: give it a positive `low` \
+                         (the delay history is sized for the slowest speed)"
+                    )
+                })?,
+                _ => speed,
+            };
+            let lengths = connectome.lengths();
+            let lt: Vec<f64> = (0..n * n)
+                .map(|ij| lengths[(ij % n) * n + ij / n])
+                .collect();
+            let longest = lt.iter().fold(0.0f64, |m, l| m.max(*l));
+            let horizon = (longest / (slowest * integ.dt)).floor() as usize + 2;
+            (
+                solvers::network_kernel::DelayInterpolation::Linear {
+                    lengths: Arc::new(lt),
+                },
+                horizon.max(delays.horizon),
+            )
+        } else {
+            (
+                solvers::network_kernel::DelayInterpolation::Nearest,
+                delays.horizon,
+            )
+        };
 
-        // Parameters: the model's table, then the coupling's.
-        let names = param_names(model, coupling);
+        // Parameters: the model's table, then the coupling's (then the speed, interpolated).
+        let mut names = param_names(model, coupling);
         let mut defaults = info.defaults();
         defaults.extend(coupling.info().defaults());
-        let np = layout.np();
+        if linear {
+            names.push(SPEED.to_string());
+            defaults.push(speed);
+        }
+        let np = layout.np() + usize::from(linear);
         let mut base = vec![0.0; np * n];
         for (k, d) in defaults.iter().enumerate() {
             base[k * n..(k + 1) * n].fill(*d);
@@ -390,6 +445,11 @@ impl NetworkSetup {
                 };
                 entries.push((offset + pos, format!("{section}.{key}"), cfg));
             }
+        }
+        if let Some(p) = speed_param
+            && linear
+        {
+            entries.push((np - 1, SPEED.into(), p));
         }
         entries.sort_by_key(|e| e.0);
         for (k, field, c) in entries {
@@ -514,7 +574,7 @@ impl NetworkSetup {
         }
         let observation = observation_monitor(&exp, &info, observed, integ.dt, steps, file)?;
         let cold: Vec<f64> = vec![0.1; ns];
-        let (state, hist) = NetworkProblem::constant_start(model, n, delays.horizon, &cold);
+        let (state, hist) = NetworkProblem::constant_start(model, n, horizon, &cold);
         let mut problem = NetworkProblem {
             model,
             coupling,
@@ -522,7 +582,7 @@ impl NetworkSetup {
             n,
             weights: Arc::new(connectome.weights().to_vec()),
             lag: Arc::new(delays.lag),
-            horizon: delays.horizon,
+            horizon,
             dt: integ.dt,
             steps,
             sigma: integ.noise.sigma,
@@ -536,6 +596,7 @@ impl NetworkSetup {
             },
             segment: integ.segment,
             grad_horizon: None,
+            interpolation,
         };
         let mut setup = Self {
             exp,
@@ -654,12 +715,22 @@ impl NetworkSetup {
 
     /// Qualified names of the packed parameters.
     pub fn param_names(&self) -> Vec<String> {
-        param_names(self.model, self.coupling)
+        let mut names = param_names(self.model, self.coupling);
+        if self.problem.layout().nspeed == 1 {
+            names.push(SPEED.to_string());
+        }
+        names
     }
 
     /// Looks up a qualified parameter name.
     pub fn param_ref(&self, name: &str) -> Option<ParamRef> {
-        param_ref(self.model, self.coupling, name)
+        self.param_names()
+            .iter()
+            .position(|n| n == name)
+            .map(|index| ParamRef {
+                index,
+                name: name.to_string(),
+            })
     }
 
     /// Name of state variable `v`.

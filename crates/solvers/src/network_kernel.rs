@@ -64,10 +64,39 @@ pub struct NetworkProblem {
     pub monitor: Monitor,
     /// Steps per checkpoint segment in the adjoint.
     pub segment: usize,
+    /// How delays between history slots are read: the nearest slot (`lag`, TVB-O's integer
+    /// delays) or linear interpolation with the conduction speed as a parameter.
+    pub interpolation: DelayInterpolation,
     /// Gradient horizon: gradients flow back at most this many steps (blocks of this length,
     /// the carried state cut at their boundaries, as tvboptim's `grad_horizon`); `None` = the
     /// full gradient. The forward pass is unchanged.
     pub grad_horizon: Option<usize>,
+}
+
+/// How the delayed history is read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum DelayInterpolation {
+    /// Integer delays `lag` (rounded half to even): TVB-O's and tvb-library's semantics.
+    #[default]
+    Nearest,
+    /// Linear interpolation between the two history slots around `τ_ij/dt = L_ij/(v·dt)`, as
+    /// tvboptim's `history_interpolation: linear`; the conduction speed `v` (mm/ms) is the last
+    /// row of the packed parameters (its value in region 0), so it is differentiable.
+    Linear {
+        /// Tract lengths `[target, source]` (mm), i.e. `L[j, i]` for target `i`, source `j`.
+        lengths: Arc<Vec<f64>>,
+    },
+}
+
+/// Weights and gather offsets of the delayed coupling sum, for one parameter set: `m` entries
+/// per target (`n` sources, or `2n` with interpolation: the slot before and after).
+#[derive(Debug, Clone)]
+struct DelayTable {
+    m: usize,
+    w: Vec<f64>,
+    o: Vec<isize>,
+    /// With interpolation: `∂τ_ij/∂v` in slots (`−L_ij/(dt·v²)`), for the speed gradient.
+    dslot_dv: Option<Vec<f64>>,
 }
 
 /// Sizes derived from the model and coupling.
@@ -83,6 +112,9 @@ pub struct Layout {
     pub npm: usize,
     /// Coupling parameters.
     pub npc: usize,
+    /// 1 when the conduction speed is a (differentiable) parameter, the last row of the packed
+    /// array (interpolated delays), else 0.
+    pub nspeed: usize,
 }
 
 impl Layout {
@@ -114,12 +146,13 @@ impl Layout {
             nch,
             npm: m.params.len(),
             npc: c.params.len(),
+            nspeed: 0,
         })
     }
 
     /// Parameters per region.
     pub fn np(&self) -> usize {
-        self.npm + self.npc
+        self.npm + self.npc + self.nspeed
     }
 }
 
@@ -127,7 +160,12 @@ impl NetworkProblem {
     /// The problem's layout (panics on a model/coupling mismatch, which
     /// [`NetworkProblem::validate`] reports as an error).
     pub fn layout(&self) -> Layout {
-        Layout::new(self.model, self.coupling).expect("validated model/coupling pair")
+        let mut lay =
+            Layout::new(self.model, self.coupling).expect("validated model/coupling pair");
+        if let DelayInterpolation::Linear { .. } = self.interpolation {
+            lay.nspeed = 1;
+        }
+        lay
     }
 
     /// Constant initial conditions: state `[S, n]` with `values[v]` for variable `v`, and the
@@ -265,8 +303,9 @@ struct Plan<'a> {
     p: &'a NetworkProblem,
     lay: Layout,
     tab: &'static Tableau,
-    /// Row-relative gather index of source `j` for target `i`: `j − lag·channels·n`.
-    offsets: Vec<isize>,
+    /// The delay table shared by every parameter set (integer delays); `None` when each set
+    /// builds its own from its conduction speed.
+    table: Option<DelayTable>,
     rowsum: Vec<f64>,
     scale: f64,
 }
@@ -275,9 +314,18 @@ impl<'a> Plan<'a> {
     fn new(p: &'a NetworkProblem) -> Self {
         let lay = p.layout();
         let n = p.n;
-        let offsets = (0..n * n)
-            .map(|ij| (ij % n) as isize - (p.lag[ij] * lay.nch * n) as isize)
-            .collect();
+        // Row-relative gather index of source `j` for target `i`: `j − lag·channels·n`.
+        let table = match p.interpolation {
+            DelayInterpolation::Nearest => Some(DelayTable {
+                m: n,
+                w: p.weights.to_vec(),
+                o: (0..n * n)
+                    .map(|ij| (ij % n) as isize - (p.lag[ij] * lay.nch * n) as isize)
+                    .collect(),
+                dslot_dv: None,
+            }),
+            DelayInterpolation::Linear { .. } => None,
+        };
         let rowsum = (0..n)
             .map(|i| p.weights[i * n..(i + 1) * n].iter().sum())
             .collect();
@@ -285,7 +333,7 @@ impl<'a> Plan<'a> {
             p,
             lay,
             tab: p.method.tableau(),
-            offsets,
+            table,
             rowsum,
             scale: if p.noise.is_some() {
                 p.dt.sqrt() * p.sigma
@@ -293,6 +341,48 @@ impl<'a> Plan<'a> {
                 0.0
             },
         }
+    }
+
+    /// The delay table of one parameter set (`params` `[P, n]`).
+    fn table_for(&self, params: &[f64]) -> std::borrow::Cow<'_, DelayTable> {
+        let p = self.p;
+        let DelayInterpolation::Linear { lengths } = &p.interpolation else {
+            return std::borrow::Cow::Borrowed(self.table.as_ref().expect("integer delays"));
+        };
+        let n = p.n;
+        let row = (self.lay.nch * n) as isize;
+        let v = params[(self.lay.np() - 1) * n];
+        let (mut w, mut o) = (vec![0.0; 2 * n * n], vec![0isize; 2 * n * n]);
+        let mut dslot = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                let ij = i * n + j;
+                let slots = lengths[ij] / (v * p.dt);
+                // The history holds `horizon` slots: slot lag0 + 1 must exist. Speeds below the
+                // one the history was sized for read the oldest slot (no gradient then).
+                let max0 = p.horizon.saturating_sub(2) as f64;
+                let (lag0, f, inside) = if slots.is_finite() && slots <= max0 + 1.0 {
+                    let l0 = slots.floor().min(max0);
+                    (l0 as isize, slots - l0, true)
+                } else {
+                    (max0 as isize, 1.0, false)
+                };
+                let wij = p.weights[ij];
+                w[i * 2 * n + 2 * j] = wij * (1.0 - f);
+                w[i * 2 * n + 2 * j + 1] = wij * f;
+                o[i * 2 * n + 2 * j] = j as isize - lag0 * row;
+                o[i * 2 * n + 2 * j + 1] = j as isize - (lag0 + 1) * row;
+                if inside {
+                    dslot[ij] = -lengths[ij] / (p.dt * v * v);
+                }
+            }
+        }
+        std::borrow::Cow::Owned(DelayTable {
+            m: 2 * n,
+            w,
+            o,
+            dslot_dv: Some(dslot),
+        })
     }
 
     /// Row stride of the pre-synaptic history.
@@ -308,19 +398,19 @@ impl<'a> Plan<'a> {
     /// the floating-point add dependency chain (a serial sum is latency-bound at ~4 cycles per
     /// term).
     #[inline]
-    fn gather(&self, hist: &[f64], newest: usize, csum: &mut [f64]) {
-        let n = self.p.n;
-        let w_all = &self.p.weights[..];
+    fn gather(&self, t: &DelayTable, hist: &[f64], newest: usize, csum: &mut [f64]) {
+        let (n, m) = (self.p.n, t.m);
+        let w_all = &t.w[..];
         // Every index is (newest − lag)·row + h·n + j with lag ≤ newest (checked by
         // `validate` and the history layout), so it lies in [0, (newest + 1)·row).
         assert!((newest + 1) * self.row() <= hist.len());
         for h in 0..self.lay.nch {
             let base = (newest * self.row() + h * n) as isize;
             for i in 0..n {
-                let w = &w_all[i * n..(i + 1) * n];
-                let o = &self.offsets[i * n..(i + 1) * n];
+                let w = &w_all[i * m..(i + 1) * m];
+                let o = &t.o[i * m..(i + 1) * m];
                 let mut acc = [0.0f64; 4];
-                let quads = n / 4;
+                let quads = m / 4;
                 for q in 0..quads {
                     for l in 0..4 {
                         let j = 4 * q + l;
@@ -329,7 +419,7 @@ impl<'a> Plan<'a> {
                     }
                 }
                 let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-                for j in 4 * quads..n {
+                for j in 4 * quads..m {
                     s += w[j] * hist[(base + o[j]) as usize];
                 }
                 csum[h * n + i] = s;
@@ -448,6 +538,7 @@ impl<'a> Plan<'a> {
         let (n, nh, lay) = (p.n, p.horizon, self.lay);
         let row = self.row();
         let pn = node_major(params, lay.np(), n);
+        let table = self.table_for(params);
         let (init_state, init_hist) = p.init_for(b);
         // Untracked runs keep a sliding window (amortised copy of nh rows every `window`
         // steps); tracked runs keep every row for the adjoint.
@@ -492,7 +583,7 @@ impl<'a> Plan<'a> {
                 noise_ckpt.push(noise.mark());
                 bold_ckpt.extend_from_slice(&z);
             }
-            self.gather(&hist, newest, &mut csum);
+            self.gather(&table, &hist, newest, &mut csum);
             let xi = noise.next_raw(&mut buf);
             self.step_all::<M, C>(&pn, &csum, xi, &mut state);
             if newest + 1 == rows {
@@ -563,6 +654,7 @@ impl<'a> Plan<'a> {
         let row = self.row();
         let steps = p.steps;
         let pn = node_major(params, np, n);
+        let table = self.table_for(params);
         let (_, init_hist) = p.init_for(b);
         let k_seg = p.segment;
         let nvars = p.monitor.variables.len();
@@ -597,7 +689,7 @@ impl<'a> Plan<'a> {
             for k in k0..k1 {
                 let r = k - k0;
                 let csum = &mut csums[r * nch * n..(r + 1) * nch * n];
-                self.gather(&tape.pre_hist, k + nh - 1, csum);
+                self.gather(&table, &tape.pre_hist, k + nh - 1, csum);
                 let xi = noise.next_raw(&mut etas[r * ns * n..(r + 1) * ns * n]);
                 let (prev, next) = states.split_at_mut((r + 1) * ns * n);
                 next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
@@ -731,6 +823,7 @@ impl<'a> Plan<'a> {
                 }
                 // Scatter the coupling adjoint onto the delayed sources: the transpose of the
                 // gather.
+                let m = table.m;
                 for h in 0..nch {
                     let base = ((k + nh - 1 - lo) * row + h * n) as isize;
                     for i in 0..n {
@@ -738,10 +831,22 @@ impl<'a> Plan<'a> {
                         if g == 0.0 {
                             continue;
                         }
-                        let w = &p.weights[i * n..(i + 1) * n];
-                        let o = &self.offsets[i * n..(i + 1) * n];
-                        for j in 0..n {
+                        let w = &table.w[i * m..(i + 1) * m];
+                        let o = &table.o[i * m..(i + 1) * m];
+                        for j in 0..m {
                             mu[(base + o[j]) as usize] += g * w[j];
+                        }
+                        // Interpolated delays: the read value moves with the conduction speed.
+                        if let Some(ds) = &table.dslot_dv {
+                            let hb = ((k + nh - 1) * row + h * n) as isize;
+                            let mut acc = 0.0;
+                            for j in 0..n {
+                                let (o0, o1) = (o[2 * j], o[2 * j + 1]);
+                                let slope = tape.pre_hist[(hb + o1) as usize]
+                                    - tape.pre_hist[(hb + o0) as usize];
+                                acc += p.weights[i * n + j] * slope * ds[i * n + j];
+                            }
+                            dp[np - 1] += g * acc;
                         }
                     }
                 }
@@ -976,7 +1081,7 @@ pub fn forward(
     record: bool,
 ) -> (SimulationOutput, Vec<Tape>) {
     let np = match Layout::new(problem.model, problem.coupling) {
-        Ok(l) => l.np(),
+        Ok(_) => problem.layout().np(),
         Err(e) => panic!("invalid network problem: {e}"),
     };
     let batch = params.len() / (np * problem.n);

@@ -99,7 +99,8 @@ impl ModelVisitor for Oracle<'_> {
         };
         assert!(
             !matches!(problem.noise, crate::noise::NoiseSource::Realisations(_))
-                && problem.grad_horizon.is_none(),
+                && problem.grad_horizon.is_none()
+                && problem.interpolation == crate::network_kernel::DelayInterpolation::Nearest,
             "the oracle simulates one noise realisation with the full gradient"
         );
         let mut noise = NoiseCursor::new(&problem.noise);
