@@ -287,8 +287,8 @@ fn evaluate_points(
             for (si, stat) in stats.iter().enumerate() {
                 out[si].push(match stat {
                     Statistic::PeakFrequency => match threshold {
-                        // NaN significance (a diverged point) fails the comparison too.
-                        Some(t) if !(significance() >= t) => f64::NAN,
+                        // A NaN significance (a diverged point) is masked too.
+                        Some(t) if significance().is_nan() || significance() < t => f64::NAN,
                         _ => peak_frequency(&freqs, s, obs.band, obs.exclude_dc),
                     },
                     Statistic::PeakSignificance => significance(),
