@@ -236,6 +236,9 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
                     crate::optimizer::build(opt, &ctx.exp_path)?;
                     crate::optimizer::transforms(&setup, opt.bounds, &ctx.exp_path)?;
                 }
+                // The observation and loss settings (no simulation runs).
+                let device = dynamics::f64_device(setup.backend, false);
+                crate::objective::Objective::new(&setup, 1, &device, false)?;
                 println!(
                     "{}: valid {model} experiment ({} coupling, {} integration): {} regions, {} steps of {} ms, history {} steps, {} free parameter(s)",
                     ctx.exp_path.display(),

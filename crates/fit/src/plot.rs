@@ -407,9 +407,24 @@ pub fn heatmap(
             })
         }))
         .map_err(&err)?;
-    let mut cb = ChartBuilder::on(&bar)
+    colour_bar(path, &bar, (vlo, vhi), unit, 57, &colour)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// A vertical colour bar for values in `vlo..vhi`, labelled `unit`.
+fn colour_bar(
+    path: &Path,
+    bar: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    (vlo, vhi): (f64, f64),
+    unit: &str,
+    margin_bottom: u32,
+    colour: &dyn Fn(f64) -> RGBColor,
+) -> Result<()> {
+    let err = plot_err(path);
+    let mut cb = ChartBuilder::on(bar)
         .margin_top(50)
-        .margin_bottom(57)
+        .margin_bottom(margin_bottom)
         .margin_right(10)
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..1.0, vlo..vhi)
@@ -428,7 +443,6 @@ pub fn heatmap(
         Rectangle::new([(0.0, a), (1.0, b)], colour((a + b) / 2.0).filled())
     }))
     .map_err(&err)?;
-    root.present().map_err(&err)?;
     Ok(())
 }
 
@@ -489,29 +503,7 @@ pub fn matrix_pair(
             }))
             .map_err(&err)?;
     }
-    let mut cb = ChartBuilder::on(&bar)
-        .margin_top(50)
-        .margin_bottom(50)
-        .margin_right(10)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..1.0, vlo..vhi)
-        .map_err(&err)?;
-    cb.configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_desc(unit)
-        .label_style(("sans-serif", 12))
-        .draw()
-        .map_err(&err)?;
-    let steps = 100;
-    cb.draw_series((0..steps).map(|k| {
-        let (a, b) = (
-            vlo + (vhi - vlo) * k as f64 / steps as f64,
-            vlo + (vhi - vlo) * (k + 1) as f64 / steps as f64,
-        );
-        Rectangle::new([(0.0, a), (1.0, b)], colour((a + b) / 2.0).filled())
-    }))
-    .map_err(&err)?;
+    colour_bar(path, &bar, (vlo, vhi), unit, 50, &colour)?;
     root.present().map_err(&err)?;
     Ok(())
 }

@@ -445,6 +445,26 @@ fn network_models_and_couplings_are_validated() {
         &fit(&["validate", &g, "--set", "observation.variable=X"]),
         &["observation.variable", "`X`", "V, W"],
     );
+    expect_error(
+        &fit(&["validate", &g, "--set", "optimization.noise_realisations=0"]),
+        &[
+            "g2do_dk84.yaml",
+            "optimization.noise_realisations must be >= 1",
+        ],
+    );
+    expect_error(
+        &fit(&["validate", &g, "--set", "optimization.grad_horizon=0"]),
+        &["optimization.grad_horizon must be >= 1"],
+    );
+    expect_error(
+        &fit(&[
+            "validate",
+            &g,
+            "--set",
+            "connectivity.conduction_speed={value: 3.0, free: true, low: 2.0}",
+        ]),
+        &["conduction_speed is free", "history_interpolation: linear"],
+    );
     for name in [
         "jr_dk84.yaml",
         "g2do_dk84.yaml",
