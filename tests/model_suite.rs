@@ -154,7 +154,6 @@ impl ModelVisitor for DriftChecks {
             };
             let (mut gx, mut gc, mut gp) = (vec![0.0; M::NS], vec![0.0; c.len()], vec![0.0; M::NP]);
             drift_vjp_derived::<M>(&x, &c, &p, &lam, &mut gx, &mut gc, &mut gp);
-            // Central differences of the drift itself (exact up to O(h²) on smooth terms).
             // Richardson-extrapolated central differences (error O(h⁴)) of λ·f along one input.
             let check = |name: String, ad: f64, g: &dyn Fn(f64) -> f64, h: f64| {
                 let central = |h: f64| (g(h) - g(-h)) / (2.0 * h);
@@ -440,16 +439,8 @@ fn long_run_gradients_match_finite_differences() {
     let names = fit::network_setup::param_names(problem.model, problem.coupling);
     for k in [0, 5, 6, np - 2] {
         let ad: f64 = g[k * N..(k + 1) * N].iter().sum();
-        let central = |h: f64| {
-            let (mut a, mut b) = (params.clone(), params.clone());
-            for i in 0..N {
-                a[k * N + i] += h;
-                b[k * N + i] -= h;
-            }
-            (weighted_loss(&problem, &a) - weighted_loss(&problem, &b)) / (2.0 * h)
-        };
         let h = 1e-3 * params[k * N].abs().max(1e-2);
-        let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+        let fd = fd_global(&problem, &params, k, h);
         let err = (ad - fd).abs() / fd.abs().max(ad.abs());
         assert!(
             err < 1e-6,
@@ -582,21 +573,27 @@ fn conduction_speed_gradient_matches_finite_differences() {
     let g = op_gradient(&problem, &params);
     for k in [np - 1, 0, np - 2] {
         let ad: f64 = g[k * N..(k + 1) * N].iter().sum();
-        let central = |h: f64| {
-            let (mut a, mut b) = (params.clone(), params.clone());
-            for i in 0..N {
-                a[k * N + i] += h;
-                b[k * N + i] -= h;
-            }
-            (weighted_loss(&problem, &a) - weighted_loss(&problem, &b)) / (2.0 * h)
-        };
         // The loss is small next to the trace it sums, so steps much below 1e-3 drown in
         // rounding; Richardson extrapolation removes the O(h²) error of this larger step.
         let h = 1e-3 * params[k * N].abs().max(1e-2);
-        let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+        let fd = fd_global(&problem, &params, k, h);
         let err = (ad - fd).abs() / fd.abs().max(ad.abs());
         assert!(err < 1e-6, "parameter {k}: AD {ad} vs FD {fd} ({err:.1e})");
     }
+}
+
+/// Richardson-extrapolated central difference of [`weighted_loss`] along parameter `k` moved in
+/// every region at once (so it is the sum of the per-region derivatives), step `h`.
+fn fd_global(problem: &NetworkProblem, params: &[f64], k: usize, h: f64) -> f64 {
+    let central = |h: f64| {
+        let (mut a, mut b) = (params.to_vec(), params.to_vec());
+        for i in 0..N {
+            a[k * N + i] += h;
+            b[k * N + i] -= h;
+        }
+        (weighted_loss(problem, &a) - weighted_loss(problem, &b)) / (2.0 * h)
+    };
+    (4.0 * central(h / 2.0) - central(h)) / 3.0
 }
 
 /// Σ w·trace of the fused kernel (no tape) and its gradient through the op.
@@ -634,16 +631,8 @@ fn gradients_match_finite_differences_for_every_model() {
         for k in 0..np {
             // Perturb the parameter in every region: the derivative is the sum over regions.
             let ad: f64 = g[k * N..(k + 1) * N].iter().sum();
-            let central = |h: f64| {
-                let (mut a, mut b) = (params.clone(), params.clone());
-                for i in 0..N {
-                    a[k * N + i] += h;
-                    b[k * N + i] -= h;
-                }
-                (weighted_loss(&problem, &a) - weighted_loss(&problem, &b)) / (2.0 * h)
-            };
             let h = 1e-3 * params[k * N].abs().max(1e-2);
-            let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+            let fd = fd_global(&problem, &params, k, h);
             let err = (ad - fd).abs() / fd.abs().max(ad.abs()).max(1e-6 * scale);
             assert!(
                 err < 1e-6,
