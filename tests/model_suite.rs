@@ -43,6 +43,16 @@ fn valid_pairs() -> Vec<(ModelKind, CouplingKind)> {
     v
 }
 
+/// The coupling a model is run with when one is enough: Linear where it fits, else
+/// SigmoidalJansenRit.
+fn natural_coupling(m: ModelKind) -> CouplingKind {
+    if Layout::new(m, CouplingKind::Linear).is_ok() {
+        CouplingKind::Linear
+    } else {
+        CouplingKind::SigmoidalJansenRit
+    }
+}
+
 /// The zoo network: `N` regions, asymmetric weights, delays 0–3 steps.
 fn zoo(
     model: ModelKind,
@@ -343,11 +353,7 @@ fn fused_kernel_matches_the_tensor_oracle_for_every_pair() {
 #[test]
 fn fused_kernel_matches_the_oracle_for_every_method_and_monitor() {
     for &m in ModelKind::ALL {
-        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
-            CouplingKind::Linear
-        } else {
-            CouplingKind::SigmoidalJansenRit
-        };
+        let c = natural_coupling(m);
         for method in Method::ALL {
             let sigma = if method.tableau().stochastic {
                 1e-3
@@ -376,11 +382,7 @@ fn fused_kernel_matches_the_oracle_for_every_method_and_monitor() {
 #[test]
 fn bold_monitor_matches_the_oracle_for_every_model() {
     for &m in ModelKind::ALL {
-        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
-            CouplingKind::Linear
-        } else {
-            CouplingKind::SigmoidalJansenRit
-        };
+        let c = natural_coupling(m);
         let (mut problem, params) = zoo(m, c, Method::Heun, 40, 1e-3);
         let info = m.info();
         let driver = if info.name == "JansenRit" {
@@ -610,11 +612,7 @@ fn weighted_loss(problem: &NetworkProblem, params: &[f64]) -> f64 {
 fn gradients_match_finite_differences_for_every_model() {
     let device = f64_device(BackendKind::Flex, true);
     for &m in ModelKind::ALL {
-        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
-            CouplingKind::Linear
-        } else {
-            CouplingKind::SigmoidalJansenRit
-        };
+        let c = natural_coupling(m);
         let (problem, params) = zoo(m, c, Method::Heun, 40, 0.0);
         let np = problem.layout().np();
         let tl = problem.trace_len();
@@ -722,11 +720,7 @@ fn integrators_converge_at_their_order_for_every_model() {
 #[test]
 fn a_batch_equals_single_runs_for_every_model() {
     for &m in ModelKind::ALL {
-        let c = if Layout::new(m, CouplingKind::Linear).is_ok() {
-            CouplingKind::Linear
-        } else {
-            CouplingKind::SigmoidalJansenRit
-        };
+        let c = natural_coupling(m);
         let (problem, params) = zoo(m, c, Method::Heun, 50, 1e-3);
         let np = problem.layout().np();
         let mut batch = Vec::new();
