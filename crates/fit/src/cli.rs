@@ -2,7 +2,7 @@
 
 use crate::context::RunContext;
 use crate::{compare, simulate, systems, train, yaml};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -116,47 +116,19 @@ const SUBCOMMANDS: [&str; 10] = [
     "--help",
 ];
 
-fn default_out(exp: &ExpArgs, text: &str, suffix: &str) -> PathBuf {
-    if let Some(o) = &exp.out {
-        return o.clone();
-    }
-    let from_file = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
-        .ok()
-        .and_then(|v| v.get("outputs")?.get("dir")?.as_str().map(PathBuf::from));
-    let stem = exp
-        .experiment
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or("run".into());
-    from_file.unwrap_or_else(|| PathBuf::from("runs").join(format!("{stem}{suffix}")))
-}
-
 fn context(exp: &ExpArgs, suffix: &str, resume: bool) -> Result<RunContext> {
-    let text = std::fs::read_to_string(&exp.experiment)
-        .with_context(|| format!("cannot read experiment file {}", exp.experiment.display()))?;
-    for o in &exp.overrides {
-        yaml::split_override(o)?;
-    }
-    let backend = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            v.get("backend")?
-                .as_str()
-                .and_then(dynamics::BackendKind::parse)
-        })
-        .unwrap_or_default();
-    Ok(RunContext {
-        out_dir: default_out(exp, &text, suffix),
-        exp_path: exp.experiment.clone(),
-        text,
-        overrides: exp.overrides.clone(),
+    RunContext::from_file(
+        &exp.experiment,
+        &exp.overrides,
+        exp.out.clone(),
+        suffix,
         resume,
-        backend,
-        quiet: exp.quiet || std::env::var_os("CI").is_some(),
-    })
+        exp.quiet,
+    )
 }
 
-fn move_aside(dir: &Path) -> Result<()> {
+/// Moves an existing run folder aside (`DIR.<unix time>.old`), for `--fresh`.
+pub fn move_aside(dir: &Path) -> Result<()> {
     if dir.exists() {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?

@@ -225,6 +225,7 @@ fn evaluate_points(
     bar.set_prefix("grid");
     let mut k = range.start;
     while k < range.end {
+        crate::interrupt::check(&format!("grid at point {k}"))?;
         let b = chunk.min(range.end - k);
         let mut params = Vec::with_capacity(b * setup.n_params() * n);
         for p in k..k + b {
@@ -518,6 +519,7 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
     let t0 = std::time::Instant::now();
     let mut last = None;
     for step in 0..=cfg.steps {
+        crate::interrupt::check(&format!("the grid of fits at step {step}"))?;
         let eval = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
         let wall = t0.elapsed().as_secs_f64();
         for (p, f) in files.iter_mut().enumerate() {

@@ -14,6 +14,7 @@ pub mod context;
 pub mod datasets;
 pub mod explore;
 pub mod fc_plots;
+pub mod interrupt;
 pub mod network_setup;
 pub mod npy;
 pub mod objective;

@@ -52,9 +52,9 @@ pub fn first_non_finite(
     ))
 }
 
-/// Runs the simulation in chunks (for the progress bar), chaining final state and history;
-/// the result equals one uninterrupted run.
-pub fn run_chunked(problem: &NetworkProblem, params: &[f64], quiet: bool) -> Vec<f64> {
+/// Runs the simulation in chunks (for the progress bar and for interruption), chaining final
+/// state and history; the result equals one uninterrupted run.
+pub fn run_chunked(problem: &NetworkProblem, params: &[f64], quiet: bool) -> Result<Vec<f64>> {
     let stride = problem.monitor.stride;
     let chunk = (1000usize).div_ceil(stride) * stride;
     let bar = progress_bar(problem.steps as u64, quiet);
@@ -63,6 +63,7 @@ pub fn run_chunked(problem: &NetworkProblem, params: &[f64], quiet: bool) -> Vec
     let mut part = problem.clone();
     let mut k0 = 0;
     while k0 < problem.steps {
+        crate::interrupt::check(&format!("simulation at step {k0}"))?;
         let len = chunk.min(problem.steps - k0);
         part.steps = len;
         let (out, _) = network_kernel::forward(&part, params, false);
@@ -74,7 +75,57 @@ pub fn run_chunked(problem: &NetworkProblem, params: &[f64], quiet: bool) -> Vec
         bar.set_position(k0 as u64);
     }
     bar.finish_and_clear();
-    trace
+    Ok(trace)
+}
+
+/// A recorded simulation: what `fit simulate` writes as `trace.npy` and `time.npy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// Samples, row-major `[samples, variables, nodes]`.
+    pub data: Vec<f64>,
+    /// `[samples, variables, nodes]`.
+    pub shape: [usize; 3],
+    /// Sample times (ms).
+    pub time: Vec<f64>,
+    /// Names of the recorded variables.
+    pub variables: Vec<&'static str>,
+    /// Wall time of the simulation (s).
+    pub wall: f64,
+}
+
+/// Runs the experiment's simulation with its own parameter values (`fit simulate`'s numbers,
+/// shared with the Python module so both give the same bits).
+pub fn simulate_trace(setup: &NetworkSetup, quiet: bool) -> Result<Trace> {
+    let problem = &setup.problem;
+    let t0 = std::time::Instant::now();
+    let data = run_chunked(problem, &setup.base_params, quiet)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let time: Vec<f64> = (0..problem.monitor.samples(problem.steps))
+        .map(|m| problem.monitor.sample_step(m) as f64 * problem.dt)
+        .collect();
+    Ok(Trace {
+        shape: [time.len(), problem.monitor.variables.len(), problem.n],
+        data,
+        time,
+        variables: problem
+            .monitor
+            .variables
+            .iter()
+            .map(|&v| setup.variable_name(v))
+            .collect(),
+        wall,
+    })
+}
+
+/// The parameters of a setup as `name = value` pairs (first region), for messages.
+pub fn named_params(setup: &NetworkSetup) -> Vec<(String, f64)> {
+    let n = setup.n();
+    setup
+        .param_names()
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| (name, setup.base_params[k * n]))
+        .collect()
 }
 
 /// `fit simulate EXP.yaml`: writes trace.npy, time.npy, config.yaml and a PNG.
@@ -101,25 +152,19 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
     }
     std::fs::create_dir_all(&ctx.out_dir)?;
     write_resolved(ctx)?;
-    let t0 = std::time::Instant::now();
-    let trace = run_chunked(problem, &setup.base_params, ctx.quiet);
-    let wall = t0.elapsed().as_secs_f64();
-    let nvar = problem.monitor.variables.len();
-    let samples = problem.monitor.samples(problem.steps);
-    let n = problem.n;
+    let Trace {
+        data: trace,
+        shape,
+        time,
+        wall,
+        ..
+    } = simulate_trace(&setup, ctx.quiet)?;
+    let [samples, nvar, n] = shape;
     if setup.exp.outputs.trace {
-        write_npy(&ctx.out_dir.join("trace.npy"), &trace, &[samples, nvar, n])?;
+        write_npy(&ctx.out_dir.join("trace.npy"), &trace, &shape)?;
     }
-    let time: Vec<f64> = (0..samples)
-        .map(|m| problem.monitor.sample_step(m) as f64 * problem.dt)
-        .collect();
     write_npy(&ctx.out_dir.join("time.npy"), &time, &[samples])?;
-    let params: Vec<(String, f64)> = setup
-        .param_names()
-        .into_iter()
-        .enumerate()
-        .map(|(k, name)| (name, setup.base_params[k * n]))
-        .collect();
+    let params = named_params(&setup);
     if let Some(msg) = first_non_finite(&trace, problem, &params) {
         bail!("{msg}");
     }

@@ -410,7 +410,9 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         values = unflatten(&new_u, &values);
         bar.set_position(step as u64 + 1);
         let done = step + 1;
-        if done % cfg.checkpoint_every == 0 || done == cfg.steps {
+        // Ctrl-C (or KeyboardInterrupt in Python): checkpoint these values, then stop.
+        let interrupted = crate::interrupt::requested();
+        if interrupted || done % cfg.checkpoint_every == 0 || done == cfg.steps {
             let meta = CheckpointMeta {
                 step: done,
                 experiment_hash: hash.clone(),
@@ -429,6 +431,16 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             };
             let bytes = serde_json::to_vec(&state)?;
             checkpoint::save(&ctx.out_dir, &meta, &bytes)?;
+        }
+        if interrupted {
+            bar.finish_and_clear();
+            return Err(crate::interrupt::Interrupted(format!(
+                "the fit stopped after {done} of {} steps; the checkpoint at step {done} is in {} \
+                 (continue with --resume)",
+                cfg.steps,
+                ctx.out_dir.display()
+            ))
+            .into());
         }
     }
     bar.finish_and_clear();
