@@ -94,7 +94,12 @@ pub fn parse_shard(spec: &str) -> Result<(usize, usize)> {
     let (k, n) = spec
         .split_once('/')
         .ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
-    let (k, n): (usize, usize) = (k.trim().parse()?, n.trim().parse()?);
+    let num = |x: &str| -> Result<usize> {
+        x.trim().parse().map_err(|_| {
+            anyhow!("--shard {spec}: `{}` is not a whole number; expected K/N with 1 <= K <= N (e.g. 2/4)", x.trim())
+        })
+    };
+    let (k, n) = (num(k)?, num(n)?);
     if n == 0 || k == 0 || k > n {
         bail!("--shard {spec}: need 1 <= K <= N");
     }

@@ -291,9 +291,90 @@ fn observation_monitor(
     })
 }
 
+/// Memory and work of a network experiment, checked before the history, noise and traces are
+/// allocated: delay history and coupling ring (horizon × state × regions, per batch entry),
+/// N² weights and lags, the noise file, the observed series and the adjoint's checkpoints, and
+/// the steps of the run and of a warm transient.
+fn setup_budget(
+    exp: &Experiment,
+    exp_path: &Path,
+    n: usize,
+    ns: usize,
+    steps: usize,
+    horizon: usize,
+) -> Result<()> {
+    let (n, ns, steps, horizon) = (n as f64, ns as f64, steps as f64, horizon as f64);
+    let integ = &exp.integration;
+    let batch = exp
+        .optimization
+        .as_ref()
+        .map_or(1.0, |o| o.noise_realisations.max(1) as f64);
+    let segment = (integ.segment.max(1) as f64).min(steps);
+    let stride = exp.observation.stride.max(1) as f64;
+    let noise_file = if integ.noise.sigma > 0.0 && integ.noise.file.is_some() {
+        steps * ns * n * 8.0
+    } else {
+        0.0
+    };
+    let mut parts = vec![
+        (
+            "delay history",
+            "connectivity.conduction_speed, the tract lengths and integration.dt",
+            2.0 * horizon * ns * n * 8.0 * batch,
+        ),
+        ("weights and delays", "the connectome size N", 3.0 * n * n * 8.0),
+        (
+            "noise file",
+            "integration.duration / integration.dt",
+            noise_file,
+        ),
+        (
+            "observed series",
+            "integration.duration / (integration.dt · observation.stride)",
+            steps / stride * n * 8.0 * batch * 2.0,
+        ),
+    ];
+    if exp.optimization.is_some() {
+        parts.push((
+            "gradient checkpoints",
+            "integration.duration / integration.dt and integration.segment",
+            ((steps / segment) * (ns + horizon * ns) + segment * ns * 4.0) * n * 8.0 * batch,
+        ));
+    }
+    crate::budget::check_memory(exp_path, &parts)?;
+    crate::budget::check_work(
+        exp_path,
+        "the run",
+        "integration.duration / integration.dt (and the connectome size)",
+        steps * (ns * n + n * n) * batch,
+    )?;
+    if let InitialCfg::Warm { transient } = exp.initial_conditions {
+        crate::budget::positive(exp_path, "initial_conditions.transient", transient)?;
+        crate::budget::check_work(
+            exp_path,
+            "the warm-up transient",
+            "initial_conditions.transient / integration.dt",
+            transient / integ.dt * (ns * n + n * n),
+        )?;
+    }
+    Ok(())
+}
+
 impl NetworkSetup {
-    /// Validates the experiment's numbers and loads everything it refers to.
+    /// Validates the experiment's numbers and loads everything it refers to (running a warm
+    /// transient when `initial_conditions` asks for one).
     pub fn new(exp: Experiment, exp_path: &Path) -> Result<Self> {
+        Self::build(exp, exp_path, true)
+    }
+
+    /// Everything [`NetworkSetup::new`] checks, without running a warm transient (what
+    /// `fit validate` and the up-front check of every command use): the start state of a warm
+    /// start is left cold.
+    pub fn checked(exp: Experiment, exp_path: &Path) -> Result<Self> {
+        Self::build(exp, exp_path, false)
+    }
+
+    fn build(exp: Experiment, exp_path: &Path, warm: bool) -> Result<Self> {
         let file = exp_path.display().to_string();
         let file = file.as_str();
         let backend = BackendKind::parse(&exp.backend).ok_or_else(|| {
@@ -400,6 +481,8 @@ impl NetworkSetup {
                 delays.horizon,
             )
         };
+
+        setup_budget(&exp, exp_path, n, layout.ns, steps, horizon)?;
 
         // Parameters: the model's table, then the coupling's (then the speed, interpolated).
         let mut names = param_names(model, coupling);
@@ -612,7 +695,7 @@ impl NetworkSetup {
             observation,
             path: exp_path.to_path_buf(),
         };
-        setup.apply_initial_conditions(exp_path, &mut problem)?;
+        setup.apply_initial_conditions(exp_path, &mut problem, warm)?;
         setup.problem = problem;
         Ok(setup)
     }
@@ -621,6 +704,7 @@ impl NetworkSetup {
         &self,
         exp_path: &Path,
         problem: &mut NetworkProblem,
+        warm: bool,
     ) -> Result<()> {
         let (n, nh) = (problem.n, problem.horizon);
         let info = self.model.info();
@@ -661,6 +745,9 @@ impl NetworkSetup {
                 let steps = (transient / problem.dt).round() as usize;
                 if steps == 0 || !transient.is_finite() {
                     bail!("{file}: initial_conditions.transient must be >= dt");
+                }
+                if !warm {
+                    return Ok(());
                 }
                 // The transient draws its own noise (seed + 1), so the main run's noise stream
                 // is the same as with a cold start.
