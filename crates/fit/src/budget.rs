@@ -103,7 +103,7 @@ pub fn parse_count(text: &str) -> Result<u64> {
 
 /// A human-readable byte count.
 pub fn human_bytes(b: f64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut v = b;
     let mut u = 0;
     while v >= 1024.0 && u < UNITS.len() - 1 {

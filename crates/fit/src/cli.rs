@@ -253,7 +253,7 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             print!("{e}");
             return Ok(());
         }
-        Err(e) => bail!("{e}"),
+        Err(e) => bail!("{}", e.to_string().trim_start_matches("error: ").trim_end()),
     };
     if let Some(m) = &cli.max_memory {
         crate::budget::set_max_memory(

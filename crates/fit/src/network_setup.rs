@@ -593,11 +593,22 @@ impl NetworkSetup {
                 Some(path) => {
                     let path = crate::datasets::resolve_dataset(path, exp_path)
                         .map_err(|e| anyhow!("{file}: integration.noise.file: {e}"))?;
-                    let (v, shape) = read_npy(&path)?;
+                    let (v, shape) = read_npy(&path)
+                        .map_err(|e| anyhow!("{file}: integration.noise.file: {e:#}"))?;
                     if shape != [steps, ns, n] {
                         bail!(
-                            "{}: noise file has shape {shape:?} but [steps, variables, nodes] = [{steps}, {ns}, {n}] is needed",
+                            "{}: integration.noise.file has shape {shape:?} but [steps, variables, nodes] = [{steps}, {ns}, {n}] is needed",
                             path.display()
+                        );
+                    }
+                    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                        bail!(
+                            "{}: integration.noise.file: draw {k} (step {}, variable {}, node {}) is {}; noise draws must be finite",
+                            path.display(),
+                            k / (ns * n),
+                            (k / n) % ns,
+                            k % n,
+                            v[k]
                         );
                     }
                     NoiseSource::Draws(Arc::new(v), 0)
@@ -767,8 +778,10 @@ impl NetworkSetup {
                 problem.init_history = Arc::new(out.final_history);
             }
             InitialCfg::File { path } => {
-                let p = crate::datasets::resolve_dataset(path, exp_path)?;
-                let (trace, shape) = read_npy(&p)?;
+                let p = crate::datasets::resolve_dataset(path, exp_path)
+                    .map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
+                let (trace, shape) = read_npy(&p)
+                    .map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
                 if shape.len() != 3 || shape[1] != ns || shape[2] != n || shape[0] < nh {
                     bail!(
                         "{}: initial trace has shape {shape:?}; need [steps >= {nh}, {ns}, {n}] (every state variable of {})",
@@ -777,6 +790,13 @@ impl NetworkSetup {
                     );
                 }
                 let t = shape[0];
+                if let Some(k) = trace[(t - nh) * ns * n..].iter().position(|x| !x.is_finite()) {
+                    bail!(
+                        "{}: initial_conditions.path: the last {nh} steps (the start state and \
+                         delay history) hold a non-finite value at index {k} of them",
+                        p.display()
+                    );
+                }
                 problem.init_state = Arc::new(trace[(t - 1) * ns * n..].to_vec());
                 let mut hist = Vec::with_capacity(nh * info.cvar.len() * n);
                 for r in t - nh..t {

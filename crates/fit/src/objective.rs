@@ -445,7 +445,9 @@ impl Objective {
             TargetCfg::File { path } if self.kind == ObservationKind::Fc => {
                 // An FC matrix: a BIDS relmat `.tsv` (the shipped empirical FC), a CSV or an
                 // `.npy` [n, n]; the loss compares its upper triangle.
-                let p = resolve_dataset(path, exp_path)?;
+                let p = resolve_dataset(path, exp_path).map_err(|e| {
+                    anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                })?;
                 let n = setup.n();
                 let values: Vec<f64> = if p.extension().is_some_and(|e| e == "npy") {
                     let (v, shape) = read_npy(&p)?;
@@ -484,7 +486,9 @@ impl Objective {
                 Target::Spectrum(upper)
             }
             TargetCfg::File { path } if self.kind == ObservationKind::Fcd => {
-                let p = resolve_dataset(path, exp_path)?;
+                let p = resolve_dataset(path, exp_path).map_err(|e| {
+                    anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                })?;
                 let (values, _) = read_npy(&p)?;
                 if values.len() < 2 || values.iter().any(|v| !v.is_finite()) {
                     bail!(
@@ -495,7 +499,9 @@ impl Objective {
                 Target::Spectrum(values)
             }
             TargetCfg::File { path } => {
-                let p = resolve_dataset(path, exp_path)?;
+                let p = resolve_dataset(path, exp_path).map_err(|e| {
+                    anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                })?;
                 let values: Vec<f64> = if p.extension().is_some_and(|e| e == "csv") {
                     let (_, csv_rows) = crate::run_dir::read_csv(&p)?;
                     let freqs = self.welch.freqs();
@@ -558,7 +564,9 @@ impl Objective {
                     );
                 }
                 let p = match path {
-                    Some(p) => resolve_dataset(p, exp_path)?,
+                    Some(p) => resolve_dataset(p, exp_path).map_err(|e| {
+                        anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                    })?,
                     None => resolve_dataset("meg_alpha", exp_path)?.join(
                         "tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml",
                     ),

@@ -324,15 +324,39 @@ fn checked(ctx: &RunContext) -> Result<Experiment> {
     Ok(exp)
 }
 
-/// Checks an experiment for `fit validate`.
+/// Checks an experiment for `fit validate`: everything `run` builds before its first solve.
 pub fn validate(ctx: &RunContext) -> Result<()> {
-    checked(ctx).map(|_| ())
+    prepare(ctx).map(|_| ())
 }
 
 /// Runs the experiment described by `ctx`.
 pub fn run(ctx: &RunContext) -> Result<()> {
+    let (exp, net, mut fit) = prepare(ctx)?;
+    let p = &exp.model.parameters;
+    run_prepared(ctx, &exp, p, net, &mut fit)
+}
+
+/// Parses and checks the experiment, loads the connectivity and builds the fit at step 0
+/// (no solve runs); every error names the file.
+fn prepare(ctx: &RunContext) -> Result<(Experiment, Arc<RateNetwork>, RateFit)> {
+    let file = ctx.exp_path.display();
     let exp = checked(ctx)?;
     let p = &exp.model.parameters;
+    if p.N < 2 {
+        bail!(
+            "{file}: model.parameters.N = {} must be >= 2 (at least one E and one I neuron)",
+            p.N
+        );
+    }
+    let nf = p.N as f64;
+    crate::budget::check_memory(
+        &ctx.exp_path,
+        &[(
+            "the N × N connectivity and its Jacobians",
+            "model.parameters.N",
+            6.0 * nf * nf * 8.0,
+        )],
+    )?;
     let lif = LifConstants::new(p.V_th, p.V_reset, p.tau_ref)?;
     let spec = NetworkSpec {
         n: p.N,
@@ -353,7 +377,10 @@ pub fn run(ctx: &RunContext) -> Result<()> {
             Connectivity::Explicit(load_matrix(ctx, other, p.N)?.expect("file-based connectivity"))
         }
     };
-    let net = Arc::new(RateNetwork::new(&spec, lif, connectivity)?);
+    let net = Arc::new(
+        RateNetwork::new(&spec, lif, connectivity)
+            .map_err(|e| anyhow::anyhow!("{file}: model.parameters: {e}"))?,
+    );
     let mut mask = [false; N_THETA];
     for name in &exp.optimization.fit {
         let off = match name.as_str() {
@@ -396,13 +423,25 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     };
     let theta0 = theta_from(flat(p.J), flat(p.P), flat(p.w));
     let device = dynamics::f64_device(ctx.backend, false);
-    let mut fit = RateFit::new(
+    let fit = RateFit::new(
         net.clone(),
         &theta0,
         vec![exp.integration.r_init; p.N],
         settings,
         &device,
-    )?;
+    )
+    .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    Ok((exp, net, fit))
+}
+
+/// The fit loop and the outputs of [`run`].
+fn run_prepared(
+    ctx: &RunContext,
+    exp: &Experiment,
+    p: &Parameters,
+    net: Arc<RateNetwork>,
+    fit: &mut RateFit,
+) -> Result<()> {
 
     let out = &ctx.out_dir;
     let hash = ctx.experiment_hash();
