@@ -597,7 +597,7 @@ impl NetworkSetup {
                         .map_err(|e| anyhow!("{file}: integration.noise.file: {e:#}"))?;
                     if shape != [steps, ns, n] {
                         bail!(
-                            "{}: integration.noise.file has shape {shape:?} but [steps, variables, nodes] = [{steps}, {ns}, {n}] is needed",
+                            "{}: integration.noise.file: noise file has shape {shape:?} but [steps, variables, nodes] = [{steps}, {ns}, {n}] is needed",
                             path.display()
                         );
                     }
@@ -784,7 +784,7 @@ impl NetworkSetup {
                     .map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
                 if shape.len() != 3 || shape[1] != ns || shape[2] != n || shape[0] < nh {
                     bail!(
-                        "{}: initial trace has shape {shape:?}; need [steps >= {nh}, {ns}, {n}] (every state variable of {})",
+                        "{}: initial_conditions.path: initial trace has shape {shape:?}; need [steps >= {nh}, {ns}, {n}] (every state variable of {})",
                         p.display(),
                         info.name
                     );

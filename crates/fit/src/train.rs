@@ -142,7 +142,7 @@ fn check_finite(
             .collect();
         let kept = match checkpoint::latest(out_dir) {
             Ok(Some((meta, _))) => format!(
-                " The last good checkpoint (step {}) is kept in {}.",
+                " The last good checkpoint is kept (step {}, in {}).",
                 meta.step,
                 out_dir.join("checkpoints").display()
             ),
@@ -202,9 +202,14 @@ fn diagnose(eval: &Evaluation, setup: &NetworkSetup, bad_loss: bool) -> String {
             "The {msg}; look at integration.dt (smaller steps), the parameter values and bounds, \
              and integration.noise.sigma."
         ),
-        None => "The simulation is finite but the observed spectrum is not: look at \
+        None => {
+            let big = out.trace.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            format!(
+                "The simulation is finite (largest |state| {big:.3e}) but the observed spectrum \
+                 is not: a huge but finite trace overflows the spectrum, else look at \
                  observation.stride, observation.nperseg and noverlap, and observation.bold."
-            .into(),
+            )
+        }
     }
 }
 
