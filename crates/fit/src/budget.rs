@@ -45,7 +45,10 @@ pub fn set_max_work(updates: u64) {
 pub fn max_memory() -> (f64, &'static str) {
     match MAX_MEMORY.load(Ordering::Relaxed) {
         0 => match machine_memory() {
-            Some(m) => (m as f64 / 2.0, "half the machine's memory; change with --max-memory"),
+            Some(m) => (
+                m as f64 / 2.0,
+                "half the machine's memory; change with --max-memory",
+            ),
             None => (
                 FALLBACK_MEMORY as f64,
                 "the default when /proc/meminfo cannot be read; change with --max-memory",
@@ -80,10 +83,12 @@ pub fn parse_size(text: &str) -> Result<u64> {
         _ => (body, 1),
     };
     let v: f64 = num.trim().parse().map_err(|_| {
-        anyhow::anyhow!("`{text}` is not a size; write bytes or a number with K, M, G or T (e.g. 8G, 500M)")
+        anyhow::anyhow!(
+            "`{text}` is not a size; write bytes or a number with K, M, G or T (e.g. 8G, 500M)"
+        )
     })?;
     let bytes = v * mult as f64;
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19) {
+    if !(1.0..1.8e19).contains(&bytes) {
         bail!("`{text}` is not a positive size (e.g. 8G, 500M)");
     }
     Ok(bytes as u64)
@@ -95,7 +100,7 @@ pub fn parse_count(text: &str) -> Result<u64> {
         .trim()
         .parse()
         .map_err(|_| anyhow::anyhow!("`{text}` is not a number (e.g. 1e13)"))?;
-    if !(v.is_finite() && v >= 1.0 && v < 1.8e19) {
+    if !(1.0..1.8e19).contains(&v) {
         bail!("`{text}` is not a positive count (e.g. 1e13)");
     }
     Ok(v as u64)
@@ -192,11 +197,17 @@ mod tests {
     fn over_budget_names_fields_and_estimate() {
         let e = check_memory(
             Path::new("x.yaml"),
-            &[("trace", "integration.duration", 1e30), ("weights", "N", 8.0)],
+            &[
+                ("trace", "integration.duration", 1e30),
+                ("weights", "N", 8.0),
+            ],
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("x.yaml: ") && e.contains("integration.duration"), "{e}");
+        assert!(
+            e.starts_with("x.yaml: ") && e.contains("integration.duration"),
+            "{e}"
+        );
         assert!(check_memory(Path::new("x.yaml"), &[("t", "f", 1024.0)]).is_ok());
         assert!(check_memory(Path::new("x.yaml"), &[("t", "f", f64::NAN)]).is_err());
         assert!(check_work(Path::new("x.yaml"), "the run", "duration", 1e30).is_err());

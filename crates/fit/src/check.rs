@@ -138,9 +138,7 @@ pub fn network(ctx: &RunContext, purpose: Purpose) -> Result<NetworkSetup> {
 /// `fit simulate`: the plotted variable is recorded and the whole trace fits in memory.
 fn simulate(setup: &NetworkSetup) -> Result<()> {
     let problem = &setup.problem;
-    if setup.exp.outputs.plots
-        && !problem.monitor.variables.contains(&setup.plotted)
-    {
+    if setup.exp.outputs.plots && !problem.monitor.variables.contains(&setup.plotted) {
         bail!(
             "{}: outputs.plot_variable `{}` is not among the recorded monitors.variables {:?}",
             setup.path.display(),
@@ -168,12 +166,16 @@ fn simulate(setup: &NetworkSetup) -> Result<()> {
 /// `fit explore`: the grid's axes, statistics and size.
 fn grid(setup: &NetworkSetup, obj: &Objective) -> Result<()> {
     let file = setup.path.display();
-    let ex = setup.exp.exploration.clone().unwrap_or(crate::config::ExplorationCfg {
-        statistics: vec![Statistic::PeakFrequency],
-        chunk: None,
-        fit: false,
-        peak_significance_threshold: None,
-    });
+    let ex = setup
+        .exp
+        .exploration
+        .clone()
+        .unwrap_or(crate::config::ExplorationCfg {
+            statistics: vec![Statistic::PeakFrequency],
+            chunk: None,
+            fit: false,
+            peak_significance_threshold: None,
+        });
     let axes = crate::explore::grid_axes(setup, &setup.path)?;
     if ex.chunk == Some(0) {
         bail!("{file}: exploration.chunk must be >= 1 (or null)");
@@ -181,10 +183,14 @@ fn grid(setup: &NetworkSetup, obj: &Objective) -> Result<()> {
     if let Some(t) = ex.peak_significance_threshold
         && !(t.is_finite() && t > 0.0)
     {
-        bail!("{file}: exploration.peak_significance_threshold = {t} must be a finite positive number (or null)");
+        bail!(
+            "{file}: exploration.peak_significance_threshold = {t} must be a finite positive number (or null)"
+        );
     }
     if ex.statistics.is_empty() {
-        bail!("{file}: exploration.statistics is empty; valid: peak_frequency, spectral_max, loss, fc_correlation, peak_significance");
+        bail!(
+            "{file}: exploration.statistics is empty; valid: peak_frequency, spectral_max, loss, fc_correlation, peak_significance"
+        );
     }
     let spectrum = obj.kind == ObservationKind::Spectrum;
     for s in &ex.statistics {
@@ -204,7 +210,9 @@ fn grid(setup: &NetworkSetup, obj: &Objective) -> Result<()> {
         if matches!(s, Statistic::Loss | Statistic::FcCorrelation)
             && setup.exp.optimization.is_none()
         {
-            bail!("{file}: exploration.statistics: {s:?} needs an `optimization` section with a target");
+            bail!(
+                "{file}: exploration.statistics: {s:?} needs an `optimization` section with a target"
+            );
         }
     }
     if ex.fit && setup.exp.optimization.is_none() {
@@ -232,13 +240,30 @@ fn grid(setup: &NetworkSetup, obj: &Objective) -> Result<()> {
     budget::check_memory(
         &setup.path,
         &[
-            ("one chunk of grid simulations", "exploration.chunk and integration.duration / integration.dt", chunk * per_point),
-            ("the gradient checkpoints of a grid of fits", "the grid size and integration.duration / integration.dt", chunk * tape),
-            ("the grid arrays", n_fields, points * ex.statistics.len() as f64 * 8.0 * 2.0),
+            (
+                "one chunk of grid simulations",
+                "exploration.chunk and integration.duration / integration.dt",
+                chunk * per_point,
+            ),
+            (
+                "the gradient checkpoints of a grid of fits",
+                "the grid size and integration.duration / integration.dt",
+                chunk * tape,
+            ),
+            (
+                "the grid arrays",
+                n_fields,
+                points * ex.statistics.len() as f64 * 8.0 * 2.0,
+            ),
         ],
     )?;
     let fit_steps = if ex.fit {
-        setup.exp.optimization.as_ref().map_or(1.0, |o| o.steps as f64 + 1.0) * 3.0
+        setup
+            .exp
+            .optimization
+            .as_ref()
+            .map_or(1.0, |o| o.steps as f64 + 1.0)
+            * 3.0
     } else {
         1.0
     };

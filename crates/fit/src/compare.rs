@@ -98,7 +98,10 @@ fn read_trajectory(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
 /// Reads `trajectory.csv` of a run folder (or of each start of a grid of fits).
 pub fn read_run(dir: &Path) -> Result<Vec<RunSummary>> {
     if !dir.is_dir() {
-        bail!("{}: not a folder (fit compare takes run folders)", dir.display());
+        bail!(
+            "{}: not a folder (fit compare takes run folders)",
+            dir.display()
+        );
     }
     let config = read_config(dir);
     let truth = read_truth(dir, config.as_ref());
@@ -202,7 +205,11 @@ pub fn compare(dirs: &[PathBuf], out: &Path, by: By) -> Result<String> {
     }
     let mut params: Vec<String> = Vec::new();
     for r in &runs {
-        for h in r.header.get(2..r.header.len().saturating_sub(2)).unwrap_or(&[]) {
+        for h in r
+            .header
+            .get(2..r.header.len().saturating_sub(2))
+            .unwrap_or(&[])
+        {
             if !params.contains(h) {
                 params.push(h.clone());
             }

@@ -559,8 +559,7 @@ fn check_shard(f: &ShardFile, path: &Path) -> Result<()> {
             f.start
         );
     }
-    if f.values_bits.len() != f.statistics.len() || f.values_bits.iter().any(|v| v.len() != len)
-    {
+    if f.values_bits.len() != f.statistics.len() || f.values_bits.iter().any(|v| v.len() != len) {
         bail!(
             "{file}: values_bits must hold {} lists (one per statistic) of {len} values",
             f.statistics.len()

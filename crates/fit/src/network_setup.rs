@@ -322,7 +322,11 @@ fn setup_budget(
             "connectivity.conduction_speed, the tract lengths and integration.dt",
             2.0 * horizon * ns * n * 8.0 * batch,
         ),
-        ("weights and delays", "the connectome size N", 3.0 * n * n * 8.0),
+        (
+            "weights and delays",
+            "the connectome size N",
+            3.0 * n * n * 8.0,
+        ),
         (
             "noise file",
             "integration.duration / integration.dt",
@@ -780,8 +784,8 @@ impl NetworkSetup {
             InitialCfg::File { path } => {
                 let p = crate::datasets::resolve_dataset(path, exp_path)
                     .map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
-                let (trace, shape) = read_npy(&p)
-                    .map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
+                let (trace, shape) =
+                    read_npy(&p).map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
                 if shape.len() != 3 || shape[1] != ns || shape[2] != n || shape[0] < nh {
                     bail!(
                         "{}: initial_conditions.path: initial trace has shape {shape:?}; need [steps >= {nh}, {ns}, {n}] (every state variable of {})",
@@ -790,7 +794,10 @@ impl NetworkSetup {
                     );
                 }
                 let t = shape[0];
-                if let Some(k) = trace[(t - nh) * ns * n..].iter().position(|x| !x.is_finite()) {
+                if let Some(k) = trace[(t - nh) * ns * n..]
+                    .iter()
+                    .position(|x| !x.is_finite())
+                {
                     bail!(
                         "{}: initial_conditions.path: the last {nh} steps (the start state and \
                          delay history) hold a non-finite value at index {k} of them",

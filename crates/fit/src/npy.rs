@@ -114,9 +114,17 @@ fn check_header_shape(bytes: &[u8], path: &Path) -> Result<()> {
         return Ok(());
     }
     let mut total: u64 = 16;
-    for dim in rest[open + 1..close].split(',').map(str::trim).filter(|d| !d.is_empty()) {
+    for dim in rest[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
         let Ok(d) = dim.parse::<u64>() else {
-            bail!("{}: .npy header shape ({}) is not a list of sizes", path.display(), &rest[open + 1..close]);
+            bail!(
+                "{}: .npy header shape ({}) is not a list of sizes",
+                path.display(),
+                &rest[open + 1..close]
+            );
         };
         total = total.checked_mul(d).ok_or_else(|| {
             anyhow::anyhow!(

@@ -544,12 +544,7 @@ impl Objective {
                         values.len()
                     );
                 }
-                check_target_values(
-                    &values,
-                    &p,
-                    "optimization.target.path",
-                    self.loss,
-                )?;
+                check_target_values(&values, &p, "optimization.target.path", self.loss)?;
                 Target::Spectrum(values)
             }
             TargetCfg::MegAlpha {
@@ -734,12 +729,7 @@ fn check_target_values(values: &[f64], file: &Path, what: &str, loss: LossKind) 
 /// Observation settings that would give a NaN spectrum or peak statistic, named before the
 /// first simulation: too few samples or a one-sample Welch segment, a band outside
 /// `[0, fs/2]`, reversed or holding no bin, a non-positive peak temperature.
-fn check_observation(
-    setup: &NetworkSetup,
-    welch: &Welch,
-    samples: usize,
-    fs: f64,
-) -> Result<()> {
+fn check_observation(setup: &NetworkSetup, welch: &Welch, samples: usize, fs: f64) -> Result<()> {
     let file = setup.path.display();
     let obs = &setup.exp.observation;
     if obs.kind != ObservationKind::Spectrum {

@@ -105,7 +105,10 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
     if first.trim().is_empty() {
-        anyhow::bail!("{}: empty file (expected a CSV header line)", path.display());
+        anyhow::bail!(
+            "{}: empty file (expected a CSV header line)",
+            path.display()
+        );
     }
     let header: Vec<String> = first.split(',').map(|c| c.trim().to_string()).collect();
     let mut rows = Vec::new();

@@ -359,24 +359,80 @@ fn table() -> Vec<Case> {
         ("observation.band", "[60, 80]", "observation.band"),
         ("observation.band", "[.nan, 5]", "observation.band"),
         ("observation.band", "[-5, 5]", "observation.band"),
-        ("optimization.peak_temperature", "0", "optimization.peak_temperature"),
-        ("optimization.peak_temperature", "-1", "optimization.peak_temperature"),
-        ("optimization.optimizer.lr", "0", "optimization.optimizer.lr"),
-        ("optimization.optimizer.lr", ".nan", "optimization.optimizer.lr"),
-        ("optimization.optimizer.eps", "-1", "optimization.optimizer.eps"),
-        ("optimization.optimizer.beta1", "1.5", "optimization.optimizer.beta1"),
-        ("optimization.optimizer.beta2", "-0.1", "optimization.optimizer.beta2"),
+        (
+            "optimization.peak_temperature",
+            "0",
+            "optimization.peak_temperature",
+        ),
+        (
+            "optimization.peak_temperature",
+            "-1",
+            "optimization.peak_temperature",
+        ),
+        (
+            "optimization.optimizer.lr",
+            "0",
+            "optimization.optimizer.lr",
+        ),
+        (
+            "optimization.optimizer.lr",
+            ".nan",
+            "optimization.optimizer.lr",
+        ),
+        (
+            "optimization.optimizer.eps",
+            "-1",
+            "optimization.optimizer.eps",
+        ),
+        (
+            "optimization.optimizer.beta1",
+            "1.5",
+            "optimization.optimizer.beta1",
+        ),
+        (
+            "optimization.optimizer.beta2",
+            "-0.1",
+            "optimization.optimizer.beta2",
+        ),
         ("optimization.grad_clip", "-1", "optimization.grad_clip"),
         ("optimization.clip_value", "0", "optimization.clip_value"),
-        ("optimization.checkpoint_every", "0", "optimization.checkpoint_every"),
-        ("optimization.noise_realisations", "0", "optimization.noise_realisations"),
-        ("optimization.grad_horizon", "0", "optimization.grad_horizon"),
+        (
+            "optimization.checkpoint_every",
+            "0",
+            "optimization.checkpoint_every",
+        ),
+        (
+            "optimization.noise_realisations",
+            "0",
+            "optimization.noise_realisations",
+        ),
+        (
+            "optimization.grad_horizon",
+            "0",
+            "optimization.grad_horizon",
+        ),
         ("optimization.target.parameters.a", ".nan", "a"),
         ("monitors.stride", "0", "monitors.stride"),
-        ("initial_conditions", "{kind: cold, value: .nan}", "initial_conditions.value"),
-        ("initial_conditions", "{kind: warm, transient: 1e15}", "initial_conditions.transient"),
-        ("initial_conditions", "{kind: warm, transient: -1}", "initial_conditions.transient"),
-        ("initial_conditions", "{kind: warm, transient: .nan}", "initial_conditions.transient"),
+        (
+            "initial_conditions",
+            "{kind: cold, value: .nan}",
+            "initial_conditions.value",
+        ),
+        (
+            "initial_conditions",
+            "{kind: warm, transient: 1e15}",
+            "initial_conditions.transient",
+        ),
+        (
+            "initial_conditions",
+            "{kind: warm, transient: -1}",
+            "initial_conditions.transient",
+        ),
+        (
+            "initial_conditions",
+            "{kind: warm, transient: .nan}",
+            "initial_conditions.transient",
+        ),
     ] {
         let set = format!("{field}={value}");
         t.set(
@@ -545,13 +601,7 @@ fn table() -> Vec<Case> {
         &[],
         &["fit run"],
     );
-    t.set(
-        "gradcheck on soc",
-        "gradcheck",
-        soc,
-        &[],
-        &["fit run"],
-    );
+    t.set("gradcheck on soc", "gradcheck", soc, &[], &["fit run"]);
 
     // ---- network models: malformed files
     let bad_npys: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -568,7 +618,11 @@ fn table() -> Vec<Case> {
             npy("<f8", true, "(2, 2)", &f64s(&[0.0; 4])),
             "Fortran",
         ),
-        ("wrong shape", npy("<f8", false, "(3,)", &f64s(&[0.0; 3])), "shape"),
+        (
+            "wrong shape",
+            npy("<f8", false, "(3,)", &f64s(&[0.0; 3])),
+            "shape",
+        ),
     ];
     for (what, bytes, needle) in &bad_npys {
         t.case(
@@ -602,7 +656,14 @@ fn table() -> Vec<Case> {
                 "optimization.target={kind: file, path: {T}/x.npy}",
             ],
             &[("x.npy", bytes.clone())],
-            &["x.npy", if *what == "wrong shape" { "3 values" } else { needle }],
+            &[
+                "x.npy",
+                if *what == "wrong shape" {
+                    "3 values"
+                } else {
+                    needle
+                },
+            ],
         );
     }
     t.case(
@@ -643,7 +704,9 @@ fn table() -> Vec<Case> {
         &[("s.npy", npy("<f8", false, "(51,)", &f64s(&[1.0; 51])))],
         &["s.npy", "constant"],
     );
-    let csv_rows: String = (0..51).map(|k| format!("{},1.{k}\n", k as f64 * 2.0)).collect();
+    let csv_rows: String = (0..51)
+        .map(|k| format!("{},1.{k}\n", k as f64 * 2.0))
+        .collect();
     t.case(
         "csv target with wrong frequencies",
         &[
@@ -686,7 +749,12 @@ fn table() -> Vec<Case> {
             "optimization.target={kind: file, path: nothere.npy}",
         ],
         &[],
-        &["jr_peak.yaml", "optimization.target.path", "nothere.npy", "looked"],
+        &[
+            "jr_peak.yaml",
+            "optimization.target.path",
+            "nothere.npy",
+            "looked",
+        ],
     );
     t.case(
         "missing initial trace",
@@ -697,7 +765,12 @@ fn table() -> Vec<Case> {
             "initial_conditions={kind: file, path: nothere.npy}",
         ],
         &[],
-        &["jr_peak.yaml", "initial_conditions.path", "nothere.npy", "looked"],
+        &[
+            "jr_peak.yaml",
+            "initial_conditions.path",
+            "nothere.npy",
+            "looked",
+        ],
     );
     let conn = |w: &str, l: &str| -> Vec<String> {
         vec![
@@ -737,16 +810,51 @@ fn table() -> Vec<Case> {
     );
 
     // ---- YAML syntax and structure
-    t.file("yaml tab indentation", "validate", "model:\n\tname: JansenRit\n", &[]);
-    t.file("yaml unclosed bracket", "validate", "model: {name: JansenRit\n", &[]);
-    t.file("yaml duplicate key", "validate", "model: {name: JansenRit}\nmodel: {name: JansenRit}\n", &["model"]);
+    t.file(
+        "yaml tab indentation",
+        "validate",
+        "model:\n\tname: JansenRit\n",
+        &[],
+    );
+    t.file(
+        "yaml unclosed bracket",
+        "validate",
+        "model: {name: JansenRit\n",
+        &[],
+    );
+    t.file(
+        "yaml duplicate key",
+        "validate",
+        "model: {name: JansenRit}\nmodel: {name: JansenRit}\n",
+        &["model"],
+    );
     t.file("yaml not a mapping", "validate", "- 1\n- 2\n", &["model"]);
     t.file("yaml empty", "validate", "", &["model"]);
     t.file("yaml binary", "validate", "\u{0}\u{1}\u{2}", &[]);
-    t.file("yaml model is a list", "validate", "model: [1, 2]\n", &["model"]);
-    t.file("yaml model name number", "validate", "model: {name: 3}\n", &["model"]);
-    t.file("yaml bad indentation", "validate", "model:\n  name: JansenRit\n   parameters: {}\n", &[]);
-    t.file("yaml unknown model", "run", "model: {name: Nope}\n", &["Nope", "valid"]);
+    t.file(
+        "yaml model is a list",
+        "validate",
+        "model: [1, 2]\n",
+        &["model"],
+    );
+    t.file(
+        "yaml model name number",
+        "validate",
+        "model: {name: 3}\n",
+        &["model"],
+    );
+    t.file(
+        "yaml bad indentation",
+        "validate",
+        "model:\n  name: JansenRit\n   parameters: {}\n",
+        &[],
+    );
+    t.file(
+        "yaml unknown model",
+        "run",
+        "model: {name: Nope}\n",
+        &["Nope", "valid"],
+    );
     t.case(
         "missing experiment file",
         &["validate", "{T}/none.yaml"],
@@ -805,7 +913,16 @@ fn table() -> Vec<Case> {
     );
     t.case(
         "--out under a file",
-        &["simulate", "{E}/jr_peak.yaml", "--out", "{T}/f/sub", "--set", "integration.duration=10", "--set", "observation.stride=1"],
+        &[
+            "simulate",
+            "{E}/jr_peak.yaml",
+            "--out",
+            "{T}/f/sub",
+            "--set",
+            "integration.duration=10",
+            "--set",
+            "observation.stride=1",
+        ],
         &[("f", b"x".to_vec())],
         &["run folder", "f/sub"],
     );
@@ -858,7 +975,12 @@ fn table() -> Vec<Case> {
         )
         .into_bytes()
     };
-    t.case("merge no folder", &["merge", "{T}/none"], &[], &["none", "shards"]);
+    t.case(
+        "merge no folder",
+        &["merge", "{T}/none"],
+        &[],
+        &["none", "shards"],
+    );
     t.case(
         "merge empty shards",
         &["merge", "{T}"],
@@ -1008,7 +1130,13 @@ fn table() -> Vec<Case> {
         ("exploration.z={lo: 0, hi: 1, n: 2}", "z"),
         ("backend=cuda", "backend"),
     ] {
-        t.set(&format!("population {set}"), "validate", pop, &[set], &[needle]);
+        t.set(
+            &format!("population {set}"),
+            "validate",
+            pop,
+            &[set],
+            &[needle],
+        );
     }
     t.set(
         "population run duration inf",
@@ -1061,7 +1189,13 @@ fn table() -> Vec<Case> {
         ("lyapunov.transient=-1", "lyapunov.transient"),
         ("model.weights=nothere.npy", "nothere.npy"),
     ] {
-        t.set(&format!("rate network {set}"), "validate", rn, &[set], &[needle]);
+        t.set(
+            &format!("rate network {set}"),
+            "validate",
+            rn,
+            &[set],
+            &[needle],
+        );
     }
     t.case(
         "rate network weights not square",
@@ -1085,12 +1219,24 @@ fn table() -> Vec<Case> {
         ("optimization.lr=0", "learning rate"),
         ("optimization.fit=[K]", "optimization.fit"),
         ("optimization.fit=[P]", "mean_field"),
-        ("network.connectivity={kind: explicit, matrix: [[1]]}", "connectivity.matrix"),
-        ("network.connectivity={kind: csv, path: nothere.csv}", "nothere.csv"),
+        (
+            "network.connectivity={kind: explicit, matrix: [[1]]}",
+            "connectivity.matrix",
+        ),
+        (
+            "network.connectivity={kind: csv, path: nothere.csv}",
+            "nothere.csv",
+        ),
         ("network.connectivity={kind: wired}", "wired"),
         ("backend=cuda", "backend"),
     ] {
-        t.set(&format!("ai rates {set}"), "validate", ai, &[set], &[needle]);
+        t.set(
+            &format!("ai rates {set}"),
+            "validate",
+            ai,
+            &[set],
+            &[needle],
+        );
     }
     t.case(
         "ai rates npy wrong shape",
@@ -1122,7 +1268,10 @@ fn table() -> Vec<Case> {
         ("model.parameters.p=1.5", "model.parameters"),
         ("model.parameters.R=-1", "model.parameters"),
         ("model.parameters.eta=.nan", "model.parameters"),
-        ("initial_weights={kind: file, path: nothere.npy}", "nothere.npy"),
+        (
+            "initial_weights={kind: file, path: nothere.npy}",
+            "nothere.npy",
+        ),
         ("initial_weights={kind: magic}", "magic"),
         ("optimization.threads=many", "invalid"),
         ("model.parameters.gama=3", "gama"),

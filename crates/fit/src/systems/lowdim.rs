@@ -108,7 +108,13 @@ fn check_integration(file: &Path, i: &Integration, dim: f64, batch: f64) -> Resu
         bail!("{}: integration.every must be >= 1", file.display());
     }
     let steps = i.duration / i.dt;
-    check_trace(file, "integration.duration / integration.dt", steps, i.every as f64, dim * batch)?;
+    check_trace(
+        file,
+        "integration.duration / integration.dt",
+        steps,
+        i.every as f64,
+        dim * batch,
+    )?;
     i.steps().map_err(|e| fe(file, e))
 }
 
@@ -116,7 +122,11 @@ fn check_integration(file: &Path, i: &Integration, dim: f64, batch: f64) -> Resu
 fn check_trace(file: &Path, fields: &str, steps: f64, every: f64, width: f64) -> Result<()> {
     crate::budget::check_memory(
         file,
-        &[("the recorded trajectories", fields, (steps / every + 1.0) * (width + 1.0) * 8.0 * 3.0)],
+        &[(
+            "the recorded trajectories",
+            fields,
+            (steps / every + 1.0) * (width + 1.0) * 8.0 * 3.0,
+        )],
     )?;
     crate::budget::check_work(file, "the simulation", fields, steps * width)
 }
@@ -141,7 +151,11 @@ fn check_search(file: &Path, f: &FixedPointSearch, dim: usize) -> Result<()> {
     let starts = (f.per_axis as f64).powi(dim as i32);
     crate::budget::check_memory(
         file,
-        &[("the Newton starts", "fixed_points.per_axis", starts * dim as f64 * 8.0 * 8.0)],
+        &[(
+            "the Newton starts",
+            "fixed_points.per_axis",
+            starts * dim as f64 * 8.0 * 8.0,
+        )],
     )?;
     f.starts(dim).map(|_| ()).map_err(|e| fe(file, e))
 }
@@ -151,10 +165,17 @@ fn check_population(file: &Path, exp: &PopulationExperiment) -> Result<()> {
     SigmoidPopulation::new(p.a, p.theta, p.w, p.i_ext, p.tau)
         .map_err(|e| fe(file, format!("model.parameters: {e}")))?;
     if exp.initial_states.is_empty() {
-        bail!("{}: initial_states is empty; give at least one initial rate", file.display());
+        bail!(
+            "{}: initial_states is empty; give at least one initial rate",
+            file.display()
+        );
     }
     if let Some(k) = exp.initial_states.iter().position(|r| !r.is_finite()) {
-        bail!("{}: initial_states[{k}] = {} is not finite", file.display(), exp.initial_states[k]);
+        bail!(
+            "{}: initial_states[{k}] = {} is not finite",
+            file.display(),
+            exp.initial_states[k]
+        );
     }
     check_integration(file, &exp.integration, 1.0, exp.initial_states.len() as f64)?;
     check_search(file, &exp.fixed_points, 1)?;
@@ -164,7 +185,11 @@ fn check_population(file: &Path, exp: &PopulationExperiment) -> Result<()> {
         let cells = ex.w.n as f64 * ex.i_ext.n as f64;
         crate::budget::check_memory(
             file,
-            &[("the fixed-point-count map", "exploration.w.n and exploration.I_ext.n", cells * 64.0)],
+            &[(
+                "the fixed-point-count map",
+                "exploration.w.n and exploration.I_ext.n",
+                cells * 64.0,
+            )],
         )?;
         crate::budget::check_work(
             file,
@@ -176,13 +201,23 @@ fn check_population(file: &Path, exp: &PopulationExperiment) -> Result<()> {
     if let Some(n) = &exp.noise {
         crate::budget::positive(file, "noise.duration", n.duration)?;
         crate::budget::positive(file, "noise.tau_ou", n.tau_ou)?;
-        for (f, v) in [("noise.I_ext", n.i_ext), ("noise.sigma", n.sigma), ("noise.r0", n.r0)] {
+        for (f, v) in [
+            ("noise.I_ext", n.i_ext),
+            ("noise.sigma", n.sigma),
+            ("noise.r0", n.r0),
+        ] {
             crate::budget::finite(file, f, v)?;
         }
         if n.sigma < 0.0 {
             bail!("{}: noise.sigma = {} must be >= 0", file.display(), n.sigma);
         }
-        check_trace(file, "noise.duration / integration.dt", n.duration / exp.integration.dt, 1.0, 3.0)?;
+        check_trace(
+            file,
+            "noise.duration / integration.dt",
+            n.duration / exp.integration.dt,
+            1.0,
+            3.0,
+        )?;
     }
     Ok(())
 }
@@ -193,7 +228,10 @@ fn check_fhn(file: &Path, exp: &FhnExperiment) -> Result<()> {
     FitzHughNagumo::new(p.tau, p.a, p.b, p.i, form)
         .map_err(|e| fe(file, format!("model.parameters: {e}")))?;
     if exp.initial_states.is_empty() {
-        bail!("{}: initial_states is empty; give at least one [v, w]", file.display());
+        bail!(
+            "{}: initial_states is empty; give at least one [v, w]",
+            file.display()
+        );
     }
     if exp.initial_states.iter().flatten().any(|x| !x.is_finite()) {
         bail!("{}: initial_states must be finite", file.display());
@@ -203,15 +241,28 @@ fn check_fhn(file: &Path, exp: &FhnExperiment) -> Result<()> {
     let pp = &exp.phase_plane;
     for (f, r) in [("phase_plane.v", pp.v), ("phase_plane.w", pp.w)] {
         if !(r[0].is_finite() && r[1].is_finite() && r[0] < r[1]) {
-            bail!("{}: {f} = [{}, {}] must be finite with low < high", file.display(), r[0], r[1]);
+            bail!(
+                "{}: {f} = [{}, {}] must be finite with low < high",
+                file.display(),
+                r[0],
+                r[1]
+            );
         }
     }
     if pp.grid < 2 {
-        bail!("{}: phase_plane.grid = {} must be >= 2", file.display(), pp.grid);
+        bail!(
+            "{}: phase_plane.grid = {} must be >= 2",
+            file.display(),
+            pp.grid
+        );
     }
     crate::budget::check_memory(
         file,
-        &[("the nullcline grid", "phase_plane.grid", (pp.grid as f64).powi(2) * 8.0 * 8.0)],
+        &[(
+            "the nullcline grid",
+            "phase_plane.grid",
+            (pp.grid as f64).powi(2) * 8.0 * 8.0,
+        )],
     )?;
     if let Some(c) = &exp.continuation {
         check_range(file, "continuation.I", &c.i)?;
@@ -221,7 +272,13 @@ fn check_fhn(file: &Path, exp: &FhnExperiment) -> Result<()> {
         crate::budget::positive(file, "limit_cycle.dt", lc.dt)?;
         crate::budget::positive(file, "limit_cycle.duration", lc.duration)?;
         crate::budget::finite(file, "limit_cycle.I", lc.i)?;
-        check_trace(file, "limit_cycle.duration / limit_cycle.dt", lc.duration / lc.dt, 1.0, 2.0)?;
+        check_trace(
+            file,
+            "limit_cycle.duration / limit_cycle.dt",
+            lc.duration / lc.dt,
+            1.0,
+            2.0,
+        )?;
     }
     if let Some(o) = &exp.optimization {
         fhn_form(&o.form).map_err(|e| fe(file, format!("optimization.form: {e}")))?;
@@ -235,7 +292,13 @@ fn check_fhn(file: &Path, exp: &FhnExperiment) -> Result<()> {
                 o.hi
             );
         }
-        check_trace(file, "optimization.runs and optimization.steps", o.steps as f64, 1.0, o.runs as f64 * 2.0)?;
+        check_trace(
+            file,
+            "optimization.runs and optimization.steps",
+            o.steps as f64,
+            1.0,
+            o.runs as f64 * 2.0,
+        )?;
     }
     Ok(())
 }
@@ -244,7 +307,13 @@ fn check_network(file: &Path, exp: &NetworkExperiment) -> Result<()> {
     let m = &exp.model;
     let p = &m.parameters;
     Nonlinearity::parse(&m.nonlinearity).ok_or_else(|| {
-        fe(file, format!("model.nonlinearity `{}`: expected linear or tanh", m.nonlinearity))
+        fe(
+            file,
+            format!(
+                "model.nonlinearity `{}`: expected linear or tanh",
+                m.nonlinearity
+            ),
+        )
     })?;
     crate::budget::finite(file, "model.parameters.g", p.g)?;
     crate::budget::finite(file, "model.parameters.mean", p.mean)?;
@@ -259,7 +328,13 @@ fn check_network(file: &Path, exp: &NetworkExperiment) -> Result<()> {
             );
         }
         if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-            bail!("{}: model.weights: W[{}, {}] = {} is not finite", path.display(), k / shape[0], k % shape[0], v[k]);
+            bail!(
+                "{}: model.weights: W[{}, {}] = {} is not finite",
+                path.display(),
+                k / shape[0],
+                k % shape[0],
+                v[k]
+            );
         }
         shape[0]
     } else {
@@ -271,7 +346,11 @@ fn check_network(file: &Path, exp: &NetworkExperiment) -> Result<()> {
     let nf = n as f64;
     crate::budget::check_memory(
         file,
-        &[("W and its eigen-decomposition", "model.parameters.n", 6.0 * nf * nf * 8.0)],
+        &[(
+            "W and its eigen-decomposition",
+            "model.parameters.n",
+            6.0 * nf * nf * 8.0,
+        )],
     )?;
     check_integration(file, &exp.integration, nf, 2.0)?;
     if let Some(ly) = &exp.lyapunov {
@@ -283,13 +362,20 @@ fn check_network(file: &Path, exp: &NetworkExperiment) -> Result<()> {
             crate::budget::positive(file, f, v)?;
         }
         if !(ly.transient.is_finite() && ly.transient >= 0.0) {
-            bail!("{}: lyapunov.transient = {} must be a finite number >= 0", file.display(), ly.transient);
+            bail!(
+                "{}: lyapunov.transient = {} must be a finite number >= 0",
+                file.display(),
+                ly.transient
+            );
         }
         if ly.realizations == 0 {
             bail!("{}: lyapunov.realizations must be >= 1", file.display());
         }
         if m.weights.is_some() && ly.realizations > 1 {
-            bail!("{}: lyapunov.realizations > 1 needs random weights, not model.weights", file.display());
+            bail!(
+                "{}: lyapunov.realizations > 1 needs random weights, not model.weights",
+                file.display()
+            );
         }
         crate::budget::check_work(
             file,

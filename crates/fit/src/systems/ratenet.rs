@@ -442,7 +442,6 @@ fn run_prepared(
     net: Arc<RateNetwork>,
     fit: &mut RateFit,
 ) -> Result<()> {
-
     let out = &ctx.out_dir;
     let hash = ctx.experiment_hash();
     let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
@@ -547,8 +546,12 @@ fn run_prepared(
             .optimization
             .stop_within
             .is_some_and(|tol| fit.settings.targets.reached(rep.mean_e, rep.mean_i, tol));
-        if done || fit.steps_done() % exp.optimization.checkpoint_every.max(1) == 0 {
-            save_ckpt(&fit, wall + start.elapsed().as_secs_f64())?;
+        if done
+            || fit
+                .steps_done()
+                .is_multiple_of(exp.optimization.checkpoint_every.max(1))
+        {
+            save_ckpt(fit, wall + start.elapsed().as_secs_f64())?;
         }
         last = Some(rep);
         if done {
@@ -557,7 +560,7 @@ fn run_prepared(
         }
     }
     bar.finish_and_clear();
-    save_ckpt(&fit, wall + start.elapsed().as_secs_f64())?;
+    save_ckpt(fit, wall + start.elapsed().as_secs_f64())?;
 
     // Final state: the fixed point at the last *reported* parameters when a target stop
     // happened (those met the targets), else at the current ones.
