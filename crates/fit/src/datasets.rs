@@ -39,7 +39,13 @@ pub fn resolve_dataset(name: &str, exp_path: &Path) -> Result<PathBuf> {
     }
     let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     bail!(
-        "dataset `{name}` not found; looked in: {}",
+        "{} `{name}` not found; looked in: {}",
+        // A name with an extension is a file (noise, trace, target), else a dataset folder.
+        if name.contains('.') {
+            "file"
+        } else {
+            "dataset"
+        },
         looked.join(", ")
     )
 }

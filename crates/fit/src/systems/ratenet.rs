@@ -348,6 +348,30 @@ fn prepare(ctx: &RunContext) -> Result<(Experiment, Arc<RateNetwork>, RateFit)> 
             p.N
         );
     }
+    let path = ctx.exp_path.as_path();
+    let (newton, o) = (&exp.integration.newton, &exp.optimization);
+    crate::budget::positive(path, "integration.newton.tol", newton.tol)?;
+    if newton.max_iter == 0 {
+        bail!("{file}: integration.newton.max_iter must be >= 1");
+    }
+    if !(exp.integration.r_init.is_finite() && exp.integration.r_init >= 0.0) {
+        bail!(
+            "{file}: integration.r_init = {} must be a finite rate >= 0 (Hz)",
+            exp.integration.r_init
+        );
+    }
+    if !(o.epsilon.is_finite() && o.epsilon >= 0.0) {
+        bail!(
+            "{file}: optimization.epsilon = {} must be a finite number >= 0",
+            o.epsilon
+        );
+    }
+    if o.checkpoint_every == 0 {
+        bail!("{file}: optimization.checkpoint_every must be >= 1");
+    }
+    if let Some(t) = o.stop_within {
+        crate::budget::positive(path, "optimization.stop_within", t)?;
+    }
     let nf = p.N as f64;
     crate::budget::check_memory(
         &ctx.exp_path,
