@@ -204,11 +204,19 @@ fn diagnose(eval: &Evaluation, setup: &NetworkSetup, bad_loss: bool) -> String {
         ),
         None => {
             let big = out.trace.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            format!(
-                "The simulation is finite (largest |state| {big:.3e}) but the observed spectrum \
-                 is not: a huge but finite trace overflows the spectrum, else look at \
-                 observation.stride, observation.nperseg and noverlap, and observation.bold."
-            )
+            if big > 1e100 {
+                format!(
+                    "The simulation blows up (largest |state| {big:.3e}, finite but too large for \
+                     its spectrum): look at the parameter values and bounds (low/high, \
+                     optimization.bounds), the optimizer's lr and integration.dt."
+                )
+            } else {
+                format!(
+                    "The simulation is finite (largest |state| {big:.3e}) but the observed \
+                     spectrum is not: look at observation.stride, observation.nperseg and \
+                     noverlap, and observation.bold."
+                )
+            }
         }
     }
 }
