@@ -64,6 +64,13 @@ pub fn grid_axes(setup: &NetworkSetup, path: &Path) -> Result<Vec<Axis>> {
                     path.display()
                 );
             }
+            if let Some(n) = f.n {
+                // The axis itself is allocated before the grid's size is checked.
+                crate::budget::check_memory(
+                    path,
+                    &[("a grid axis", &format!("{name}.n"), n as f64 * 8.0 * 4.0)],
+                )?;
+            }
             match (f.low, f.high, f.n) {
                 (Some(lo), Some(hi), Some(n)) if n >= 1 => Ok(Axis {
                     name,

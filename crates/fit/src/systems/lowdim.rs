@@ -138,7 +138,10 @@ fn check_range(file: &Path, field: &str, r: &Range) -> Result<()> {
     if r.n == 0 {
         bail!("{}: {field}.n must be >= 1", file.display());
     }
-    Ok(())
+    crate::budget::check_memory(
+        file,
+        &[("a range", &format!("{field}.n"), r.n as f64 * 8.0 * 64.0)],
+    )
 }
 
 /// `fixed_points:` for a `dim`-dimensional system.
