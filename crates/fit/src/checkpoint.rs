@@ -51,25 +51,29 @@ fn ckpt_root(run: &Path) -> PathBuf {
 /// Writes checkpoint `meta` with the optimizer bytes into `run/checkpoints/step-NNNNNN/`.
 pub fn save(run: &Path, meta: &CheckpointMeta, optimizer: &[u8]) -> Result<PathBuf> {
     let root = ckpt_root(run);
-    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(&root)
+        .with_context(|| format!("cannot create the checkpoints folder {}", root.display()))?;
     let name = format!("step-{:06}", meta.step);
     let tmp = root.join(format!(".{name}.tmp"));
     let dst = root.join(&name);
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
+        std::fs::remove_dir_all(&tmp)
+            .with_context(|| format!("cannot remove the stale {}", tmp.display()))?;
     }
-    std::fs::create_dir_all(&tmp)?;
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     write_json(&tmp.join("meta.json"), meta)?;
     write_atomic(&tmp.join(OPTIMIZER_FILE), optimizer)?;
     if dst.exists() {
-        std::fs::remove_dir_all(&dst)?;
+        std::fs::remove_dir_all(&dst)
+            .with_context(|| format!("cannot replace checkpoint {}", dst.display()))?;
     }
     std::fs::rename(&tmp, &dst)
         .with_context(|| format!("cannot publish checkpoint {}", dst.display()))?;
     let mut all = list(run)?;
     while all.len() > KEEP {
         let (_, old) = all.remove(0);
-        std::fs::remove_dir_all(old)?;
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove the old checkpoint {}", old.display()))?;
     }
     Ok(dst)
 }
@@ -81,8 +85,10 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for e in std::fs::read_dir(&root)? {
-        let p = e?.path();
+    for e in std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()))? {
+        let p = e
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .path();
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -105,14 +111,18 @@ pub fn latest(run: &Path) -> Result<Option<(CheckpointMeta, Vec<u8>)>> {
     let Some((_, dir)) = list(run)?.pop() else {
         return Ok(None);
     };
-    let meta: CheckpointMeta = serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)
+    let meta_path = dir.join("meta.json");
+    let meta_bytes = std::fs::read(&meta_path)
+        .with_context(|| format!("cannot read {}", meta_path.display()))?;
+    let meta: CheckpointMeta = serde_json::from_slice(&meta_bytes)
         .with_context(|| format!("{}: unreadable checkpoint", dir.display()))?;
     let file = if dir.join(OPTIMIZER_FILE).exists() {
         OPTIMIZER_FILE
     } else {
         LEGACY_OPTIMIZER_FILE
     };
-    let bytes = std::fs::read(dir.join(file))?;
+    let bytes = std::fs::read(dir.join(file))
+        .with_context(|| format!("cannot read {}", dir.join(file).display()))?;
     Ok(Some((meta, bytes)))
 }
 

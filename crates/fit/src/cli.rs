@@ -13,6 +13,13 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Memory budget: refuse runs whose arrays would need more (`8G`, `500M`; default: half
+    /// the machine's memory).
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+    /// Work budget in state-variable updates: refuse longer runs (`1e13`; default 1e12).
+    #[arg(long, global = true, value_name = "UPDATES")]
+    pub max_work: Option<String>,
 }
 
 /// Options shared by commands that read an experiment.
@@ -43,7 +50,7 @@ pub enum Command {
         #[arg(long)]
         resume: bool,
         /// Move an existing run folder aside (renamed, not deleted) and start over.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         fresh: bool,
     },
     /// Simulate a Jansen-Rit experiment and write its trace.
@@ -134,7 +141,13 @@ pub fn move_aside(dir: &Path) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
         let aside = PathBuf::from(format!("{}.{stamp}.old", dir.display()));
-        std::fs::rename(dir, &aside)?;
+        std::fs::rename(dir, &aside).with_context(|| {
+            format!(
+                "--fresh: cannot move the run folder {} aside to {}",
+                dir.display(),
+                aside.display()
+            )
+        })?;
         eprintln!(
             "moved the existing {} to {}",
             dir.display(),
@@ -142,6 +155,35 @@ pub fn move_aside(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Creates a run folder, naming it (and what is in the way) when that fails.
+pub fn create_run_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "cannot create the run folder {}: a file of that name exists (choose another --out)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
+    // A folder that exists but cannot be written fails here, not after the run.
+    let probe = dir.join(format!(".fit-write-test.{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("cannot write into the run folder {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Prefixes `e` with the experiment file unless the message names it already, so every error
+/// of a command that reads an experiment says which file it is about.
+fn in_file(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    let shown = path.display().to_string();
+    if format!("{e:#}").contains(&shown) {
+        e
+    } else {
+        e.context(shown)
+    }
 }
 
 /// Dispatches `fit run` by the experiment's `model.name`.
@@ -152,7 +194,7 @@ pub fn run_experiment(ctx: &RunContext) -> Result<()> {
     }
     match systems::find(&model) {
         Some(s) => {
-            std::fs::create_dir_all(&ctx.out_dir)?;
+            create_run_dir(&ctx.out_dir)?;
             (s.run)(ctx)
         }
         None => bail!(
@@ -181,11 +223,38 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             print!("{e}");
             return Ok(());
         }
-        Err(e) => bail!("{e}"),
+        Err(e) => bail!("{}", e.to_string().trim_start_matches("error: ").trim_end()),
     };
-    match cli.command {
+    if let Some(m) = &cli.max_memory {
+        crate::budget::set_max_memory(
+            crate::budget::parse_size(m).map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?,
+        );
+    }
+    if let Some(w) = &cli.max_work {
+        crate::budget::set_max_work(
+            crate::budget::parse_count(w).map_err(|e| anyhow::anyhow!("--max-work: {e}"))?,
+        );
+    }
+    let exp_path = match &cli.command {
+        Command::Run { exp, .. }
+        | Command::Simulate { exp }
+        | Command::Validate { exp }
+        | Command::Explore { exp, .. }
+        | Command::Gradcheck { exp } => Some(exp.experiment.clone()),
+        _ => None,
+    };
+    dispatch(cli.command).map_err(|e| match &exp_path {
+        Some(p) => in_file(p, e),
+        None => e,
+    })
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    use crate::check::Purpose;
+    match command {
         Command::Run { exp, resume, fresh } => {
             let ctx = context(&exp, "", resume)?;
+            crate::check::experiment(&ctx, Purpose::Run)?;
             if fresh {
                 move_aside(&ctx.out_dir)?;
             } else if resume
@@ -198,19 +267,17 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             }
             run_experiment(&ctx)
         }
-        Command::Simulate { exp } => simulate::simulate(&context(&exp, "-sim", false)?),
+        Command::Simulate { exp } => {
+            let ctx = context(&exp, "-sim", false)?;
+            crate::check::experiment(&ctx, Purpose::Simulate)?;
+            simulate::simulate(&ctx)
+        }
         Command::Validate { exp } => {
             let ctx = context(&exp, "", false)?;
             let model = yaml::model_name(&ctx.exp_path, &ctx.text)?;
             if dynamics::ModelKind::from_name(&model).is_some() {
-                let setup = simulate::load(&ctx)?;
-                if let Some(opt) = &setup.exp.optimization {
-                    crate::optimizer::build(opt, &ctx.exp_path)?;
-                    crate::optimizer::transforms(&setup, opt.bounds, &ctx.exp_path)?;
-                }
-                // The observation and loss settings (no simulation runs).
-                let device = dynamics::f64_device(setup.backend, false);
-                crate::objective::Objective::new(&setup, 1, &device, false)?;
+                // The same pass every command runs first (no simulation runs).
+                let setup = crate::check::network(&ctx, Purpose::Validate)?;
                 println!(
                     "{}: valid {model} experiment ({} coupling, {} integration): {} regions, {} steps of {} ms, history {} steps, {} free parameter(s)",
                     ctx.exp_path.display(),
@@ -222,8 +289,8 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
                     setup.problem.horizon,
                     setup.free.len()
                 );
-            } else if let Some(system) = systems::find(&model) {
-                (system.validate)(&ctx)?;
+            } else if systems::find(&model).is_some() {
+                crate::check::experiment(&ctx, Purpose::Validate)?;
                 println!("{}: valid {model} experiment", ctx.exp_path.display());
             } else {
                 bail!(
@@ -237,13 +304,23 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             Ok(())
         }
         Command::Explore { exp, shard } => {
-            crate::explore::explore(&context(&exp, "-grid", false)?, shard.as_deref())
+            let ctx = context(&exp, "-grid", false)?;
+            if let Some(s) = &shard {
+                crate::explore::parse_shard(s)?;
+            }
+            crate::check::experiment(&ctx, Purpose::Explore)?;
+            crate::explore::explore(&ctx, shard.as_deref())
         }
         Command::Merge { dir } => crate::explore::merge(&dir),
         Command::Compare { runs, out, by } => {
             let by = compare::By::parse(&by)?;
+            if runs.is_empty() {
+                bail!("fit compare: name at least one run folder");
+            }
             let out = out.unwrap_or_else(|| PathBuf::from("."));
-            std::fs::create_dir_all(&out)?;
+            std::fs::create_dir_all(&out).with_context(|| {
+                format!("compare --out: cannot create the folder {}", out.display())
+            })?;
             let table = compare::compare(&runs, &out, by)?;
             print!("{table}");
             println!(
@@ -254,7 +331,11 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             );
             Ok(())
         }
-        Command::Gradcheck { exp } => crate::bench::gradcheck(&context(&exp, "", false)?),
+        Command::Gradcheck { exp } => {
+            let ctx = context(&exp, "", false)?;
+            crate::check::experiment(&ctx, Purpose::Gradcheck)?;
+            crate::gradcheck::gradcheck(&ctx)
+        }
         Command::Bench {
             steps,
             quick,

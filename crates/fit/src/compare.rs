@@ -79,13 +79,35 @@ fn read_truth(dir: &Path, config: Option<&Value>) -> BTreeMap<String, f64> {
     out
 }
 
+/// A trajectory a comparison can use: `step,loss,…` columns and at least one row.
+fn read_trajectory(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let (header, rows) = read_csv(path)?;
+    if header.len() < 2 || header[0] != "step" || header[1] != "loss" {
+        bail!(
+            "{}: header `{}` is not a trajectory's (it starts with `step,loss`)",
+            path.display(),
+            header.join(",")
+        );
+    }
+    if rows.is_empty() {
+        bail!("{}: no rows (the run wrote no step)", path.display());
+    }
+    Ok((header, rows))
+}
+
 /// Reads `trajectory.csv` of a run folder (or of each start of a grid of fits).
 pub fn read_run(dir: &Path) -> Result<Vec<RunSummary>> {
+    if !dir.is_dir() {
+        bail!(
+            "{}: not a folder (fit compare takes run folders)",
+            dir.display()
+        );
+    }
     let config = read_config(dir);
     let truth = read_truth(dir, config.as_ref());
     let single = dir.join("trajectory.csv");
     if single.exists() {
-        let (header, rows) = read_csv(&single)?;
+        let (header, rows) = read_trajectory(&single)?;
         return Ok(vec![RunSummary {
             dir: dir.to_path_buf(),
             header,
@@ -97,13 +119,14 @@ pub fn read_run(dir: &Path) -> Result<Vec<RunSummary>> {
     let starts = dir.join("starts");
     if starts.exists() {
         let mut out = Vec::new();
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&starts)?
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&starts)
+            .with_context(|| format!("cannot list {}", starts.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         entries.sort();
         for p in entries {
             if p.extension().is_some_and(|e| e == "csv") {
-                let (header, rows) = read_csv(&p)?;
+                let (header, rows) = read_trajectory(&p)?;
                 out.push(RunSummary {
                     dir: p,
                     header,
@@ -182,7 +205,11 @@ pub fn compare(dirs: &[PathBuf], out: &Path, by: By) -> Result<String> {
     }
     let mut params: Vec<String> = Vec::new();
     for r in &runs {
-        for h in &r.header[2..r.header.len().saturating_sub(2)] {
+        for h in r
+            .header
+            .get(2..r.header.len().saturating_sub(2))
+            .unwrap_or(&[])
+        {
             if !params.contains(h) {
                 params.push(h.clone());
             }

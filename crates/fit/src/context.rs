@@ -53,8 +53,10 @@ impl RunContext {
         quiet: bool,
     ) -> Result<Self> {
         for o in overrides {
-            crate::yaml::split_override(o)?;
+            crate::yaml::split_override(o)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", exp_path.display()))?;
         }
+        crate::check::backend(exp_path, &text, overrides)?;
         let tree = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).ok();
         let backend = tree
             .as_ref()

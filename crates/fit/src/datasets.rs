@@ -21,31 +21,49 @@ pub fn dataset_search_path(exp_path: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Finds a dataset folder (or file) by name or path.
+/// Finds a dataset folder (or file) by name or path: a bare name next to the experiment file
+/// first, then in the dataset folders.
 pub fn resolve_dataset(name: &str, exp_path: &Path) -> Result<PathBuf> {
+    if name.trim().is_empty() {
+        bail!("empty file or dataset name");
+    }
     if PathBuf::from(name).is_absolute() || name.contains('/') {
         return resolve_file(name, exp_path);
     }
     let dirs = dataset_search_path(exp_path);
-    let candidates: Vec<PathBuf> = dirs.iter().map(|d| d.join(name)).collect();
+    let mut candidates: Vec<PathBuf> = vec![exp_dir(exp_path).join(name)];
+    candidates.extend(dirs.iter().map(|d| d.join(name)));
+    candidates.dedup();
     if let Some(p) = candidates.iter().find(|p| p.exists()) {
         return Ok(p.clone());
     }
     let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     bail!(
-        "dataset `{name}` not found; looked in: {}",
+        "{} `{name}` not found; looked in: {}",
+        // A name with an extension is a file (noise, trace, target), else a dataset folder.
+        if name.contains('.') {
+            "file"
+        } else {
+            "dataset"
+        },
         looked.join(", ")
     )
 }
 
-/// Finds a file given as a path: as written, relative to the experiment file, then inside the
-/// dataset folders (so `dk_average/<file>.tsv` names a file of a shipped dataset).
+/// The folder of the experiment file (`.` for a bare file name).
+fn exp_dir(exp_path: &Path) -> &Path {
+    exp_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Finds a file given as a path: relative to the experiment file, as written (from the current
+/// folder), then inside the dataset folders (so `dk_average/<file>.tsv` names a file of a
+/// shipped dataset).
 fn resolve_file(name: &str, exp_path: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(name);
-    let mut candidates = vec![
-        p.clone(),
-        exp_path.parent().unwrap_or(Path::new(".")).join(name),
-    ];
+    let mut candidates = vec![exp_dir(exp_path).join(name), p.clone()];
     if !p.is_absolute() {
         candidates.extend(dataset_search_path(exp_path).iter().map(|d| d.join(name)));
     }

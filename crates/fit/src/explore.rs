@@ -64,6 +64,13 @@ pub fn grid_axes(setup: &NetworkSetup, path: &Path) -> Result<Vec<Axis>> {
                     path.display()
                 );
             }
+            if let Some(n) = f.n {
+                // The axis itself is allocated before the grid's size is checked.
+                crate::budget::check_memory(
+                    path,
+                    &[("a grid axis", &format!("{name}.n"), n as f64 * 8.0 * 4.0)],
+                )?;
+            }
             match (f.low, f.high, f.n) {
                 (Some(lo), Some(hi), Some(n)) if n >= 1 => Ok(Axis {
                     name,
@@ -94,7 +101,12 @@ pub fn parse_shard(spec: &str) -> Result<(usize, usize)> {
     let (k, n) = spec
         .split_once('/')
         .ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
-    let (k, n): (usize, usize) = (k.trim().parse()?, n.trim().parse()?);
+    let num = |x: &str| -> Result<usize> {
+        x.trim().parse().map_err(|_| {
+            anyhow!("--shard {spec}: `{}` is not a whole number; expected K/N with 1 <= K <= N (e.g. 2/4)", x.trim())
+        })
+    };
+    let (k, n) = (num(k)?, num(n)?);
     if n == 0 || k == 0 || k > n {
         bail!("--shard {spec}: need 1 <= K <= N");
     }
@@ -184,13 +196,14 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     sab / (saa * sbb).sqrt()
 }
 
-/// Evaluates points `range` of the grid; returns `[statistic][point]`.
+/// Evaluates points `range` of the grid; returns `[statistic][point]` and how many points
+/// diverged (a non-finite observation: every statistic of such a point is NaN).
 fn evaluate_points(
     ctx: &RunContext,
     setup: &NetworkSetup,
     axes: &[Axis],
     range: std::ops::Range<usize>,
-) -> Result<Vec<Vec<f64>>> {
+) -> Result<(Vec<Vec<f64>>, usize)> {
     let stats = statistics(setup);
     let device = dynamics::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
@@ -221,6 +234,7 @@ fn evaluate_points(
     let freqs = obj.welch.freqs().to_vec();
     let obs = &setup.exp.observation;
     let mut out = vec![Vec::with_capacity(range.len()); stats.len()];
+    let mut diverged = 0;
     let bar = progress_bar(range.len() as u64, ctx.quiet);
     bar.set_prefix("grid");
     let mut k = range.start;
@@ -284,6 +298,14 @@ fn evaluate_points(
             .and_then(|e| e.peak_significance_threshold);
         for j in 0..b {
             let s = &host[j * nf..(j + 1) * nf];
+            if s.iter().any(|v| !v.is_finite()) {
+                // A diverged simulation has no peak: NaN, never a frequency of 0 Hz.
+                diverged += 1;
+                for o in out.iter_mut() {
+                    o.push(f64::NAN);
+                }
+                continue;
+            }
             let significance = || spectra::peak_significance(&freqs, s, obs.band, obs.exclude_dc);
             for (si, stat) in stats.iter().enumerate() {
                 out[si].push(match stat {
@@ -303,7 +325,7 @@ fn evaluate_points(
         bar.set_position((k - range.start) as u64);
     }
     bar.finish_and_clear();
-    Ok(out)
+    Ok((out, diverged))
 }
 
 /// Writes grid arrays, axes and heatmaps from complete values `[statistic][point]`.
@@ -366,11 +388,19 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
     let points: usize = axes.iter().map(|a| a.values.len()).product();
     let (k, n) = shard.map(parse_shard).transpose()?.unwrap_or((1, 1));
     let range = shard_range(points, k, n);
-    std::fs::create_dir_all(&ctx.out_dir)?;
+    crate::cli::create_run_dir(&ctx.out_dir)?;
     write_resolved(ctx)?;
     let t0 = std::time::Instant::now();
-    let values = evaluate_points(ctx, &setup, &axes, range.clone())?;
+    let (values, diverged) = evaluate_points(ctx, &setup, &axes, range.clone())?;
     let wall = t0.elapsed().as_secs_f64();
+    if diverged > 0 {
+        eprintln!(
+            "{}: {diverged} of {} grid points diverged (non-finite simulation or spectrum); \
+             they are NaN in every grid_*.npy (look at integration.dt and the axes' low/high)",
+            ctx.exp_path.display(),
+            range.len()
+        );
+    }
     if shard.is_none() {
         write_outputs(&ctx.out_dir, &axes, &stats, &values)?;
         println!(
@@ -410,15 +440,25 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
 pub fn merge(dir: &Path) -> Result<()> {
     let sdir = dir.join("shards");
     let mut files: Vec<ShardFile> = Vec::new();
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
     for e in
         std::fs::read_dir(&sdir).with_context(|| format!("{}: no shards folder", dir.display()))?
     {
-        let p = e?.path();
+        let p = e
+            .with_context(|| format!("cannot list the shards folder {}", sdir.display()))?
+            .path();
         if p.extension().is_some_and(|x| x == "json") {
-            files.push(
-                serde_json::from_slice(&std::fs::read(&p)?)
-                    .with_context(|| format!("{}: unreadable shard", p.display()))?,
-            );
+            let bytes =
+                std::fs::read(&p).with_context(|| format!("cannot read shard {}", p.display()))?;
+            let f: ShardFile = serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{}: not a shard file written by `fit explore --shard`",
+                    p.display()
+                )
+            })?;
+            check_shard(&f, &p)?;
+            paths.push(p);
+            files.push(f);
         }
     }
     let first = files
@@ -426,21 +466,40 @@ pub fn merge(dir: &Path) -> Result<()> {
         .ok_or_else(|| anyhow!("{}: no shard files", sdir.display()))?
         .clone();
     let n = first.shard[1];
-    files.sort_by_key(|f| f.shard[0]);
-    for f in &files {
+    for (f, p) in files.iter().zip(&paths) {
         if f.experiment_hash != first.experiment_hash
             || f.shard[1] != n
             || f.axes != first.axes
             || f.statistics != first.statistics
+            || f.points != first.points
         {
             bail!(
-                "{}: shard {}/{} belongs to a different experiment or split",
-                sdir.display(),
+                "{}: shard {}/{} belongs to a different experiment or split than {}",
+                p.display(),
                 f.shard[0],
-                f.shard[1]
+                f.shard[1],
+                paths[0].display()
             );
         }
     }
+    for (a, (f, p)) in files.iter().zip(&paths).enumerate() {
+        if let Some(q) = files[..a]
+            .iter()
+            .zip(&paths)
+            .find(|(g, _)| g.shard[0] == f.shard[0])
+            .map(|(_, q)| q)
+        {
+            bail!(
+                "{} and {} both claim shard {}/{n}; remove one",
+                q.display(),
+                p.display(),
+                f.shard[0]
+            );
+        }
+    }
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&a| files[a].shard[0]);
+    let files: Vec<ShardFile> = order.iter().map(|&a| files[a].clone()).collect();
     let have: Vec<usize> = files.iter().map(|f| f.shard[0]).collect();
     let missing: Vec<usize> = (1..=n).filter(|k| !have.contains(k)).collect();
     if !missing.is_empty() {
@@ -449,13 +508,24 @@ pub fn merge(dir: &Path) -> Result<()> {
             sdir.display()
         );
     }
-    let mut values = vec![vec![0.0; first.points]; first.statistics.len()];
+    // Every cell must be written by exactly one shard: a gap would otherwise read as 0.0.
+    let mut values = vec![vec![f64::NAN; first.points]; first.statistics.len()];
+    let mut filled = vec![false; first.points];
     for f in &files {
         for (s, v) in f.values_bits.iter().enumerate() {
             for (j, bits) in v.iter().enumerate() {
                 values[s][f.start + j] = f64::from_bits(*bits);
             }
         }
+        filled[f.start..f.start + f.values_bits[0].len()].fill(true);
+    }
+    if let Some(k) = filled.iter().position(|x| !x) {
+        bail!(
+            "{}: grid point {k} of {} is in no shard (the shards do not cover the grid); \
+             re-run the shards with --shard K/{n}",
+            sdir.display(),
+            first.points
+        );
     }
     write_outputs(dir, &first.axes, &first.statistics, &values)?;
     println!(
@@ -463,6 +533,46 @@ pub fn merge(dir: &Path) -> Result<()> {
         first.points,
         dir.display()
     );
+    Ok(())
+}
+
+/// A shard file's numbers agree with each other: its range lies inside the grid, the grid
+/// size is the product of the axes, and every statistic has one value per point of the range.
+fn check_shard(f: &ShardFile, path: &Path) -> Result<()> {
+    let file = path.display();
+    let [k, n] = f.shard;
+    if n == 0 || k == 0 || k > n {
+        bail!("{file}: shard = [{k}, {n}] must be K/N with 1 <= K <= N");
+    }
+    let product = f
+        .axes
+        .iter()
+        .try_fold(1usize, |acc, a| acc.checked_mul(a.values.len()));
+    if product != Some(f.points) {
+        bail!(
+            "{file}: points = {} but the axes give {} points",
+            f.points,
+            product.map_or("too many".to_string(), |p| p.to_string())
+        );
+    }
+    let range = shard_range(f.points, k, n);
+    let len = f.values_bits.first().map_or(0, Vec::len);
+    if f.start != range.start || len != range.len() {
+        bail!(
+            "{file}: shard {k}/{n} of {} points must hold points {}..{}, but it starts at {} \
+             with {len} values",
+            f.points,
+            range.start,
+            range.end,
+            f.start
+        );
+    }
+    if f.values_bits.len() != f.statistics.len() || f.values_bits.iter().any(|v| v.len() != len) {
+        bail!(
+            "{file}: values_bits must hold {} lists (one per statistic) of {len} values",
+            f.statistics.len()
+        );
+    }
     Ok(())
 }
 
@@ -481,7 +591,7 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
     let device = dynamics::f64_device(setup.backend, true);
     let mut obj = Objective::new(setup, points, &device, false)?;
     obj.set_target(setup, &ctx.exp_path)?;
-    std::fs::create_dir_all(ctx.out_dir.join("starts"))?;
+    crate::cli::create_run_dir(&ctx.out_dir.join("starts"))?;
     write_resolved(ctx)?;
     let names = column_names(setup);
     let mut header = vec!["step".to_string(), "loss".to_string()];

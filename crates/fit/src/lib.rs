@@ -6,6 +6,8 @@
 
 pub mod alloc;
 pub mod bench;
+pub mod budget;
+pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod compare;
@@ -14,6 +16,7 @@ pub mod context;
 pub mod datasets;
 pub mod explore;
 pub mod fc_plots;
+pub mod gradcheck;
 pub mod interrupt;
 pub mod network_setup;
 pub mod npy;

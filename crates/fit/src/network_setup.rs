@@ -291,9 +291,94 @@ fn observation_monitor(
     })
 }
 
+/// Memory and work of a network experiment, checked before the history, noise and traces are
+/// allocated: delay history and coupling ring (horizon × state × regions, per batch entry),
+/// N² weights and lags, the noise file, the observed series and the adjoint's checkpoints, and
+/// the steps of the run and of a warm transient.
+fn setup_budget(
+    exp: &Experiment,
+    exp_path: &Path,
+    n: usize,
+    ns: usize,
+    steps: usize,
+    horizon: usize,
+) -> Result<()> {
+    let (n, ns, steps, horizon) = (n as f64, ns as f64, steps as f64, horizon as f64);
+    let integ = &exp.integration;
+    let batch = exp
+        .optimization
+        .as_ref()
+        .map_or(1.0, |o| o.noise_realisations.max(1) as f64);
+    let segment = (integ.segment.max(1) as f64).min(steps);
+    let stride = exp.observation.stride.max(1) as f64;
+    let noise_file = if integ.noise.sigma > 0.0 && integ.noise.file.is_some() {
+        steps * ns * n * 8.0
+    } else {
+        0.0
+    };
+    let mut parts = vec![
+        (
+            "delay history",
+            "connectivity.conduction_speed, the tract lengths and integration.dt",
+            2.0 * horizon * ns * n * 8.0 * batch,
+        ),
+        (
+            "weights and delays",
+            "the connectome size N",
+            3.0 * n * n * 8.0,
+        ),
+        (
+            "noise file",
+            "integration.duration / integration.dt",
+            noise_file,
+        ),
+        (
+            "observed series",
+            "integration.duration / (integration.dt · observation.stride)",
+            steps / stride * n * 8.0 * batch * 2.0,
+        ),
+    ];
+    if exp.optimization.is_some() {
+        parts.push((
+            "gradient checkpoints",
+            "integration.duration / integration.dt and integration.segment",
+            ((steps / segment) * (ns + horizon * ns) + segment * ns * 4.0) * n * 8.0 * batch,
+        ));
+    }
+    crate::budget::check_memory(exp_path, &parts)?;
+    crate::budget::check_work(
+        exp_path,
+        "the run",
+        "integration.duration / integration.dt (and the connectome size)",
+        steps * (ns * n + n * n) * batch,
+    )?;
+    if let InitialCfg::Warm { transient } = exp.initial_conditions {
+        crate::budget::positive(exp_path, "initial_conditions.transient", transient)?;
+        crate::budget::check_work(
+            exp_path,
+            "the warm-up transient",
+            "initial_conditions.transient / integration.dt",
+            transient / integ.dt * (ns * n + n * n),
+        )?;
+    }
+    Ok(())
+}
+
 impl NetworkSetup {
-    /// Validates the experiment's numbers and loads everything it refers to.
+    /// Validates the experiment's numbers and loads everything it refers to (running a warm
+    /// transient when `initial_conditions` asks for one).
     pub fn new(exp: Experiment, exp_path: &Path) -> Result<Self> {
+        Self::build(exp, exp_path, true)
+    }
+
+    /// Everything [`NetworkSetup::new`] checks, without running a warm transient (what
+    /// `fit validate` and the up-front check of every command use): the start state of a warm
+    /// start is left cold.
+    pub fn checked(exp: Experiment, exp_path: &Path) -> Result<Self> {
+        Self::build(exp, exp_path, false)
+    }
+
+    fn build(exp: Experiment, exp_path: &Path, warm: bool) -> Result<Self> {
         let file = exp_path.display().to_string();
         let file = file.as_str();
         let backend = BackendKind::parse(&exp.backend).ok_or_else(|| {
@@ -400,6 +485,8 @@ impl NetworkSetup {
                 delays.horizon,
             )
         };
+
+        setup_budget(&exp, exp_path, n, layout.ns, steps, horizon)?;
 
         // Parameters: the model's table, then the coupling's (then the speed, interpolated).
         let mut names = param_names(model, coupling);
@@ -510,11 +597,22 @@ impl NetworkSetup {
                 Some(path) => {
                     let path = crate::datasets::resolve_dataset(path, exp_path)
                         .map_err(|e| anyhow!("{file}: integration.noise.file: {e}"))?;
-                    let (v, shape) = read_npy(&path)?;
+                    let (v, shape) = read_npy(&path)
+                        .map_err(|e| anyhow!("{file}: integration.noise.file: {e:#}"))?;
                     if shape != [steps, ns, n] {
                         bail!(
-                            "{}: noise file has shape {shape:?} but [steps, variables, nodes] = [{steps}, {ns}, {n}] is needed",
+                            "{}: integration.noise.file: noise file has shape {shape:?} but [steps, variables, nodes] = [{steps}, {ns}, {n}] is needed",
                             path.display()
+                        );
+                    }
+                    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                        bail!(
+                            "{}: integration.noise.file: draw {k} (step {}, variable {}, node {}) is {}; noise draws must be finite",
+                            path.display(),
+                            k / (ns * n),
+                            (k / n) % ns,
+                            k % n,
+                            v[k]
                         );
                     }
                     NoiseSource::Draws(Arc::new(v), 0)
@@ -612,7 +710,7 @@ impl NetworkSetup {
             observation,
             path: exp_path.to_path_buf(),
         };
-        setup.apply_initial_conditions(exp_path, &mut problem)?;
+        setup.apply_initial_conditions(exp_path, &mut problem, warm)?;
         setup.problem = problem;
         Ok(setup)
     }
@@ -621,6 +719,7 @@ impl NetworkSetup {
         &self,
         exp_path: &Path,
         problem: &mut NetworkProblem,
+        warm: bool,
     ) -> Result<()> {
         let (n, nh) = (problem.n, problem.horizon);
         let info = self.model.info();
@@ -662,6 +761,9 @@ impl NetworkSetup {
                 if steps == 0 || !transient.is_finite() {
                     bail!("{file}: initial_conditions.transient must be >= dt");
                 }
+                if !warm {
+                    return Ok(());
+                }
                 // The transient draws its own noise (seed + 1), so the main run's noise stream
                 // is the same as with a cold start.
                 let mut warm = problem.clone();
@@ -680,16 +782,28 @@ impl NetworkSetup {
                 problem.init_history = Arc::new(out.final_history);
             }
             InitialCfg::File { path } => {
-                let p = crate::datasets::resolve_dataset(path, exp_path)?;
-                let (trace, shape) = read_npy(&p)?;
+                let p = crate::datasets::resolve_dataset(path, exp_path)
+                    .map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
+                let (trace, shape) =
+                    read_npy(&p).map_err(|e| anyhow!("{file}: initial_conditions.path: {e:#}"))?;
                 if shape.len() != 3 || shape[1] != ns || shape[2] != n || shape[0] < nh {
                     bail!(
-                        "{}: initial trace has shape {shape:?}; need [steps >= {nh}, {ns}, {n}] (every state variable of {})",
+                        "{}: initial_conditions.path: initial trace has shape {shape:?}; need [steps >= {nh}, {ns}, {n}] (every state variable of {})",
                         p.display(),
                         info.name
                     );
                 }
                 let t = shape[0];
+                if let Some(k) = trace[(t - nh) * ns * n..]
+                    .iter()
+                    .position(|x| !x.is_finite())
+                {
+                    bail!(
+                        "{}: initial_conditions.path: the last {nh} steps (the start state and \
+                         delay history) hold a non-finite value at index {k} of them",
+                        p.display()
+                    );
+                }
                 problem.init_state = Arc::new(trace[(t - 1) * ns * n..].to_vec());
                 let mut hist = Vec::with_capacity(nh * info.cvar.len() * n);
                 for r in t - nh..t {

@@ -261,7 +261,8 @@ impl Objective {
             samples,
             device,
         )
-        .map_err(|e| anyhow!("observation: {e}"))?;
+        .map_err(|e| anyhow!("{file}: observation (nperseg, noverlap, stride): {e}"))?;
+        check_observation(setup, &welch, samples, fs)?;
         let transforms = setup
             .free
             .iter()
@@ -387,6 +388,17 @@ impl Objective {
 
     /// Sets the target from the experiment's `optimization.target`.
     pub fn set_target(&mut self, setup: &NetworkSetup, exp_path: &Path) -> Result<()> {
+        self.check_target(setup, exp_path, true)
+    }
+
+    /// Checks the target of the `optimization` section and sets it; a simulated target is only
+    /// simulated when `simulate` is true (`fit validate` checks its parameters, no more).
+    pub fn check_target(
+        &mut self,
+        setup: &NetworkSetup,
+        exp_path: &Path,
+        simulate: bool,
+    ) -> Result<()> {
         let cfg = setup
             .exp
             .optimization
@@ -417,12 +429,25 @@ impl Objective {
                     }
                     params[p.index() * n..(p.index() + 1) * n].fill(*v);
                 }
-                Target::Spectrum(self.host_spectra(&params)?)
+                if !simulate {
+                    return Ok(());
+                }
+                let values = self.host_spectra(&params).map_err(|e| {
+                    anyhow!(
+                        "{}: optimization.target (kind: simulated): {e:#}; check \
+                         optimization.target.parameters and the integration settings",
+                        exp_path.display()
+                    )
+                })?;
+                check_target_values(&values, exp_path, "the simulated target", self.loss)?;
+                Target::Spectrum(values)
             }
             TargetCfg::File { path } if self.kind == ObservationKind::Fc => {
                 // An FC matrix: a BIDS relmat `.tsv` (the shipped empirical FC), a CSV or an
                 // `.npy` [n, n]; the loss compares its upper triangle.
-                let p = resolve_dataset(path, exp_path)?;
+                let p = resolve_dataset(path, exp_path).map_err(|e| {
+                    anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                })?;
                 let n = setup.n();
                 let values: Vec<f64> = if p.extension().is_some_and(|e| e == "npy") {
                     let (v, shape) = read_npy(&p)?;
@@ -461,7 +486,9 @@ impl Objective {
                 Target::Spectrum(upper)
             }
             TargetCfg::File { path } if self.kind == ObservationKind::Fcd => {
-                let p = resolve_dataset(path, exp_path)?;
+                let p = resolve_dataset(path, exp_path).map_err(|e| {
+                    anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                })?;
                 let (values, _) = read_npy(&p)?;
                 if values.len() < 2 || values.iter().any(|v| !v.is_finite()) {
                     bail!(
@@ -472,12 +499,41 @@ impl Objective {
                 Target::Spectrum(values)
             }
             TargetCfg::File { path } => {
-                let p = resolve_dataset(path, exp_path)?;
-                let values = if p.extension().is_some_and(|e| e == "csv") {
-                    let (_, rows) = crate::run_dir::read_csv(&p)?;
-                    rows.iter()
-                        .map(|r| r.last().copied().unwrap_or(f64::NAN))
-                        .collect()
+                let p = resolve_dataset(path, exp_path).map_err(|e| {
+                    anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                })?;
+                let values: Vec<f64> = if p.extension().is_some_and(|e| e == "csv") {
+                    let (_, csv_rows) = crate::run_dir::read_csv(&p)?;
+                    let freqs = self.welch.freqs();
+                    // `freq,power` rows: the frequencies must be the Welch bins (per region
+                    // block when the spectra are per region).
+                    for (k, r) in csv_rows.iter().enumerate() {
+                        if r.len() != 2 {
+                            bail!(
+                                "{}:{}: optimization.target.path: a CSV target needs two \
+                                 columns `freq,power`, this row has {}",
+                                p.display(),
+                                k + 2,
+                                r.len()
+                            );
+                        }
+                        if let Some(f) = freqs.get(k % freqs.len().max(1))
+                            && (r[0] - f).abs() > 1e-9 * f.abs().max(1.0)
+                        {
+                            bail!(
+                                "{}:{}: optimization.target.path: frequency {} Hz is not the \
+                                 Welch bin {f} Hz of the observation (fs = {} Hz, {} bins); \
+                                 check observation.stride, observation.nperseg and \
+                                 integration.dt",
+                                p.display(),
+                                k + 2,
+                                r[0],
+                                2.0 * freqs.last().copied().unwrap_or(0.0),
+                                freqs.len()
+                            );
+                        }
+                    }
+                    csv_rows.iter().map(|r| r[1]).collect()
                 } else {
                     read_npy(&p)?.0
                 };
@@ -488,6 +544,7 @@ impl Objective {
                         values.len()
                     );
                 }
+                check_target_values(&values, &p, "optimization.target.path", self.loss)?;
                 Target::Spectrum(values)
             }
             TargetCfg::MegAlpha {
@@ -502,7 +559,9 @@ impl Objective {
                     );
                 }
                 let p = match path {
-                    Some(p) => resolve_dataset(p, exp_path)?,
+                    Some(p) => resolve_dataset(p, exp_path).map_err(|e| {
+                        anyhow!("{}: optimization.target.path: {e:#}", exp_path.display())
+                    })?,
                     None => resolve_dataset("meg_alpha", exp_path)?.join(
                         "tpl-MNI152NLin2009c_atlas-DesikanKilliany_desc-MEGAlpha_dscalar.yaml",
                     ),
@@ -635,4 +694,94 @@ impl Objective {
         }
         Ok(per_set)
     }
+}
+
+/// A target spectrum the loss can use: finite, and not constant when the loss correlates.
+fn check_target_values(values: &[f64], file: &Path, what: &str, loss: LossKind) -> Result<()> {
+    if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{}: {what}: value {k} is {} — the target spectrum must be finite",
+            file.display(),
+            values[k]
+        );
+    }
+    if loss == LossKind::LogSpectrumMse
+        && let Some(k) = values.iter().position(|v| *v <= 0.0)
+    {
+        bail!(
+            "{}: {what}: value {k} is {} — log_spectrum_mse needs a positive target spectrum",
+            file.display(),
+            values[k]
+        );
+    }
+    let constant = values.windows(2).all(|w| w[0] == w[1]);
+    if constant && loss == LossKind::SpectralCorrelation {
+        bail!(
+            "{}: {what} is constant ({}): its correlation with any spectrum is undefined; \
+             use a spectrum with a shape, or optimization.loss: log_spectrum_mse",
+            file.display(),
+            values.first().copied().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}
+
+/// Observation settings that would give a NaN spectrum or peak statistic, named before the
+/// first simulation: too few samples or a one-sample Welch segment, a band outside
+/// `[0, fs/2]`, reversed or holding no bin, a non-positive peak temperature.
+fn check_observation(setup: &NetworkSetup, welch: &Welch, samples: usize, fs: f64) -> Result<()> {
+    let file = setup.path.display();
+    let obs = &setup.exp.observation;
+    if obs.kind != ObservationKind::Spectrum {
+        return Ok(());
+    }
+    if samples < 4 {
+        bail!(
+            "{file}: observation: the spectrum needs at least 4 samples of the observed signal, \
+             the run gives {samples} (integration.duration / (integration.dt · \
+             observation.stride)); lengthen integration.duration or lower observation.stride"
+        );
+    }
+    if let Some(np) = obs.nperseg
+        && np < 4
+    {
+        bail!(
+            "{file}: observation.nperseg = {np}: a Welch segment needs at least 4 samples \
+             (or null for the whole series)"
+        );
+    }
+    let nyquist = fs / 2.0;
+    if let Some([lo, hi]) = obs.band {
+        if !(lo.is_finite() && hi.is_finite()) || lo < 0.0 || lo >= hi || lo > nyquist {
+            bail!(
+                "{file}: observation.band = [{lo}, {hi}] Hz must be [low, high] with \
+                 0 <= low < high and low <= the Nyquist frequency {nyquist} Hz \
+                 (fs = {fs} Hz from integration.dt and observation.stride)"
+            );
+        }
+        let freqs = welch.freqs();
+        let inside = freqs
+            .iter()
+            .filter(|f| **f >= lo && **f <= hi && !(obs.exclude_dc && **f == 0.0))
+            .count();
+        if inside == 0 {
+            bail!(
+                "{file}: observation.band = [{lo}, {hi}] Hz holds none of the {} Welch bins \
+                 (0 … {nyquist} Hz, spacing {} Hz); widen the band or lengthen \
+                 observation.nperseg",
+                freqs.len(),
+                freqs.get(1).copied().unwrap_or(0.0)
+            );
+        }
+    }
+    if let Some(o) = &setup.exp.optimization
+        && !(o.peak_temperature.is_finite() && o.peak_temperature > 0.0)
+    {
+        bail!(
+            "{file}: optimization.peak_temperature = {} must be a finite positive number \
+             (the softmax temperature of the peak frequency)",
+            o.peak_temperature
+        );
+    }
+    Ok(())
 }

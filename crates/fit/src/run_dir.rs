@@ -24,8 +24,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     {
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {} (for {})", tmp.display(), path.display()))?;
     }
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
@@ -34,7 +35,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes `value` as pretty JSON, atomically.
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)?;
+    let mut text = serde_json::to_string_pretty(value)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
     text.push('\n');
     write_atomic(path, text.as_bytes())
 }
@@ -55,8 +57,9 @@ impl CsvAppender {
     pub fn create(path: &Path, header: &[&str]) -> Result<Self> {
         let mut file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        writeln!(file, "{}", header.join(","))?;
-        file.flush()?;
+        writeln!(file, "{}", header.join(","))
+            .and_then(|()| file.flush())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -80,8 +83,8 @@ impl CsvAppender {
         let mut line = vec![step.to_string()];
         line.extend(rest.iter().map(|&x| fmt_f64(x)));
         writeln!(self.file, "{}", line.join(","))
+            .and_then(|()| self.file.flush())
             .with_context(|| format!("cannot append to {}", self.path.display()))?;
-        self.file.flush()?;
         Ok(())
     }
 
@@ -89,8 +92,8 @@ impl CsvAppender {
     pub fn append(&mut self, row: &[f64]) -> Result<()> {
         let line: Vec<String> = row.iter().map(|&x| fmt_f64(x)).collect();
         writeln!(self.file, "{}", line.join(","))
+            .and_then(|()| self.file.flush())
             .with_context(|| format!("cannot append to {}", self.path.display()))?;
-        self.file.flush()?;
         Ok(())
     }
 }
@@ -100,19 +103,45 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
+    let first = lines.next().unwrap_or_default();
+    if first.trim().is_empty() {
+        anyhow::bail!(
+            "{}: empty file (expected a CSV header line)",
+            path.display()
+        );
+    }
+    let header: Vec<String> = first.split(',').map(|c| c.trim().to_string()).collect();
     let mut rows = Vec::new();
     for (k, line) in lines.enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let row: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
-        rows.push(row.with_context(|| format!("{}:{}: not a number", path.display(), k + 2))?);
+        let row = line
+            .split(',')
+            .enumerate()
+            .map(|(c, x)| {
+                x.trim().parse::<f64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}:{}: column {} ({}): `{}` is not a number",
+                        path.display(),
+                        k + 2,
+                        c + 1,
+                        header.get(c).map_or("beyond the header", String::as_str),
+                        x.trim()
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        if row.len() != header.len() {
+            anyhow::bail!(
+                "{}:{}: {} values but the header has {} columns",
+                path.display(),
+                k + 2,
+                row.len(),
+                header.len()
+            );
+        }
+        rows.push(row);
     }
     Ok((header, rows))
 }

@@ -150,7 +150,7 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
                 .collect::<Vec<_>>()
         );
     }
-    std::fs::create_dir_all(&ctx.out_dir)?;
+    crate::cli::create_run_dir(&ctx.out_dir)?;
     write_resolved(ctx)?;
     let Trace {
         data: trace,

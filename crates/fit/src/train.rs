@@ -125,7 +125,13 @@ pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
 }
 
 /// A diverging fit stops with the step and the parameter values.
-fn check_finite(step: usize, names: &[String], eval: &Evaluation) -> Result<()> {
+fn check_finite(
+    step: usize,
+    names: &[String],
+    eval: &Evaluation,
+    setup: &NetworkSetup,
+    out_dir: &Path,
+) -> Result<()> {
     let bad_loss = eval.losses.iter().any(|l| !l.is_finite());
     let bad_grad = eval.grads.iter().flatten().any(|g| !g.is_finite());
     if bad_loss || bad_grad {
@@ -134,15 +140,85 @@ fn check_finite(step: usize, names: &[String], eval: &Evaluation) -> Result<()> 
             .zip(eval.thetas.iter().flatten())
             .map(|(n, v)| format!("{n} = {v}"))
             .collect();
+        let kept = match checkpoint::latest(out_dir) {
+            Ok(Some((meta, _))) => format!(
+                " The last good checkpoint is kept (step {}, in {}).",
+                meta.step,
+                out_dir.join("checkpoints").display()
+            ),
+            _ => " No checkpoint was written yet.".to_string(),
+        };
         bail!(
-            "the {} is not finite at step {step} (loss {:?}); parameters: {}. \
-             The last good checkpoint is kept.",
+            "{}: the {} is not finite at step {step} (loss {:?}); parameters: {}. {}{kept}",
+            setup.path.display(),
             if bad_loss { "loss" } else { "gradient" },
             eval.losses,
-            vals.join(", ")
+            vals.join(", "),
+            diagnose(eval, setup, bad_loss)
         );
     }
     Ok(())
+}
+
+/// Where a non-finite loss or gradient came from: the simulation (which variable, region and
+/// step), the observed spectrum, or the loss formula, with the fields to look at.
+fn diagnose(eval: &Evaluation, setup: &NetworkSetup, bad_loss: bool) -> String {
+    if !bad_loss {
+        return "The loss is finite, so the gradient overflowed: look at the parameters' \
+                transforms and bounds, optimization.grad_clip or clip_value and the optimizer's \
+                lr and eps."
+            .into();
+    }
+    if eval.spectra.iter().all(|v| v.is_finite()) {
+        return "The simulation and the observation are finite, so the loss formula gave it: \
+                look at the target (a constant or zero spectrum), optimization.loss and \
+                optimization.peak_temperature."
+            .into();
+    }
+    // Re-run the first parameter set without the tape to find the first bad state.
+    let n = setup.n();
+    let mut params = setup.base_params.clone();
+    for (f, theta) in setup.free.iter().zip(&eval.thetas) {
+        let row = &mut params[f.param.index() * n..(f.param.index() + 1) * n];
+        if theta.len() == n {
+            row.copy_from_slice(theta);
+        } else if let Some(v) = theta.first() {
+            row.fill(*v);
+        }
+    }
+    let mut problem = setup.problem.clone();
+    problem.monitor.variables = (0..problem.layout().ns).collect();
+    problem.monitor.stride = 1;
+    problem.monitor.kind = solvers::monitor::MonitorKind::SubSample;
+    let (out, _) = solvers::network_kernel::forward(&problem, &params, false);
+    let named: Vec<(String, f64)> = setup
+        .param_names()
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| (name, params[k * n]))
+        .collect();
+    match crate::simulate::first_non_finite(&out.trace, &problem, &named) {
+        Some(msg) => format!(
+            "The {msg}; look at integration.dt (smaller steps), the parameter values and bounds, \
+             and integration.noise.sigma."
+        ),
+        None => {
+            let big = out.trace.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if big > 1e100 {
+                format!(
+                    "The simulation blows up (largest |state| {big:.3e}, finite but too large for \
+                     its spectrum): look at the parameter values and bounds (low/high, \
+                     optimization.bounds), the optimizer's lr and integration.dt."
+                )
+            } else {
+                format!(
+                    "The simulation is finite (largest |state| {big:.3e}) but the observed \
+                     spectrum is not: look at observation.stride, observation.nperseg and \
+                     noverlap, and observation.bold."
+                )
+            }
+        }
+    }
 }
 
 /// Parameter column names (θ), in module order.
@@ -240,7 +316,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     let names = column_names(&setup);
     let hash = ctx.experiment_hash();
     let config_json = serde_json::to_value(resolved_tree(path, &ctx.text, &ctx.overrides)?)?;
-    std::fs::create_dir_all(&ctx.out_dir)?;
+    crate::cli::create_run_dir(&ctx.out_dir)?;
     let traj_path = ctx.out_dir.join("trajectory.csv");
     let mut header = vec!["step".to_string(), "loss".to_string()];
     header.extend(names.iter().cloned());
@@ -322,7 +398,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             Some(e) => e,
             None => evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?,
         };
-        check_finite(step, &names, &eval)?;
+        check_finite(step, &names, &eval, &setup, &ctx.out_dir)?;
         let gnorm = eval
             .grads
             .iter()

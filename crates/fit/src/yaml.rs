@@ -51,15 +51,43 @@ fn apply_override(root: &mut Value, spec: &str) -> Result<()> {
     Ok(())
 }
 
+/// serde's message for a value that fits no form of an untagged enum names the Rust type; say
+/// which forms the field takes instead.
+fn explain(msg: String) -> String {
+    const FORMS: [(&str, &str); 3] = [
+        (
+            "untagged enum Value",
+            "invalid value: expected a number, or a list of one number per region",
+        ),
+        (
+            "untagged enum SpeedCfg",
+            "invalid value for connectivity.conduction_speed: expected a number (mm/ms) or \
+             {value, free, low, high}",
+        ),
+        (
+            "untagged enum ColdValue",
+            "invalid value for initial_conditions.value: expected a number or \
+             {state variable: number}",
+        ),
+    ];
+    for (ty, text) in FORMS {
+        let pattern = format!("data did not match any variant of {ty}");
+        if msg.contains(&pattern) {
+            return msg.replace(&pattern, text);
+        }
+    }
+    msg
+}
+
 fn describe(path: &Path, e: &serde_yaml_ng::Error) -> String {
     match e.location() {
         Some(loc) => {
             // serde_yaml appends " at line L column C"; the location leads our message instead.
-            let msg = e.to_string();
+            let msg = explain(e.to_string());
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             format!("{}:{}:{}: {msg}", path.display(), loc.line(), loc.column())
         }
-        None => format!("{}: {e}", path.display()),
+        None => format!("{}: {}", path.display(), explain(e.to_string())),
     }
 }
 
@@ -80,9 +108,10 @@ pub fn parse_experiment<T: DeserializeOwned>(
     serde_yaml_ng::from_value(tree).map_err(|e| match from_file {
         Err(file_err) => anyhow!(describe(path, &file_err)),
         Ok(_) => anyhow!(
-            "{} with --set {}: {e}",
+            "{} with --set {}: {}",
             path.display(),
-            overrides.join(" --set ")
+            overrides.join(" --set "),
+            explain(e.to_string())
         ),
     })
 }

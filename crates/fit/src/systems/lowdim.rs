@@ -38,12 +38,14 @@ use std::path::{Path, PathBuf};
 /// Model names this module runs (`model: {name: ...}` in the YAML).
 pub const MODELS: &[&str] = &["SigmoidPopulation", "FitzHughNagumo", "RateNetwork"];
 
-/// Checks an experiment for `fit validate`: parses it with its model's strict schema.
+/// Checks an experiment for `fit validate`: parses it with its model's strict schema and
+/// checks every value and the resource budget as `run` does first (nothing is computed).
 pub fn validate(ctx: &RunContext) -> Result<()> {
+    let file = ctx.exp_path.as_path();
     match model_name(&ctx.exp_path, &ctx.text)?.as_str() {
-        "SigmoidPopulation" => parse::<PopulationExperiment>(ctx).map(|_| ()),
-        "FitzHughNagumo" => parse::<FhnExperiment>(ctx).map(|_| ()),
-        "RateNetwork" => parse::<NetworkExperiment>(ctx).map(|_| ()),
+        "SigmoidPopulation" => check_population(file, &parse(ctx)?),
+        "FitzHughNagumo" => check_fhn(file, &parse(ctx)?),
+        "RateNetwork" => check_network(file, &parse(ctx)?),
         other => bail!(
             "{}: lowdim does not run model `{other}`",
             ctx.exp_path.display()
@@ -54,10 +56,31 @@ pub fn validate(ctx: &RunContext) -> Result<()> {
 /// Runs the experiment described by `ctx`.
 pub fn run(ctx: &RunContext) -> Result<()> {
     let device = f64_device(ctx.backend, false);
+    let file = ctx.exp_path.as_path();
+    let in_file = |e: anyhow::Error| {
+        let shown = file.display().to_string();
+        if format!("{e:#}").contains(&shown) {
+            e
+        } else {
+            e.context(shown)
+        }
+    };
     match model_name(&ctx.exp_path, &ctx.text)?.as_str() {
-        "SigmoidPopulation" => run_population(ctx, &parse(ctx)?, &device),
-        "FitzHughNagumo" => run_fhn(ctx, &parse(ctx)?, &device),
-        "RateNetwork" => run_network(ctx, &parse(ctx)?, &device),
+        "SigmoidPopulation" => {
+            let exp = parse(ctx)?;
+            check_population(file, &exp)?;
+            run_population(ctx, &exp, &device).map_err(in_file)
+        }
+        "FitzHughNagumo" => {
+            let exp = parse(ctx)?;
+            check_fhn(file, &exp)?;
+            run_fhn(ctx, &exp, &device).map_err(in_file)
+        }
+        "RateNetwork" => {
+            let exp = parse(ctx)?;
+            check_network(file, &exp)?;
+            run_network(ctx, &exp, &device).map_err(in_file)
+        }
         other => bail!(
             "{}: lowdim does not run model `{other}`",
             ctx.exp_path.display()
@@ -67,6 +90,304 @@ pub fn run(ctx: &RunContext) -> Result<()> {
 
 fn parse<T: DeserializeOwned>(ctx: &RunContext) -> Result<T> {
     parse_experiment(&ctx.exp_path, &ctx.text, &ctx.overrides)
+}
+
+// ---------------------------------------------------------------- checks shared by validate and run
+
+fn fe(file: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("{}: {e}", file.display())
+}
+
+/// Checks `integration:` for `batch` trajectories of `dim` states: finite positive dt and
+/// duration, `every >= 1`, a known method, and the recorded trace within the budget.
+fn check_integration(file: &Path, i: &Integration, dim: f64, batch: f64) -> Result<usize> {
+    crate::budget::positive(file, "integration.dt", i.dt)?;
+    crate::budget::positive(file, "integration.duration", i.duration)?;
+    i.tableau().map_err(|e| fe(file, e))?;
+    if i.every == 0 {
+        bail!("{}: integration.every must be >= 1", file.display());
+    }
+    let steps = i.duration / i.dt;
+    check_trace(
+        file,
+        "integration.duration / integration.dt",
+        steps,
+        i.every as f64,
+        dim * batch,
+    )?;
+    i.steps().map_err(|e| fe(file, e))
+}
+
+/// A simulation of `steps` steps recording every `every`-th of `width` values.
+fn check_trace(file: &Path, fields: &str, steps: f64, every: f64, width: f64) -> Result<()> {
+    crate::budget::check_memory(
+        file,
+        &[(
+            "the recorded trajectories",
+            fields,
+            (steps / every + 1.0) * (width + 1.0) * 8.0 * 3.0,
+        )],
+    )?;
+    crate::budget::check_work(file, "the simulation", fields, steps * width)
+}
+
+/// A `{lo, hi, n}` range: finite bounds, `n >= 1`.
+fn check_range(file: &Path, field: &str, r: &Range) -> Result<()> {
+    crate::budget::finite(file, &format!("{field}.lo"), r.lo)?;
+    crate::budget::finite(file, &format!("{field}.hi"), r.hi)?;
+    if r.n == 0 {
+        bail!("{}: {field}.n must be >= 1", file.display());
+    }
+    crate::budget::check_memory(
+        file,
+        &[("a range", &format!("{field}.n"), r.n as f64 * 8.0 * 64.0)],
+    )
+}
+
+/// `fixed_points:` for a `dim`-dimensional system.
+fn check_search(file: &Path, f: &FixedPointSearch, dim: usize) -> Result<()> {
+    for (k, (lo, hi)) in f.lo.iter().zip(&f.hi).enumerate() {
+        crate::budget::finite(file, &format!("fixed_points.lo[{k}]"), *lo)?;
+        crate::budget::finite(file, &format!("fixed_points.hi[{k}]"), *hi)?;
+    }
+    crate::budget::positive(file, "fixed_points.tol", f.tol)?;
+    let starts = (f.per_axis as f64).powi(dim as i32);
+    crate::budget::check_memory(
+        file,
+        &[(
+            "the Newton starts",
+            "fixed_points.per_axis",
+            starts * dim as f64 * 8.0 * 8.0,
+        )],
+    )?;
+    f.starts(dim).map(|_| ()).map_err(|e| fe(file, e))
+}
+
+fn check_population(file: &Path, exp: &PopulationExperiment) -> Result<()> {
+    let p = &exp.model.parameters;
+    SigmoidPopulation::new(p.a, p.theta, p.w, p.i_ext, p.tau)
+        .map_err(|e| fe(file, format!("model.parameters: {e}")))?;
+    if exp.initial_states.is_empty() {
+        bail!(
+            "{}: initial_states is empty; give at least one initial rate",
+            file.display()
+        );
+    }
+    if let Some(k) = exp.initial_states.iter().position(|r| !r.is_finite()) {
+        bail!(
+            "{}: initial_states[{k}] = {} is not finite",
+            file.display(),
+            exp.initial_states[k]
+        );
+    }
+    check_integration(file, &exp.integration, 1.0, exp.initial_states.len() as f64)?;
+    check_search(file, &exp.fixed_points, 1)?;
+    if let Some(ex) = &exp.exploration {
+        check_range(file, "exploration.w", &ex.w)?;
+        check_range(file, "exploration.I_ext", &ex.i_ext)?;
+        let cells = ex.w.n as f64 * ex.i_ext.n as f64;
+        crate::budget::check_memory(
+            file,
+            &[(
+                "the fixed-point-count map",
+                "exploration.w.n and exploration.I_ext.n",
+                cells * 64.0,
+            )],
+        )?;
+        crate::budget::check_work(
+            file,
+            "the fixed-point-count map",
+            "exploration.w.n, exploration.I_ext.n and fixed_points.per_axis",
+            cells * exp.fixed_points.per_axis as f64 * 100.0,
+        )?;
+    }
+    if let Some(n) = &exp.noise {
+        crate::budget::positive(file, "noise.duration", n.duration)?;
+        crate::budget::positive(file, "noise.tau_ou", n.tau_ou)?;
+        for (f, v) in [
+            ("noise.I_ext", n.i_ext),
+            ("noise.sigma", n.sigma),
+            ("noise.r0", n.r0),
+        ] {
+            crate::budget::finite(file, f, v)?;
+        }
+        if n.sigma < 0.0 {
+            bail!("{}: noise.sigma = {} must be >= 0", file.display(), n.sigma);
+        }
+        check_trace(
+            file,
+            "noise.duration / integration.dt",
+            n.duration / exp.integration.dt,
+            1.0,
+            3.0,
+        )?;
+    }
+    Ok(())
+}
+
+fn check_fhn(file: &Path, exp: &FhnExperiment) -> Result<()> {
+    let p = &exp.model.parameters;
+    let form = fhn_form(&exp.model.form).map_err(|e| fe(file, format!("model.form: {e}")))?;
+    FitzHughNagumo::new(p.tau, p.a, p.b, p.i, form)
+        .map_err(|e| fe(file, format!("model.parameters: {e}")))?;
+    if exp.initial_states.is_empty() {
+        bail!(
+            "{}: initial_states is empty; give at least one [v, w]",
+            file.display()
+        );
+    }
+    if exp.initial_states.iter().flatten().any(|x| !x.is_finite()) {
+        bail!("{}: initial_states must be finite", file.display());
+    }
+    check_integration(file, &exp.integration, 2.0, exp.initial_states.len() as f64)?;
+    check_search(file, &exp.fixed_points, 2)?;
+    let pp = &exp.phase_plane;
+    for (f, r) in [("phase_plane.v", pp.v), ("phase_plane.w", pp.w)] {
+        if !(r[0].is_finite() && r[1].is_finite() && r[0] < r[1]) {
+            bail!(
+                "{}: {f} = [{}, {}] must be finite with low < high",
+                file.display(),
+                r[0],
+                r[1]
+            );
+        }
+    }
+    if pp.grid < 2 {
+        bail!(
+            "{}: phase_plane.grid = {} must be >= 2",
+            file.display(),
+            pp.grid
+        );
+    }
+    crate::budget::check_memory(
+        file,
+        &[(
+            "the nullcline grid",
+            "phase_plane.grid",
+            (pp.grid as f64).powi(2) * 8.0 * 8.0,
+        )],
+    )?;
+    if let Some(c) = &exp.continuation {
+        check_range(file, "continuation.I", &c.i)?;
+        crate::budget::positive(file, "continuation.tol", c.tol)?;
+    }
+    if let Some(lc) = &exp.limit_cycle {
+        crate::budget::positive(file, "limit_cycle.dt", lc.dt)?;
+        crate::budget::positive(file, "limit_cycle.duration", lc.duration)?;
+        crate::budget::finite(file, "limit_cycle.I", lc.i)?;
+        check_trace(
+            file,
+            "limit_cycle.duration / limit_cycle.dt",
+            lc.duration / lc.dt,
+            1.0,
+            2.0,
+        )?;
+    }
+    if let Some(o) = &exp.optimization {
+        fhn_form(&o.form).map_err(|e| fe(file, format!("optimization.form: {e}")))?;
+        crate::budget::positive(file, "optimization.lr", o.lr)?;
+        if o.runs == 0 || !(o.lo.is_finite() && o.hi.is_finite() && o.lo < o.hi) {
+            bail!(
+                "{}: optimization: need runs >= 1 (got {}) and finite lo < hi (got {} and {})",
+                file.display(),
+                o.runs,
+                o.lo,
+                o.hi
+            );
+        }
+        check_trace(
+            file,
+            "optimization.runs and optimization.steps",
+            o.steps as f64,
+            1.0,
+            o.runs as f64 * 2.0,
+        )?;
+    }
+    Ok(())
+}
+
+fn check_network(file: &Path, exp: &NetworkExperiment) -> Result<()> {
+    let m = &exp.model;
+    let p = &m.parameters;
+    Nonlinearity::parse(&m.nonlinearity).ok_or_else(|| {
+        fe(
+            file,
+            format!(
+                "model.nonlinearity `{}`: expected linear or tanh",
+                m.nonlinearity
+            ),
+        )
+    })?;
+    crate::budget::finite(file, "model.parameters.g", p.g)?;
+    crate::budget::finite(file, "model.parameters.mean", p.mean)?;
+    let n = if let Some(w) = &m.weights {
+        let path = file.parent().unwrap_or(Path::new(".")).join(w);
+        let (v, shape) = read_npy(&path)
+            .with_context(|| format!("model.weights: reading W from {}", path.display()))?;
+        if shape.len() != 2 || shape[0] != shape[1] || shape[0] == 0 {
+            bail!(
+                "{}: model.weights: W must be a non-empty square matrix, got shape {shape:?}",
+                path.display()
+            );
+        }
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            bail!(
+                "{}: model.weights: W[{}, {}] = {} is not finite",
+                path.display(),
+                k / shape[0],
+                k % shape[0],
+                v[k]
+            );
+        }
+        shape[0]
+    } else {
+        if p.n == 0 {
+            bail!("{}: model.parameters.n must be >= 1", file.display());
+        }
+        p.n
+    };
+    let nf = n as f64;
+    crate::budget::check_memory(
+        file,
+        &[(
+            "W and its eigen-decomposition",
+            "model.parameters.n",
+            6.0 * nf * nf * 8.0,
+        )],
+    )?;
+    check_integration(file, &exp.integration, nf, 2.0)?;
+    if let Some(ly) = &exp.lyapunov {
+        for (f, v) in [
+            ("lyapunov.dt", ly.dt),
+            ("lyapunov.duration", ly.duration),
+            ("lyapunov.renorm_interval", ly.renorm_interval),
+        ] {
+            crate::budget::positive(file, f, v)?;
+        }
+        if !(ly.transient.is_finite() && ly.transient >= 0.0) {
+            bail!(
+                "{}: lyapunov.transient = {} must be a finite number >= 0",
+                file.display(),
+                ly.transient
+            );
+        }
+        if ly.realizations == 0 {
+            bail!("{}: lyapunov.realizations must be >= 1", file.display());
+        }
+        if m.weights.is_some() && ly.realizations > 1 {
+            bail!(
+                "{}: lyapunov.realizations > 1 needs random weights, not model.weights",
+                file.display()
+            );
+        }
+        crate::budget::check_work(
+            file,
+            "the Lyapunov exponents",
+            "lyapunov.duration / lyapunov.dt, lyapunov.realizations and model.parameters.n",
+            (ly.duration + ly.transient) / ly.dt * nf * nf * 2.0 * ly.realizations as f64,
+        )?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- shared config sections

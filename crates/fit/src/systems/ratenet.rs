@@ -324,15 +324,63 @@ fn checked(ctx: &RunContext) -> Result<Experiment> {
     Ok(exp)
 }
 
-/// Checks an experiment for `fit validate`.
+/// Checks an experiment for `fit validate`: everything `run` builds before its first solve.
 pub fn validate(ctx: &RunContext) -> Result<()> {
-    checked(ctx).map(|_| ())
+    prepare(ctx).map(|_| ())
 }
 
 /// Runs the experiment described by `ctx`.
 pub fn run(ctx: &RunContext) -> Result<()> {
+    let (exp, net, mut fit) = prepare(ctx)?;
+    let p = &exp.model.parameters;
+    run_prepared(ctx, &exp, p, net, &mut fit)
+}
+
+/// Parses and checks the experiment, loads the connectivity and builds the fit at step 0
+/// (no solve runs); every error names the file.
+fn prepare(ctx: &RunContext) -> Result<(Experiment, Arc<RateNetwork>, RateFit)> {
+    let file = ctx.exp_path.display();
     let exp = checked(ctx)?;
     let p = &exp.model.parameters;
+    if p.N < 2 {
+        bail!(
+            "{file}: model.parameters.N = {} must be >= 2 (at least one E and one I neuron)",
+            p.N
+        );
+    }
+    let path = ctx.exp_path.as_path();
+    let (newton, o) = (&exp.integration.newton, &exp.optimization);
+    crate::budget::positive(path, "integration.newton.tol", newton.tol)?;
+    if newton.max_iter == 0 {
+        bail!("{file}: integration.newton.max_iter must be >= 1");
+    }
+    if !(exp.integration.r_init.is_finite() && exp.integration.r_init >= 0.0) {
+        bail!(
+            "{file}: integration.r_init = {} must be a finite rate >= 0 (Hz)",
+            exp.integration.r_init
+        );
+    }
+    if !(o.epsilon.is_finite() && o.epsilon >= 0.0) {
+        bail!(
+            "{file}: optimization.epsilon = {} must be a finite number >= 0",
+            o.epsilon
+        );
+    }
+    if o.checkpoint_every == 0 {
+        bail!("{file}: optimization.checkpoint_every must be >= 1");
+    }
+    if let Some(t) = o.stop_within {
+        crate::budget::positive(path, "optimization.stop_within", t)?;
+    }
+    let nf = p.N as f64;
+    crate::budget::check_memory(
+        &ctx.exp_path,
+        &[(
+            "the N × N connectivity and its Jacobians",
+            "model.parameters.N",
+            6.0 * nf * nf * 8.0,
+        )],
+    )?;
     let lif = LifConstants::new(p.V_th, p.V_reset, p.tau_ref)?;
     let spec = NetworkSpec {
         n: p.N,
@@ -353,7 +401,10 @@ pub fn run(ctx: &RunContext) -> Result<()> {
             Connectivity::Explicit(load_matrix(ctx, other, p.N)?.expect("file-based connectivity"))
         }
     };
-    let net = Arc::new(RateNetwork::new(&spec, lif, connectivity)?);
+    let net = Arc::new(
+        RateNetwork::new(&spec, lif, connectivity)
+            .map_err(|e| anyhow::anyhow!("{file}: model.parameters: {e}"))?,
+    );
     let mut mask = [false; N_THETA];
     for name in &exp.optimization.fit {
         let off = match name.as_str() {
@@ -396,14 +447,25 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     };
     let theta0 = theta_from(flat(p.J), flat(p.P), flat(p.w));
     let device = dynamics::f64_device(ctx.backend, false);
-    let mut fit = RateFit::new(
+    let fit = RateFit::new(
         net.clone(),
         &theta0,
         vec![exp.integration.r_init; p.N],
         settings,
         &device,
-    )?;
+    )
+    .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    Ok((exp, net, fit))
+}
 
+/// The fit loop and the outputs of [`run`].
+fn run_prepared(
+    ctx: &RunContext,
+    exp: &Experiment,
+    p: &Parameters,
+    net: Arc<RateNetwork>,
+    fit: &mut RateFit,
+) -> Result<()> {
     let out = &ctx.out_dir;
     let hash = ctx.experiment_hash();
     let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
@@ -508,8 +570,12 @@ pub fn run(ctx: &RunContext) -> Result<()> {
             .optimization
             .stop_within
             .is_some_and(|tol| fit.settings.targets.reached(rep.mean_e, rep.mean_i, tol));
-        if done || fit.steps_done() % exp.optimization.checkpoint_every.max(1) == 0 {
-            save_ckpt(&fit, wall + start.elapsed().as_secs_f64())?;
+        if done
+            || fit
+                .steps_done()
+                .is_multiple_of(exp.optimization.checkpoint_every.max(1))
+        {
+            save_ckpt(fit, wall + start.elapsed().as_secs_f64())?;
         }
         last = Some(rep);
         if done {
@@ -518,7 +584,7 @@ pub fn run(ctx: &RunContext) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    save_ckpt(&fit, wall + start.elapsed().as_secs_f64())?;
+    save_ckpt(fit, wall + start.elapsed().as_secs_f64())?;
 
     // Final state: the fixed point at the last *reported* parameters when a target stop
     // happened (those met the targets), else at the current ones.

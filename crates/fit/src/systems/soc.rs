@@ -283,6 +283,17 @@ fn prepare(ctx: &RunContext) -> Result<(Experiment, SocConfig, Mat<f64>, SocOpti
     let cfg = soc_config(&exp);
     cfg.validate()
         .map_err(|e| anyhow!("{}: model.parameters: {e}", ctx.exp_path.display()))?;
+    // Dense N × N matrices (W, the Gramians, the Schur factors, …), checked before the first
+    // one is allocated.
+    let nf = cfg.n as f64;
+    crate::budget::check_memory(
+        &ctx.exp_path,
+        &[(
+            "the dense N × N matrices of the optimization",
+            "model.parameters.N",
+            12.0 * nf * nf * 8.0,
+        )],
+    )?;
     let w0 = load_w0(ctx, &exp, &cfg)?;
     // Validates the shape and Dale's law of W0.
     let fresh = SocOptimizer::new(cfg.clone(), Some(w0.clone()))
