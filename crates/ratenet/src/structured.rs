@@ -33,6 +33,142 @@ pub struct FactoredWeights<'a> {
     square: bool,
     /// `m_ab = exp(ℓ_ab)`, 2×2 row-major.
     mag: [f64; 4],
+    /// The mean field's separable expansion (then `c` is empty).
+    fourier: Option<Box<Fourier>>,
+}
+
+/// Largest Fourier order of the separable mean-field expansion; narrower footprints (w ≲ 0.09
+/// rad) fall back to the dense `C`.
+const K_MAX: usize = 48;
+/// Terms with `e^{−κ} I_k(κ)` below this (relative to the footprint's peak, 1) are dropped.
+const FOURIER_TOL: f64 = 1e-18;
+
+/// The mean-field connectivity as a separable sum (exact to rounding):
+/// with `φ = 2θ` and `κ = 1/(4w²)`, `footprint = exp(κ(cos(φ_i − φ_j) − 1))
+/// = Σ_k d_k (cos kφ_i cos kφ_j + sin kφ_i sin kφ_j)`, `d_0 = e^{−κ}I_0(κ)`,
+/// `d_k = 2e^{−κ}I_k(κ)` (modified Bessel functions), so that
+/// `C^{ab} = P_ab (Σ_k d_k^{ab} [cos kφ cos kφᵀ + sin kφ sin kφᵀ] − δ_ab I)`: every product with
+/// `C` costs O(N·K) instead of O(N²), and no N×N array exists. `∂/∂κ` of the same sum gives
+/// `C ⊙ k` (`k_ij = (cos(φ_i − φ_j) − 1)/4`) for the footprint-width gradient.
+#[derive(Debug, Clone)]
+struct Fourier {
+    /// `d_k` per block (length: the order used + 1, at most `K_MAX + 1`).
+    d: [Vec<f64>; 4],
+    /// `∂d_k/∂κ` per block.
+    dd: [Vec<f64>; 4],
+    /// `P_ab`.
+    p: [f64; 4],
+    /// Table width `kt = max order + 1`; `cos[i·kt + k] = cos(k φ_i)`, likewise `sin`.
+    kt: usize,
+    cos: Vec<f64>,
+    sin: Vec<f64>,
+}
+
+/// `e^{−κ} I_k(κ)` for `k = 0..len` by the power series (all terms positive, so accurate to
+/// rounding; used for κ ≤ 30 only).
+fn scaled_bessel_i(kappa: f64, len: usize) -> Vec<f64> {
+    let half = 0.5 * kappa;
+    let mut out = Vec::with_capacity(len);
+    let mut lead = (-kappa).exp(); // e^{−κ} (κ/2)^k / k!
+    for k in 0..len {
+        if k > 0 {
+            lead *= half / k as f64;
+        }
+        let (mut term, mut sum) = (lead, lead);
+        let mut m = 0usize;
+        while m <= 400 && (term > 1e-17 * sum || (m as f64) < half) {
+            m += 1;
+            term *= half * half / (m as f64 * (m + k) as f64);
+            sum += term;
+        }
+        out.push(sum);
+    }
+    out
+}
+
+impl Fourier {
+    /// The expansion for θ's P and w on `net`'s orientations, or None when some footprint is
+    /// too narrow for [`K_MAX`] orders.
+    fn new(net: &RateNetwork, theta: &[f64; N_THETA]) -> Option<Self> {
+        let mut d: [Vec<f64>; 4] = Default::default();
+        let mut dd: [Vec<f64>; 4] = Default::default();
+        let mut kt = 1;
+        for b in 0..4 {
+            let w = theta[W + b];
+            let kappa = if w.is_infinite() { 0.0 } else { 0.25 / (w * w) };
+            if !(kappa <= 30.0) {
+                return None;
+            }
+            let e = scaled_bessel_i(kappa, K_MAX + 2);
+            let k = (0..=K_MAX).find(|&k| e[k] < FOURIER_TOL && e[k + 1] < FOURIER_TOL)?;
+            kt = kt.max(k + 1);
+            d[b] = (0..=k)
+                .map(|j| if j == 0 { e[0] } else { 2.0 * e[j] })
+                .collect();
+            // d/dκ (e^{−κ} I_k) = e^{−κ}((I_{k−1} + I_{k+1})/2 − I_k), I_0' = I_1.
+            dd[b] = (0..=k)
+                .map(|j| {
+                    if j == 0 {
+                        e[1] - e[0]
+                    } else {
+                        2.0 * (0.5 * (e[j - 1] + e[j + 1]) - e[j])
+                    }
+                })
+                .collect();
+        }
+        let n = net.n;
+        let (mut cos, mut sin) = (vec![0.0; n * kt], vec![0.0; n * kt]);
+        for (i, t) in net.theta_pref.iter().enumerate() {
+            for k in 0..kt {
+                let (s, c) = (2.0 * k as f64 * t).sin_cos();
+                cos[i * kt + k] = c;
+                sin[i * kt + k] = s;
+            }
+        }
+        Some(Self {
+            d,
+            dd,
+            p: std::array::from_fn(|b| theta[P + b]),
+            kt,
+            cos,
+            sin,
+        })
+    }
+
+    /// `Σ_j (cos kφ_j, sin kφ_j)·z_j` over `range`, for `k < kt`.
+    #[inline]
+    fn moments(
+        &self,
+        range: std::ops::Range<usize>,
+        z: impl Fn(usize) -> f64,
+    ) -> ([f64; K_MAX + 1], [f64; K_MAX + 1]) {
+        let kt = self.kt;
+        let (mut sc, mut ss) = ([0.0f64; K_MAX + 1], [0.0f64; K_MAX + 1]);
+        for j in range {
+            let zj = z(j);
+            let (cj, sj) = (
+                &self.cos[j * kt..(j + 1) * kt],
+                &self.sin[j * kt..(j + 1) * kt],
+            );
+            for k in 0..kt {
+                sc[k] += cj[k] * zj;
+                ss[k] += sj[k] * zj;
+            }
+        }
+        (sc, ss)
+    }
+
+    /// `Σ_k coef_k (cos kφ_i S^c_k + sin kφ_i S^s_k)`.
+    #[inline(always)]
+    fn evaluate(&self, i: usize, coef: &[f64], sc: &[f64], ss: &[f64]) -> f64 {
+        let kt = self.kt;
+        let (ci, si) = (&self.cos[i * kt..], &self.sin[i * kt..]);
+        let mut acc = 0.0;
+        for k in 0..coef.len() {
+            acc += coef[k] * (ci[k] * sc[k] + si[k] * ss[k]);
+        }
+        acc
+    }
 }
 
 /// Per-row sums over the E columns and the I columns.
@@ -87,6 +223,16 @@ impl<'a> FactoredWeights<'a> {
         let mag: [f64; 4] = std::array::from_fn(|k| theta[LOG_J + k].exp());
         let (c, square) = match &net.connectivity {
             Connectivity::Explicit(c) => (Cow::Borrowed(c.as_slice()), true),
+            Connectivity::MeanField if let Some(f) = Fourier::new(net, theta) => {
+                return Self {
+                    n,
+                    n_e: net.n_e,
+                    c: Cow::Borrowed(&[]),
+                    square: false,
+                    mag,
+                    fourier: Some(Box::new(f)),
+                };
+            }
             Connectivity::MeanField => {
                 let cs: Vec<(f64, f64)> = net
                     .theta_pref
@@ -114,6 +260,28 @@ impl<'a> FactoredWeights<'a> {
             c,
             square,
             mag,
+            fourier: None,
+        }
+    }
+
+    /// `C x` split into E and I columns for every row, from the separable expansion:
+    /// calls `sink(i, u)` with `u = ((C x)^E_i, (C x)^I_i)`.
+    fn fourier_rows(&self, f: &Fourier, x: &[f64], mut sink: impl FnMut(usize, RowSums)) {
+        let (n, n_e) = (self.n, self.n_e);
+        let me = f.moments(0..n_e, |j| x[j]);
+        let mi = f.moments(n_e..n, |j| x[j]);
+        for i in 0..n {
+            let a = 2 * cell_type(i, n_e);
+            let mut u = [0.0f64; 2];
+            for (b, (sc, ss)) in [&me, &mi].into_iter().enumerate() {
+                let blk = a + b;
+                let mut v = f.evaluate(i, &f.d[blk], sc, ss);
+                if a / 2 == b {
+                    v -= x[i];
+                }
+                u[b] = f.p[blk] * v;
+            }
+            sink(i, RowSums { e: u[0], i: u[1] });
         }
     }
 
@@ -152,6 +320,14 @@ impl<'a> FactoredWeights<'a> {
 
     /// `mu = tau(W r + h)` and `sigma = sqrt(tau(W2 r + xi2))` into the given buffers.
     pub fn drive_into(&self, net: &RateNetwork, r: &[f64], mu: &mut [f64], sigma: &mut [f64]) {
+        if let Some(f) = &self.fourier {
+            self.fourier_rows(f, r, |i, u| {
+                let (wr, w2r) = self.combine(i, u, u);
+                mu[i] = net.tau[i] * (wr + net.h[i]);
+                sigma[i] = (net.tau[i] * (w2r + net.xi2[i])).max(0.0).sqrt();
+            });
+            return;
+        }
         for i in 0..self.n {
             let (u, v) = self.row_sums(i, r);
             let (wr, w2r) = self.combine(i, u, v);
@@ -163,6 +339,13 @@ impl<'a> FactoredWeights<'a> {
 
     /// `y = x − α⊙(W x) − β⊙(W2 x)`: the Newton matrix `I − ∂F/∂r` applied to x.
     pub fn apply(&self, alpha: &[f64], beta: &[f64], x: &[f64], y: &mut [f64]) {
+        if let Some(f) = &self.fourier {
+            self.fourier_rows(f, x, |i, u| {
+                let (wx, w2x) = self.combine(i, u, u);
+                y[i] = x[i] - alpha[i] * wx - beta[i] * w2x;
+            });
+            return;
+        }
         for i in 0..self.n {
             let (u, v) = self.row_sums(i, x);
             let (wx, w2x) = self.combine(i, u, v);
@@ -175,6 +358,31 @@ impl<'a> FactoredWeights<'a> {
     pub fn apply_transpose(&self, alpha: &[f64], beta: &[f64], y: &[f64], z: &mut [f64]) {
         z.copy_from_slice(y);
         let n_e = self.n_e;
+        if let Some(f) = &self.fourier {
+            // z_j −= Σ_i C_ij ζ^{b(j)}_i with ζ^b_i = s_b m_ab α_i y_i + m_ab² β_i y_i (a = type i).
+            let n = self.n;
+            let zeta = |i: usize, b: usize| {
+                let blk = 2 * cell_type(i, n_e) + b;
+                let m = self.mag[blk];
+                let s = if b == 0 { 1.0 } else { -1.0 };
+                (s * m * alpha[i] + m * m * beta[i]) * y[i]
+            };
+            let rows = [0..n_e, n_e..n];
+            for b in 0..2 {
+                for (a, ra) in rows.iter().enumerate() {
+                    let blk = 2 * a + b;
+                    let (sc, ss) = f.moments(ra.clone(), |i| zeta(i, b));
+                    for j in rows[b].clone() {
+                        let mut v = f.evaluate(j, &f.d[blk], &sc, &ss);
+                        if a == b {
+                            v -= zeta(j, b);
+                        }
+                        z[j] -= f.p[blk] * v;
+                    }
+                }
+            }
+            return;
+        }
         for i in 0..self.n {
             let a = 2 * cell_type(i, n_e);
             let (me, mi) = (self.mag[a], self.mag[a + 1]);
@@ -210,7 +418,22 @@ impl<'a> FactoredWeights<'a> {
             let blk = 2 * cell_type(i, self.n_e) + cell_type(j, self.n_e);
             let m = self.mag[blk];
             let s = if j < self.n_e { 1.0 } else { -1.0 };
-            let c = self.c[i * n + j];
+            let c = match &self.fourier {
+                // The fallback only: entries summed from the expansion.
+                Some(f) if i != j => {
+                    let kt = f.kt;
+                    let sum: f64 = (0..f.d[blk].len())
+                        .map(|k| {
+                            f.d[blk][k]
+                                * (f.cos[i * kt + k] * f.cos[j * kt + k]
+                                    + f.sin[i * kt + k] * f.sin[j * kt + k])
+                        })
+                        .sum();
+                    sum * f.p[blk]
+                }
+                Some(_) => 0.0,
+                None => self.c[i * n + j],
+            };
             let c2 = if self.square { c * c } else { c };
             let d = f64::from(u8::from(i == j));
             d - alpha[i] * s * m * c - beta[i] * m * m * c2
@@ -230,6 +453,9 @@ impl<'a> FactoredWeights<'a> {
     ) -> [f64; N_THETA] {
         let n_e = self.n_e;
         let mean_field = net.connectivity == Connectivity::MeanField;
+        if let Some(f) = &self.fourier {
+            return self.theta_vjp_fourier(f, theta, r, alpha, beta);
+        }
         let cs: Vec<(f64, f64)> = if mean_field {
             net.theta_pref
                 .iter()
@@ -277,6 +503,53 @@ impl<'a> FactoredWeights<'a> {
                     -2.0 * dw[blk] / (w * w * w)
                 };
             }
+        }
+        g
+    }
+}
+
+impl FactoredWeights<'_> {
+    /// [`Self::theta_vjp`] on the separable expansion: `C r` and `(C ⊙ k) r` in O(N·K).
+    fn theta_vjp_fourier(
+        &self,
+        f: &Fourier,
+        theta: &[f64; N_THETA],
+        r: &[f64],
+        alpha: &[f64],
+        beta: &[f64],
+    ) -> [f64; N_THETA] {
+        let (n, n_e) = (self.n, self.n_e);
+        let me = f.moments(0..n_e, |j| r[j]);
+        let mi = f.moments(n_e..n, |j| r[j]);
+        let mut g = [0.0; N_THETA];
+        let (mut dp, mut dw) = ([0.0f64; 4], [0.0f64; 4]);
+        for i in 0..n {
+            let a = 2 * cell_type(i, n_e);
+            for (b, (sc, ss)) in [&me, &mi].into_iter().enumerate() {
+                let blk = a + b;
+                let mut cr = f.evaluate(i, &f.d[blk], sc, ss);
+                if a / 2 == b {
+                    cr -= r[i];
+                }
+                cr *= f.p[blk];
+                // (C ⊙ k) r = (P/4) ∂/∂κ of the expansion (k_ii = 0: no diagonal term).
+                let ckr = 0.25 * f.p[blk] * f.evaluate(i, &f.dd[blk], sc, ss);
+                let m = self.mag[blk];
+                let s = if b == 0 { 1.0 } else { -1.0 };
+                g[LOG_J + blk] += alpha[i] * s * m * cr + 2.0 * beta[i] * m * m * cr;
+                let d = alpha[i] * s * m + beta[i] * m * m;
+                dp[blk] += d * cr;
+                dw[blk] += d * ckr;
+            }
+        }
+        for blk in 0..4 {
+            let (p, w) = (theta[P + blk], theta[W + blk]);
+            g[P + blk] = dp[blk] / p;
+            g[W + blk] = if w.is_infinite() {
+                0.0
+            } else {
+                -2.0 * dw[blk] / (w * w * w)
+            };
         }
         g
     }
@@ -487,8 +760,22 @@ mod tests {
     /// The factored drive, Jacobian products and θ-VJP equal the dense ones.
     #[test]
     fn factored_products_match_dense() {
+        let (narrow, mut narrow_theta) = mean_field(30);
+        // w = 0.05 rad needs more than K_MAX orders: the dense mean-field C.
+        narrow_theta[W] = 0.05;
+        assert!(
+            FactoredWeights::new(&narrow, &narrow_theta)
+                .fourier
+                .is_none()
+        );
+        let (wide, mut wide_theta) = mean_field(26);
+        wide_theta[W + 3] = f64::INFINITY;
+        let (mf, mf_theta) = mean_field(37);
+        assert!(FactoredWeights::new(&mf, &mf_theta).fourier.is_some());
         for (net, theta) in [
-            mean_field(37),
+            (mf, mf_theta),
+            (narrow, narrow_theta),
+            (wide, wide_theta),
             weighted_explicit(),
             (seed_network(), seed_theta()),
         ] {
