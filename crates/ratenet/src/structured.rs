@@ -96,7 +96,7 @@ impl Fourier {
         for b in 0..4 {
             let w = theta[W + b];
             let kappa = if w.is_infinite() { 0.0 } else { 0.25 / (w * w) };
-            if !(kappa <= 30.0) {
+            if kappa.is_nan() || kappa > 30.0 {
                 return None;
             }
             let e = scaled_bessel_i(kappa, K_MAX + 2);
