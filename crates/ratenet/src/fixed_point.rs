@@ -687,4 +687,33 @@ mod tests {
             }
         }
     }
+
+    /// At N ≥ STRUCTURED_MIN_N the public solvers take the matrix-free path; on the benchmark
+    /// network (N = 600) it agrees with the dense LU path.
+    #[test]
+    fn large_network_dispatch_matches_dense() {
+        let n = STRUCTURED_MIN_N + 88;
+        let (net, theta) = crate::bench::bench_network(n).unwrap();
+        let r_init = vec![5.0; n];
+        let cfg = NewtonConfig::default();
+        let auto = solve_fixed_point(&net, &theta, &r_init, &cfg).unwrap();
+        let dense = solve_fixed_point_on(&net, &theta, &r_init, &cfg, Path::Dense).unwrap();
+        assert!(auto.residual <= cfg.tol);
+        let gap = (0..n)
+            .map(|i| (auto.rates[i] - dense.rates[i]).abs())
+            .fold(0.0, f64::max);
+        assert!(gap <= 1e-11, "rates differ by {gap:e}");
+        let ones = vec![1.0; n];
+        let ga = implicit_gradient(&net, &theta, &auto.rates, &ones).unwrap();
+        let gd = implicit_gradient_on(&net, &theta, &auto.rates, &ones, Path::Dense).unwrap();
+        let scale = gd.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        for k in 0..N_THETA {
+            assert!(
+                (ga[k] - gd[k]).abs() <= 1e-11 * scale,
+                "θ[{k}]: {} vs {}",
+                ga[k],
+                gd[k]
+            );
+        }
+    }
 }
