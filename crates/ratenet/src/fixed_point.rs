@@ -7,10 +7,14 @@
 //!   It stops early (202 steps on the seed network), about 1e-3 Hz from the true fixed point.
 //! * [`solve_fixed_point`]: Newton on `G(r) = F(r) − r` with the analytic Jacobian (faer LU)
 //!   and a backtracking line search, to `max_i |F(r)_i − r_i| ≤ tol` (default 1e-12 Hz).
+//!   From [`STRUCTURED_MIN_N`] neurons on, the same iteration runs matrix-free
+//!   ([`crate::structured`]): `W` and `W2` in factored form (the mean field as a separable
+//!   Fourier–Bessel sum, O(N·K) per product) and GMRES for the Newton steps, so neither an N×N
+//!   Jacobian nor an O(N³) LU is formed (the dense LU remains the fallback if GMRES stalls).
 //! * [`stability`]: eigenvalues of `T⁻¹(∂F/∂r − I)`, the Jacobian of the relaxation dynamics.
 //! * [`implicit_gradient`]: with `r*(θ)` defined by `r* = F(r*, θ)`,
 //!   `dL/dθ = λᵀ ∂F/∂θ` where `(I − ∂F/∂r)ᵀ λ = ∂L/∂r`: one linear solve, memory independent
-//!   of how many iterations found r*.
+//!   of how many iterations found r* (GMRES on the transposed products for large networks).
 
 use crate::network::{N_THETA, NetworkError, RateNetwork, Weights};
 use crate::phi::phi;
