@@ -75,10 +75,11 @@ def main():
         a = t - s * np.eye(n)
         c = -2.0 * np.eye(n)
         # (T - sI) X + X (T - sI)^T = C and (T - sI)^T Y + Y (T - sI) = C.
+        # dtrsyl solves op(A) X + X op(B) = scale C (scale < 1 only to avoid overflow).
         x, sc, _ = lapack.dtrsyl(a, a, c, trana="N", tranb="T")
-        x *= sc
+        x /= sc
         y, sc, _ = lapack.dtrsyl(a, a, c, trana="T", tranb="N")
-        y *= sc
+        y /= sc
         yx = y @ x
         g = z @ yx @ z.T / np.trace(yx)
         wi = np.minimum(w[:, h:] - eta * g[:, h:], 0.0)
@@ -96,7 +97,9 @@ def main():
         np.fill_diagonal(w, 0.0)
         return w
 
-    print(f"numpy {np.__version__}, scipy {sl.__name__ and __import__('scipy').__version__}, one thread")
+    import scipy
+
+    print(f"numpy {np.__version__}, scipy {scipy.__version__}, one thread")
     for n in args.sizes:
         rng = np.random.default_rng(0)
         w = initial(n, rng)
