@@ -225,6 +225,13 @@ fn bench_ratenet(quick: bool) -> Result<()> {
     let (n, unrolled) = if quick { (500, 100) } else { (2000, 500) };
     let device = dynamics::f64_device(BackendKind::Flex, false);
     let base = alloc::reset_peak();
+    let (fp_s, its, grad_s) = ratenet::bench::bench_implicit_path(n).map_err(|e| anyhow!("{e}"))?;
+    println!(
+        "  N = {n}: fixed point {fp_s:.3} s ({its} iterations) + implicit gradient {grad_s:.3} s = {:.3} s; heap peak {:.1} MiB",
+        fp_s + grad_s,
+        mib(alloc::peak().saturating_sub(base))
+    );
+    let base = alloc::reset_peak();
     let b = ratenet::bench::bench_fixed_point(n, unrolled, &device).map_err(|e| anyhow!("{e}"))?;
     let peak = alloc::peak().saturating_sub(base);
     println!(

@@ -65,6 +65,23 @@ pub fn bench_network(n: usize) -> Result<(RateNetwork, [f64; N_THETA]), NetworkE
     Ok((net, theta))
 }
 
+/// The implicit path alone on the network of [`bench_network`]: the Newton fixed point from
+/// r = 5 Hz and the implicit gradient of `Σ r_i`, as `(fixed point s, Newton iterations,
+/// gradient s)` (the caller measures its heap around this call).
+pub fn bench_implicit_path(n: usize) -> Result<(f64, usize, f64), Box<dyn std::error::Error>> {
+    let (net, theta) = bench_network(n)?;
+    let t0 = Instant::now();
+    let fp = solve_fixed_point(&net, &theta, &vec![5.0; n], &NewtonConfig::default())?;
+    let fixed_point_seconds = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let g = implicit_gradient(&net, &theta, &fp.rates, &vec![1.0; n])?;
+    let gradient_seconds = t0.elapsed().as_secs_f64();
+    if g.iter().any(|v| !v.is_finite()) {
+        return Err("non-finite implicit gradient".into());
+    }
+    Ok((fixed_point_seconds, fp.iterations, gradient_seconds))
+}
+
 /// Fixed point + implicit gradient vs `unrolled_steps` Euler steps under autodiff, for the
 /// loss `Σ r_i` on the network of [`bench_network`], on `device` (plain; its autodiff view is
 /// used for gradients).

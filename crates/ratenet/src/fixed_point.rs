@@ -7,12 +7,18 @@
 //!   It stops early (202 steps on the seed network), about 1e-3 Hz from the true fixed point.
 //! * [`solve_fixed_point`]: Newton on `G(r) = F(r) − r` with the analytic Jacobian (faer LU)
 //!   and a backtracking line search, to `max_i |F(r)_i − r_i| ≤ tol` (default 1e-12 Hz).
+//!   From [`STRUCTURED_MIN_N`] neurons on, the same iteration runs matrix-free
+//!   ([`crate::structured`]): `W` and `W2` in factored form (the mean field as a separable
+//!   Fourier–Bessel sum, O(N·K) per product) and GMRES for the Newton steps, so neither an N×N
+//!   Jacobian nor an O(N³) LU is formed (the dense LU remains the fallback if GMRES stalls).
 //! * [`stability`]: eigenvalues of `T⁻¹(∂F/∂r − I)`, the Jacobian of the relaxation dynamics.
 //! * [`implicit_gradient`]: with `r*(θ)` defined by `r* = F(r*, θ)`,
 //!   `dL/dθ = λᵀ ∂F/∂θ` where `(I − ∂F/∂r)ᵀ λ = ∂L/∂r`: one linear solve, memory independent
-//!   of how many iterations found r*.
+//!   of how many iterations found r* (GMRES on the transposed products for large networks).
 
 use crate::network::{N_THETA, NetworkError, RateNetwork, Weights};
+use crate::phi::phi;
+use crate::structured::{FactoredWeights, Workspace, gmres};
 use faer::c64;
 use faer::prelude::*;
 use thiserror::Error;
@@ -215,15 +221,60 @@ fn newton_matrix(net: &RateNetwork, weights: &Weights, r: &[f64]) -> Mat<f64> {
     a
 }
 
+/// Networks of at least this many neurons use the factored weights and GMRES
+/// ([`crate::structured`]); smaller ones the dense matrices and LU (an O(N³) LU is cheap there,
+/// and it keeps small-network results bit-identical to the dense reference).
+pub const STRUCTURED_MIN_N: usize = 512;
+
+/// Which linear algebra the solvers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Dense `W`, `W2` and partial-pivoting LU.
+    Dense,
+    /// Factored weights and GMRES (dense LU only when GMRES fails).
+    Structured,
+}
+
+impl Path {
+    fn for_size(n: usize) -> Self {
+        if n >= STRUCTURED_MIN_N {
+            Self::Structured
+        } else {
+            Self::Dense
+        }
+    }
+}
+
+/// Relative residual of the GMRES solves: near the attainable accuracy, so the Newton steps and
+/// the implicit gradient are as accurate as the dense LU's.
+const GMRES_RTOL: f64 = 1e-13;
+/// Krylov dimension per GMRES cycle and the number of cycles before falling back to LU.
+const GMRES_M: usize = 120;
+const GMRES_RESTARTS: usize = 3;
+
 /// Solves `r = F(r)` by damped Newton from `r_init` (after `warmup_steps` Euler steps).
+/// Networks of [`STRUCTURED_MIN_N`] neurons or more take the matrix-free path.
 pub fn solve_fixed_point(
     net: &RateNetwork,
     theta: &[f64; N_THETA],
     r_init: &[f64],
     cfg: &NewtonConfig,
 ) -> Result<FixedPoint, FixedPointError> {
+    solve_fixed_point_on(net, theta, r_init, cfg, Path::for_size(net.n))
+}
+
+pub(crate) fn solve_fixed_point_on(
+    net: &RateNetwork,
+    theta: &[f64; N_THETA],
+    r_init: &[f64],
+    cfg: &NewtonConfig,
+    path: Path,
+) -> Result<FixedPoint, FixedPointError> {
     net.check_theta(theta)?;
     check_len("r_init", r_init.len(), net.n)?;
+    if path == Path::Structured {
+        return solve_structured(net, theta, r_init, cfg);
+    }
     let weights = net.weights(theta);
     let mut r = r_init.to_vec();
     for _ in 0..cfg.warmup_steps {
@@ -323,15 +374,29 @@ pub fn stability(
 }
 
 /// `dL/dθ = λᵀ ∂F/∂θ` with `(I − ∂F/∂r)ᵀ λ = dL/dr`, at a fixed point r*.
+/// Networks of [`STRUCTURED_MIN_N`] neurons or more solve for λ by GMRES on the factored weights.
 pub fn implicit_gradient(
     net: &RateNetwork,
     theta: &[f64; N_THETA],
     r_star: &[f64],
     dl_dr: &[f64],
 ) -> Result<[f64; N_THETA], FixedPointError> {
+    implicit_gradient_on(net, theta, r_star, dl_dr, Path::for_size(net.n))
+}
+
+pub(crate) fn implicit_gradient_on(
+    net: &RateNetwork,
+    theta: &[f64; N_THETA],
+    r_star: &[f64],
+    dl_dr: &[f64],
+    path: Path,
+) -> Result<[f64; N_THETA], FixedPointError> {
     net.check_theta(theta)?;
     check_len("r_star", r_star.len(), net.n)?;
     check_len("dl_dr", dl_dr.len(), net.n)?;
+    if path == Path::Structured {
+        return implicit_gradient_structured(net, theta, r_star, dl_dr);
+    }
     let weights = net.weights(theta);
     let a = newton_matrix(net, &weights, r_star);
     let rhs = Mat::from_fn(net.n, 1, |i, _| dl_dr[i]);
@@ -341,6 +406,142 @@ pub fn implicit_gradient(
         return Err(FixedPointError::Singular);
     }
     Ok(net.theta_vjp(theta, r_star, &lambda))
+}
+
+/// Newton on the factored weights (see [`crate::structured`]): the same iteration, line search
+/// and stopping rule as the dense path, with GMRES for the Newton step. `C` is built once; no
+/// N×N array is allocated unless GMRES fails and the dense LU takes over.
+fn solve_structured(
+    net: &RateNetwork,
+    theta: &[f64; N_THETA],
+    r_init: &[f64],
+    cfg: &NewtonConfig,
+) -> Result<FixedPoint, FixedPointError> {
+    let n = net.n;
+    let fw = FactoredWeights::new(net, theta);
+    let mut ws = Workspace::new(n);
+    let mut r = r_init.to_vec();
+    for _ in 0..cfg.warmup_steps {
+        fw.drive_into(net, &r, &mut ws.mu, &mut ws.sigma);
+        for i in 0..n {
+            let f = phi(ws.mu[i], ws.sigma[i], net.tau[i], &net.lif);
+            r[i] += 1e-3 * ((f - r[i]) / net.t_relax[i]);
+        }
+    }
+    let max_abs = |g: &[f64]| {
+        g.iter().fold(
+            0.0f64,
+            |m, v| if v.is_nan() { f64::NAN } else { m.max(v.abs()) },
+        )
+    };
+    let residual_into = |ws: &mut Workspace, r: &[f64], g: &mut [f64]| {
+        ws.transfer(net, &fw, r);
+        for i in 0..n {
+            g[i] = ws.evals[i].phi - r[i];
+        }
+        max_abs(g)
+    };
+    let mut g = vec![0.0; n];
+    let mut res = residual_into(&mut ws, &r, &mut g);
+    let mut trial_ws = Workspace::new(n);
+    let (mut trial, mut g_new) = (vec![0.0; n], vec![0.0; n]);
+    let (mut alpha, mut beta) = (vec![0.0; n], vec![0.0; n]);
+    for it in 0..cfg.max_iter {
+        if !res.is_finite() {
+            return Err(FixedPointError::NonFinite(it));
+        }
+        if res <= cfg.tol {
+            return Ok(FixedPoint {
+                rates: r,
+                residual: res,
+                iterations: it,
+            });
+        }
+        ws.chain(net, None, &mut alpha, &mut beta);
+        let delta = gmres(
+            n,
+            |x, y| fw.apply(&alpha, &beta, x, y),
+            &g,
+            GMRES_RTOL,
+            GMRES_M,
+            GMRES_RESTARTS,
+        )
+        .unwrap_or_else(|| {
+            let a = fw.dense_newton_matrix(&alpha, &beta);
+            let rhs = Mat::from_fn(n, 1, |i, _| g[i]);
+            let d = a.partial_piv_lu().solve(&rhs);
+            (0..n).map(|i| d[(i, 0)]).collect()
+        });
+        let mut step = 1.0;
+        loop {
+            for i in 0..n {
+                trial[i] = (r[i] + step * delta[i]).max(0.0);
+            }
+            let res_new = residual_into(&mut trial_ws, &trial, &mut g_new);
+            if res_new.is_finite() && (res_new < res || res_new <= cfg.tol) {
+                std::mem::swap(&mut r, &mut trial);
+                std::mem::swap(&mut g, &mut g_new);
+                std::mem::swap(&mut ws, &mut trial_ws);
+                res = res_new;
+                break;
+            }
+            step *= 0.5;
+            if step < 1e-10 {
+                return Err(FixedPointError::Stalled {
+                    iterations: it,
+                    residual: res,
+                    tol: cfg.tol,
+                });
+            }
+        }
+    }
+    if res <= cfg.tol {
+        return Ok(FixedPoint {
+            rates: r,
+            residual: res,
+            iterations: cfg.max_iter,
+        });
+    }
+    Err(FixedPointError::NotConverged {
+        iterations: cfg.max_iter,
+        residual: res,
+        tol: cfg.tol,
+    })
+}
+
+/// The implicit gradient on the factored weights: λ by GMRES on `(I − ∂F/∂r)ᵀ` (dense LU only if
+/// it fails), then the θ-VJP in one pass over `C`.
+fn implicit_gradient_structured(
+    net: &RateNetwork,
+    theta: &[f64; N_THETA],
+    r_star: &[f64],
+    dl_dr: &[f64],
+) -> Result<[f64; N_THETA], FixedPointError> {
+    let n = net.n;
+    let fw = FactoredWeights::new(net, theta);
+    let mut ws = Workspace::new(n);
+    ws.transfer(net, &fw, r_star);
+    let (mut alpha, mut beta) = (vec![0.0; n], vec![0.0; n]);
+    ws.chain(net, None, &mut alpha, &mut beta);
+    let lambda = gmres(
+        n,
+        |x, y| fw.apply_transpose(&alpha, &beta, x, y),
+        dl_dr,
+        GMRES_RTOL,
+        GMRES_M,
+        GMRES_RESTARTS,
+    )
+    .unwrap_or_else(|| {
+        let a = fw.dense_newton_matrix(&alpha, &beta);
+        let rhs = Mat::from_fn(n, 1, |i, _| dl_dr[i]);
+        let l = a.partial_piv_lu().solve_transpose(&rhs);
+        (0..n).map(|i| l[(i, 0)]).collect()
+    });
+    if lambda.iter().any(|v| !v.is_finite()) {
+        return Err(FixedPointError::Singular);
+    }
+    ws.chain(net, Some(&lambda), &mut alpha, &mut beta);
+    Ok(fw.theta_vjp(net, theta, r_star, &alpha, &beta))
 }
 
 #[cfg(test)]
@@ -455,6 +656,67 @@ mod tests {
                 rel < 1e-6,
                 "θ[{k}]: implicit {} vs fd {fd} (rel {rel:e})",
                 g[k]
+            );
+        }
+    }
+
+    /// The matrix-free path (forced at small N) finds the same fixed point and implicit
+    /// gradient as the dense path, on the mean-field network and the seed's explicit one.
+    #[test]
+    fn structured_path_matches_dense() {
+        let (mf, mf_theta) = fluctuation_network();
+        let seed = seed_network();
+        for (net, theta, r0) in [(&mf, mf_theta, 5.0), (&seed, seed_theta(), 1.0)] {
+            let n = net.n;
+            let r_init = vec![r0; n];
+            let cfg = NewtonConfig::default();
+            let d = solve_fixed_point_on(net, &theta, &r_init, &cfg, Path::Dense).unwrap();
+            let s = solve_fixed_point_on(net, &theta, &r_init, &cfg, Path::Structured).unwrap();
+            assert!(s.residual <= cfg.tol, "residual {:e}", s.residual);
+            for i in 0..n {
+                assert!((d.rates[i] - s.rates[i]).abs() <= 1e-11, "rate {i}");
+            }
+            let c: Vec<f64> = (0..n).map(|i| 1.0 + 0.1 * i as f64).collect();
+            let gd = implicit_gradient_on(net, &theta, &d.rates, &c, Path::Dense).unwrap();
+            let gs = implicit_gradient_on(net, &theta, &d.rates, &c, Path::Structured).unwrap();
+            let scale = gd.iter().map(|v| v.abs()).fold(0.0, f64::max);
+            for k in 0..N_THETA {
+                let rel = (gd[k] - gs[k]).abs() / scale;
+                assert!(
+                    rel <= 1e-12,
+                    "θ[{k}]: dense {} vs structured {} ({rel:e})",
+                    gd[k],
+                    gs[k]
+                );
+            }
+        }
+    }
+
+    /// At N ≥ STRUCTURED_MIN_N the public solvers take the matrix-free path; on the benchmark
+    /// network (N = 600) it agrees with the dense LU path.
+    #[test]
+    fn large_network_dispatch_matches_dense() {
+        let n = STRUCTURED_MIN_N + 88;
+        let (net, theta) = crate::bench::bench_network(n).unwrap();
+        let r_init = vec![5.0; n];
+        let cfg = NewtonConfig::default();
+        let auto = solve_fixed_point(&net, &theta, &r_init, &cfg).unwrap();
+        let dense = solve_fixed_point_on(&net, &theta, &r_init, &cfg, Path::Dense).unwrap();
+        assert!(auto.residual <= cfg.tol);
+        let gap = (0..n)
+            .map(|i| (auto.rates[i] - dense.rates[i]).abs())
+            .fold(0.0, f64::max);
+        assert!(gap <= 1e-11, "rates differ by {gap:e}");
+        let ones = vec![1.0; n];
+        let ga = implicit_gradient(&net, &theta, &auto.rates, &ones).unwrap();
+        let gd = implicit_gradient_on(&net, &theta, &auto.rates, &ones, Path::Dense).unwrap();
+        let scale = gd.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        for k in 0..N_THETA {
+            assert!(
+                (ga[k] - gd[k]).abs() <= 1e-11 * scale,
+                "θ[{k}]: {} vs {}",
+                ga[k],
+                gd[k]
             );
         }
     }

@@ -13,6 +13,7 @@
 //!   [`fixed_point_op`] packages `θ → r*(θ)` as one autodiff op with the implicit backward.
 //! * [`tensor_network`]: the same network as burn tensor code (unrolled Euler, residual loss),
 //!   the reference the implicit gradients are checked against.
+//! * [`structured`]: the large-network path (factored weights, GMRES) of the fixed-point solvers.
 //! * [`fit`]: losses and the Adam fit; [`bench`]: benchmark functions for `fit bench`.
 //!
 //! All arithmetic is f64. References: Ricciardi (1977); Siegert (1951); Brunel (2000);
@@ -26,6 +27,7 @@ pub mod fixed_point_op;
 pub mod network;
 pub mod phi;
 pub mod phi_op;
+pub mod structured;
 pub mod tensor_network;
 
 pub use fit::{FitSettings, FitSnapshot, RateError, RateFit, StepReport, Targets};

@@ -198,6 +198,75 @@ mod tests {
         }
     }
 
+    /// `W = Z T Zᵀ` to 1e-12 (relative to max |W|) with `ZᵀZ = I` to 1e-12 and T upper
+    /// quasi-triangular, on random matrices and on matrices built to have complex-conjugate
+    /// pairs (rotation–scaling blocks in a random orthogonal basis) and a defective-like cluster.
+    #[test]
+    fn schur_form_reconstructs_with_complex_pairs() {
+        let check = |w: &Mat<f64>, want_pairs: bool| {
+            let n = w.nrows();
+            let s = RealSchur::new(w.as_ref(), Par::Seq).unwrap();
+            let rec = &s.z * &s.t * s.z.transpose();
+            let scale = w.norm_max().max(f64::MIN_POSITIVE);
+            let err = (&rec - w).norm_max() / scale;
+            let orth = (s.z.transpose() * &s.z - Mat::<f64>::identity(n, n)).norm_max();
+            assert!(err <= 1e-12, "n={n}: reconstruction {err:e}");
+            assert!(orth <= 1e-12, "n={n}: orthogonality {orth:e}");
+            for j in 0..n {
+                for i in j + 2..n {
+                    assert_eq!(s.t[(i, j)], 0.0, "n={n}: T[{i},{j}] below the subdiagonal");
+                }
+            }
+            for k in 1..n.saturating_sub(1) {
+                assert!(
+                    s.t[(k, k - 1)] == 0.0 || s.t[(k + 1, k)] == 0.0,
+                    "n={n}: 3×3 block"
+                );
+            }
+            let pairs = diagonal_blocks(s.t.as_ref())
+                .iter()
+                .filter(|b| b.1 == 2)
+                .count();
+            if want_pairs {
+                assert!(pairs > 0, "n={n}: no 2×2 block");
+            }
+            // The eigenvalues are those of W: their sum is the trace.
+            let tr: f64 = (0..n).map(|i| w[(i, i)]).sum();
+            let sum: f64 = s.eigenvalues().iter().map(|e| e.0).sum();
+            assert!((tr - sum).abs() <= 1e-11 * scale * n as f64, "n={n}: trace");
+        };
+        for &n in &[3usize, 8, 40, 77, 128, 200] {
+            check(&random(n, 100 + n as u64), n >= 8);
+            // Pairs a_k ± i b_k and a few real eigenvalues, in a random orthogonal basis.
+            let mut d = Mat::<f64>::zeros(n, n);
+            let mut k = 0;
+            while k + 1 < n {
+                let (a, b) = (0.1 * k as f64 - 1.0, 0.5 + 0.03 * k as f64);
+                d[(k, k)] = a;
+                d[(k + 1, k + 1)] = a;
+                d[(k, k + 1)] = b;
+                d[(k + 1, k)] = -b;
+                k += if k % 6 == 4 { 3 } else { 2 };
+            }
+            let q = random(n, 7 * n as u64).qr().compute_Q();
+            let w = &q * &d * q.transpose();
+            check(&w, true);
+            // A sparse E/I-like matrix (many zero entries, one sign per column).
+            let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+            let sparse = Mat::from_fn(n, n, |i, j| {
+                let u: f64 = rng.random();
+                if i == j || u > 0.1 {
+                    0.0
+                } else if j < n / 2 {
+                    1.0
+                } else {
+                    -3.0
+                }
+            });
+            check(&sparse, false);
+        }
+    }
+
     #[test]
     #[ignore]
     fn timing() {

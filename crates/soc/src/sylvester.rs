@@ -88,8 +88,40 @@ fn split_point(t: MatRef<'_, f64>) -> usize {
 /// Scalar block back substitution: for diagonal blocks `i` of `A` and `j` of `B`, from the
 /// bottom right, `A_ii X_ij + X_ij B_jjᵀ − σ X_ij = C_ij − Σ_{k>i} A_ik X_kj − Σ_{l>j} X_il B_jlᵀ`
 /// (a dense system of order ≤ 4).
+///
+/// The blocks ([`BASE`] × [`BASE`] or smaller in the recursion) are first copied into contiguous local arrays, `A`
+/// and `B` by rows and `C` by columns, so that both sums run over contiguous slices without
+/// bounds checks; the arithmetic (and its order) is that of the plain indexed loops.
 fn solve_small(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c: MatMut<'_, f64>) {
     let (m, n) = (c.nrows(), c.ncols());
+    // On the stack for the recursion's base cases; the heap only for a direct call on larger
+    // blocks (the tests' reference path).
+    let mut stack = [0.0f64; 3 * BASE * BASE];
+    let mut heap = Vec::new();
+    let len = m * m + n * n + m * n;
+    let buf: &mut [f64] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0.0);
+        &mut heap[..]
+    };
+    let (at, rest) = buf.split_at_mut(m * m);
+    let (bt, cc) = rest.split_at_mut(n * n);
+    for i in 0..m {
+        for k in 0..m {
+            at[i * m + k] = a[(i, k)];
+        }
+    }
+    for j in 0..n {
+        for l in 0..n {
+            bt[j * n + l] = b[(j, l)];
+        }
+    }
+    for j in 0..n {
+        for i in 0..m {
+            cc[i + j * m] = c[(i, j)];
+        }
+    }
     let blocks_a = diagonal_blocks(a);
     let blocks_b = diagonal_blocks(b);
     for &(j0, q) in blocks_b.iter().rev() {
@@ -98,12 +130,18 @@ fn solve_small(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c: MatMut
             for r in 0..p {
                 for s in 0..q {
                     let (i, j) = (i0 + r, j0 + s);
-                    let mut v = c[(i, j)];
-                    for k in i0 + p..m {
-                        v -= a[(i, k)] * c[(k, j)];
+                    let mut v = cc[i + j * m];
+                    let arow = &at[i * m + i0 + p..(i + 1) * m];
+                    let ccol = &cc[j * m + i0 + p..(j + 1) * m];
+                    for (aik, ckj) in arow.iter().zip(ccol) {
+                        v -= aik * ckj;
                     }
-                    for l in j0 + q..n {
-                        v -= c[(i, l)] * b[(j, l)];
+                    let brow = &bt[j * n + j0 + q..(j + 1) * n];
+                    // Row i of C from column j0 + q on (empty when that is the last column).
+                    let start = (i + (j0 + q) * m).min(cc.len());
+                    let crow = cc[start..].iter().step_by(m);
+                    for (cil, bjl) in crow.zip(brow) {
+                        v -= cil * bjl;
                     }
                     rhs[r * q + s] = v;
                 }
@@ -115,10 +153,10 @@ fn solve_small(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c: MatMut
                 for s in 0..q {
                     let row = r * q + s;
                     for rr in 0..p {
-                        mat[row][rr * q + s] += a[(i0 + r, i0 + rr)];
+                        mat[row][rr * q + s] += at[(i0 + r) * m + i0 + rr];
                     }
                     for ss in 0..q {
-                        mat[row][r * q + ss] += b[(j0 + s, j0 + ss)];
+                        mat[row][r * q + ss] += bt[(j0 + s) * n + j0 + ss];
                     }
                     mat[row][row] -= sigma;
                 }
@@ -126,9 +164,14 @@ fn solve_small(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c: MatMut
             let x = solve_dense(&mut mat, &mut rhs, dim);
             for r in 0..p {
                 for s in 0..q {
-                    c[(i0 + r, j0 + s)] = x[r * q + s];
+                    cc[i0 + r + (j0 + s) * m] = x[r * q + s];
                 }
             }
+        }
+    }
+    for j in 0..n {
+        for i in 0..m {
+            c[(i, j)] = cc[i + j * m];
         }
     }
 }
