@@ -289,6 +289,7 @@ impl NetworkProblem {
         let rows = self.horizon + self.steps;
         let checkpoints = self.steps.div_ceil(self.segment) + 1;
         8 * (rows * lay.nch * self.n
+            + self.steps * lay.nch * self.n
             + checkpoints * (lay.ns * self.n + 40)
             + 2 * self.horizon * lay.ncv * self.n)
     }
@@ -311,6 +312,9 @@ pub struct SimulationOutput {
 #[derive(Debug, Clone, Default)]
 pub struct Tape {
     pre_hist: Vec<f64>,
+    /// The delayed coupling sums of every step `[steps, channels, n]`, so that the adjoint's
+    /// recomputation of each segment does not gather them again.
+    csums: Vec<f64>,
     checkpoints: Vec<f64>,
     noise: Vec<NoiseMark>,
     /// Haemodynamic states `[n]` at each segment start (BOLD monitor only).
@@ -678,6 +682,7 @@ impl<'a> Plan<'a> {
             Vec::new()
         };
         let mut bold_ckpt: Vec<[f64; 4]> = Vec::new();
+        let mut csums = Vec::with_capacity(if record { p.steps * lay.nch * n } else { 0 });
         for k in 0..p.steps {
             if record && k % p.segment == 0 {
                 checkpoints.extend_from_slice(&state);
@@ -685,6 +690,9 @@ impl<'a> Plan<'a> {
                 bold_ckpt.extend_from_slice(&z);
             }
             self.gather(&table, &hist, newest, &mut csum);
+            if record {
+                csums.extend_from_slice(&csum);
+            }
             let xi = noise.next_raw(&mut buf);
             self.step_all::<M, C>(&pn, &pl, &csum, xi, &mut state);
             if newest + 1 == rows {
@@ -733,6 +741,7 @@ impl<'a> Plan<'a> {
             hist.truncate((newest + 1) * row);
             Tape {
                 pre_hist: hist,
+                csums,
                 checkpoints,
                 noise: noise_ckpt,
                 bold: bold_ckpt,
@@ -769,9 +778,8 @@ impl<'a> Plan<'a> {
         let mut lo = (steps + nh).saturating_sub(window);
         let mut dp = vec![0.0; np * n]; // node-major
         let mut states = vec![0.0; (k_seg + 1) * ns * n];
-        // The delayed coupling sums and noise of the segment, kept from its recomputation so
-        // the reverse sweep neither gathers nor draws them a second time.
-        let mut csums = vec![0.0; k_seg * nch * n];
+        // The noise of the segment, kept from its recomputation so the reverse sweep does not
+        // draw it a second time (the coupling sums come from the forward pass's tape).
         let mut etas = vec![0.0; k_seg * ns * n];
         let mut lamc = vec![0.0; nch * n];
         let bold = p.monitor.bold();
@@ -790,8 +798,7 @@ impl<'a> Plan<'a> {
             let mut noise = NoiseCursor::resume(p.noise.for_set(b), &tape.noise[seg]);
             for k in k0..k1 {
                 let r = k - k0;
-                let csum = &mut csums[r * nch * n..(r + 1) * nch * n];
-                self.gather(&table, &tape.pre_hist, k + nh - 1, csum);
+                let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
                 let xi = noise.next_raw(&mut etas[r * ns * n..(r + 1) * ns * n]);
                 let (prev, next) = states.split_at_mut((r + 1) * ns * n);
                 next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
@@ -854,7 +861,7 @@ impl<'a> Plan<'a> {
                 let hrow = (k + nh - lo) * row;
                 self.pre_vjp_row::<M, C>(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
-                let csum = &csums[r * nch * n..(r + 1) * nch * n];
+                let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
                 // This step's draws: from the noise array itself, or as regenerated above.
                 let xi: Option<&[f64]> = match (p.noise.for_set(b), &tape.noise[seg]) {
                     (NoiseSource::None, _) => None,
@@ -1167,6 +1174,48 @@ fn par_batch<T: Send>(batch: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
+/// `v` as `count` consecutive parts of `len` elements each.
+fn split_parts(v: &mut [f64], len: usize, count: usize) -> impl Iterator<Item = &mut [f64]> {
+    let mut rest = v;
+    (0..count).map(move |_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        head
+    })
+}
+
+/// Runs `f` on every job, splitting the jobs (in order) across threads; returns the results in
+/// the jobs' order.
+fn par_jobs<J: Send, T: Send>(jobs: Vec<J>, f: impl Fn(J) -> T + Sync) -> Vec<T> {
+    let threads = threads_for(jobs.len());
+    if threads <= 1 {
+        return jobs.into_iter().map(f).collect();
+    }
+    let per = jobs.len().div_ceil(threads);
+    let mut groups: Vec<Vec<J>> = Vec::with_capacity(threads);
+    let mut it = jobs.into_iter();
+    loop {
+        let g: Vec<J> = it.by_ref().take(per).collect();
+        if g.is_empty() {
+            break;
+        }
+        groups.push(g);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|g| {
+                let f = &f;
+                scope.spawn(move || g.into_iter().map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("simulation thread panicked"))
+            .collect()
+    })
+}
+
 struct Forward<'a> {
     plan: &'a Plan<'a>,
     params: &'a [f64],
@@ -1196,26 +1245,25 @@ impl<M: NodeModel> CouplingVisitor for ForwardWith<'_, M> {
         let batch = this.params.len() / per;
         let tl = p.trace_len();
         let hl = p.horizon * lay.ncv * n;
-        let results = par_batch(batch, |b| {
-            let mut trace = vec![0.0; tl];
-            let mut fs = vec![0.0; lay.ns * n];
-            let mut fh = vec![0.0; hl];
-            let pb = &this.params[b * per..(b + 1) * per];
-            let (tape, noise) =
-                plan.forward_one::<M, C>(pb, b, &mut trace, &mut fs, &mut fh, this.record);
-            (trace, fs, fh, tape, noise)
-        });
+        // Each parameter set writes straight into its part of the outputs (no per-set buffers
+        // to copy: the full trace of one JR run is 40 MB).
         let mut out = SimulationOutput {
-            trace: Vec::with_capacity(batch * tl),
-            final_state: Vec::with_capacity(batch * lay.ns * n),
-            final_history: Vec::with_capacity(batch * hl),
+            trace: vec![0.0; batch * tl],
+            final_state: vec![0.0; batch * lay.ns * n],
+            final_history: vec![0.0; batch * hl],
             final_noise: NoiseSource::None,
         };
+        let jobs: Vec<_> = split_parts(&mut out.trace, tl, batch)
+            .zip(split_parts(&mut out.final_state, lay.ns * n, batch))
+            .zip(split_parts(&mut out.final_history, hl, batch))
+            .enumerate()
+            .collect();
+        let results = par_jobs(jobs, |(b, ((trace, fs), fh))| {
+            let pb = &this.params[b * per..(b + 1) * per];
+            plan.forward_one::<M, C>(pb, b, trace, fs, fh, this.record)
+        });
         let mut tapes = Vec::new();
-        for (k, (t, fs, fh, tape, noise)) in results.into_iter().enumerate() {
-            out.trace.extend_from_slice(&t);
-            out.final_state.extend_from_slice(&fs);
-            out.final_history.extend_from_slice(&fh);
+        for (k, (tape, noise)) in results.into_iter().enumerate() {
             tapes.extend(tape);
             if k == 0 {
                 out.final_noise = noise;
