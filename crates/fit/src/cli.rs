@@ -97,9 +97,15 @@ pub enum Command {
         /// Smaller sizes, for a quick look.
         #[arg(long)]
         quick: bool,
-        /// Which benchmarks: jr, ratenet, soc, or all.
+        /// Which benchmarks: jr, models, bold, ratenet, soc, or all.
         #[arg(long, default_value = "all")]
         suite: String,
+        /// Also write every figure as one JSON object (to FILE, default bench.json).
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "bench.json")]
+        json: Option<PathBuf>,
+        /// Also write the figures as Markdown tables (docs/benchmarks.md).
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
     },
 }
 
@@ -287,6 +293,13 @@ pub fn run_from_args<S: AsRef<str>>(args: &[S]) -> Result<()> {
             steps,
             quick,
             suite,
-        } => crate::bench::bench(steps, quick, &suite),
+            json,
+            markdown,
+        } => crate::bench::bench(
+            steps,
+            quick,
+            &suite,
+            &crate::bench::BenchOutputs { json, markdown },
+        ),
     }
 }

@@ -484,7 +484,11 @@ impl<'a> Plan<'a> {
                 x[q] = F64x4::load(&state[cv * n + i0..]);
             }
             let mut out = [F64x4::default(); MAX_COUPLING];
-            C::pre::<F64x4>(&x[..ncv], &pl[g * np + lay.npm..(g + 1) * np], &mut out[..nch]);
+            C::pre::<F64x4>(
+                &x[..ncv],
+                &pl[g * np + lay.npm..(g + 1) * np],
+                &mut out[..nch],
+            );
             for h in 0..nch {
                 out[h].store(&mut dst[h * n + i0..]);
             }
@@ -1074,7 +1078,8 @@ unsafe fn gather_avx2(w: &[f64], o: &[i32], m: usize, base: *const f64, out: &mu
             _mm256_storeu_pd(a.as_mut_ptr(), acc);
             let mut s = (a[0] + a[1]) + (a[2] + a[3]);
             for j in 4 * quads..m {
-                s += *w.get_unchecked(i * m + j) * *base.offset(*o.get_unchecked(i * m + j) as isize);
+                s += *w.get_unchecked(i * m + j)
+                    * *base.offset(*o.get_unchecked(i * m + j) as isize);
             }
             s
         }
