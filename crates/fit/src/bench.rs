@@ -624,7 +624,7 @@ fn bench_models(steps: usize, quick: bool, rep: &mut Report) -> Result<()> {
     let reps = if quick { 1 } else { 3 };
     println!(
         "
-network models on dk84 (84 regions), {steps} steps each, one simulation, best of {reps}"
+network models on dk84 (84 regions), {steps} steps each, one simulation, median of {reps}"
     );
     println!(
         "  {:<20} {:<20} {:>8} {:>10} {:>12} {:>14} {:>12}",
@@ -868,4 +868,41 @@ pub fn gradcheck(ctx: &RunContext) -> Result<()> {
     }
     println!("worst relative error {worst:.2e}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+    }
+
+    #[test]
+    fn report_tables_carry_every_figure_and_ratio() {
+        let mut rep = Report {
+            steps: 100,
+            threads: 1,
+            repetitions: 3,
+            ..Report::default()
+        };
+        rep.add("jr", "forward", "plain").times(0.4, 0.5).ratio(0.4);
+        rep.add("jr", "forward", "kernel")
+            .times(0.1, 0.2)
+            .ratio(0.4)
+            .with("peak_heap_mib", 12.5);
+        rep.add("soc", "step", "N = 100").with("ms_per_step", 6.25);
+        let md = rep.markdown();
+        assert!(md.contains("## jr: forward"));
+        assert!(md.contains("| kernel | 0.100 | 0.200 | 0.25 | 12.5000 |"));
+        assert!(md.contains("## soc: step"));
+        assert!(md.contains("| N = 100 |  |  |  | 6.2500 |"));
+        let json: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&rep).expect("serialises")).expect("json");
+        assert_eq!(json["figures"].as_array().map(Vec::len), Some(3));
+        assert_eq!(json["figures"][1]["ratio_to_plain"], 0.25);
+    }
 }
