@@ -104,9 +104,15 @@ pub enum Command {
         /// Smaller sizes, for a quick look.
         #[arg(long)]
         quick: bool,
-        /// Which benchmarks: jr, ratenet, soc, or all.
+        /// Which benchmarks: jr, models, bold, ratenet, soc, or all.
         #[arg(long, default_value = "all")]
         suite: String,
+        /// Also write every figure as one JSON object (to FILE, default bench.json).
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "bench.json")]
+        json: Option<PathBuf>,
+        /// Also write the figures as Markdown tables (docs/benchmarks.md).
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
     },
 }
 
@@ -340,6 +346,13 @@ fn dispatch(command: Command) -> Result<()> {
             steps,
             quick,
             suite,
-        } => crate::bench::bench(steps, quick, &suite),
+            json,
+            markdown,
+        } => crate::bench::bench(
+            steps,
+            quick,
+            &suite,
+            &crate::bench::BenchOutputs { json, markdown },
+        ),
     }
 }

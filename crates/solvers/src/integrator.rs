@@ -19,6 +19,7 @@
 //!   (tvb-library clamps the Heun predictor and result); the adjoint passes no gradient through
 //!   a component that was clamped.
 
+use crate::lanes::Clamp;
 use dynamics::{MAX_COUPLING, MAX_STATE, NodeModel};
 
 /// Largest number of stages.
@@ -123,15 +124,10 @@ impl Method {
 }
 
 #[inline(always)]
-fn clamp<M: NodeModel>(x: &mut [f64; MAX_STATE]) {
+fn clamp<M: NodeModel, S: Clamp>(x: &mut [S; MAX_STATE]) {
     for v in 0..M::NS {
         let (lo, hi) = M::STATE[v].bounds;
-        if lo > f64::NEG_INFINITY && x[v] < lo {
-            x[v] = lo;
-        }
-        if hi < f64::INFINITY && x[v] > hi {
-            x[v] = hi;
-        }
+        x[v] = x[v].clamp_to(lo, hi);
     }
 }
 
@@ -170,53 +166,57 @@ pub fn step<M: NodeModel>(
 ) -> [f64; MAX_STATE] {
     // Monomorphised per stage count, so that the stage loops unroll in the hot path.
     match tab.stages {
-        1 => step_stages::<M, 1>(tab, dt, x, c, p, eta),
-        2 => step_stages::<M, 2>(tab, dt, x, c, p, eta),
-        3 => step_stages::<M, 3>(tab, dt, x, c, p, eta),
-        _ => step_stages::<M, 4>(tab, dt, x, c, p, eta),
+        1 => step_stages::<M, f64, 1>(tab, dt, x, c, p, eta),
+        2 => step_stages::<M, f64, 2>(tab, dt, x, c, p, eta),
+        3 => step_stages::<M, f64, 3>(tab, dt, x, c, p, eta),
+        _ => step_stages::<M, f64, 4>(tab, dt, x, c, p, eta),
     }
 }
 
+/// [`step`] in any clampable number type: with [`F64x4`](crate::lanes::F64x4), four nodes in
+/// one evaluation, each lane bit-for-bit the scalar step (the same operations in the same
+/// order). `ST` is the tableau's number of stages.
 #[inline(always)]
-fn step_stages<M: NodeModel, const ST: usize>(
+pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
     tab: &Tableau,
     dt: f64,
-    x: &[f64; MAX_STATE],
-    c: &[f64],
-    p: &[f64],
-    eta: &[f64; MAX_STATE],
-) -> [f64; MAX_STATE] {
+    x: &[S; MAX_STATE],
+    c: &[S],
+    p: &[S],
+    eta: &[S; MAX_STATE],
+) -> [S; MAX_STATE] {
     let ns = M::NS;
-    let mut k = [[0.0; MAX_STATE]; MAX_STAGES];
+    let zero = S::cst(0.0);
+    let mut k = [[zero; MAX_STATE]; MAX_STAGES];
     for s in 0..ST {
         if s == 0 {
             M::drift(&x[..ns], c, p, &mut k[0][..ns]);
         } else {
-            let mut xs = [0.0; MAX_STATE];
+            let mut xs = [zero; MAX_STATE];
             for v in 0..ns {
-                let mut acc = 0.0;
+                let mut acc = zero;
                 for j in 0..s {
-                    acc += tab.a[s][j] * k[j][v];
+                    acc = acc + k[j][v] * tab.a[s][j];
                 }
-                xs[v] = x[v] + dt * acc + tab.c[s] * eta[v];
+                xs[v] = x[v] + acc * dt + eta[v] * tab.c[s];
             }
             if has_bounds::<M>() {
-                clamp::<M>(&mut xs);
+                clamp::<M, S>(&mut xs);
             }
             let (_, rest) = k.split_at_mut(s);
             M::drift(&xs[..ns], c, p, &mut rest[0][..ns]);
         }
     }
-    let mut out = [0.0; MAX_STATE];
+    let mut out = [zero; MAX_STATE];
     for v in 0..ns {
-        let mut acc = 0.0;
+        let mut acc = zero;
         for s in 0..ST {
-            acc += tab.b[s] * k[s][v];
+            acc = acc + k[s][v] * tab.b[s];
         }
-        out[v] = x[v] + dt * acc + eta[v];
+        out[v] = x[v] + acc * dt + eta[v];
     }
     if has_bounds::<M>() {
-        clamp::<M>(&mut out);
+        clamp::<M, S>(&mut out);
     }
     out
 }
@@ -273,7 +273,7 @@ fn step_vjp_stages<M: NodeModel, const ST: usize>(
             }
             if bounded {
                 pass_mask::<M>(&xs[s], &mut mask[s]);
-                clamp::<M>(&mut xs[s]);
+                clamp::<M, f64>(&mut xs[s]);
             }
         }
         // The last stage's slope is needed only for the clamp mask of the result.

@@ -3,6 +3,8 @@
 //! * [`integrator`]: explicit Runge-Kutta methods as data (Euler, Heun, RK4; Euler and Heun
 //!   also with additive noise, Heun being TVB-O's stochastic Heun), one node step and its
 //!   adjoint for any model.
+//! * [`lanes`]: four `f64` lanes as one drift scalar, so the kernel steps four regions per
+//!   evaluation of a model with each lane bit-for-bit the scalar result.
 //! * [`monitor`]: what a run records (sub-sampling, temporal averages, BOLD) and its gradient.
 //! * [`bold`]: the Balloon-Windkessel BOLD monitor, integrated inside the kernel.
 //! * [`noise`]: standard normal draws generated inside the kernel from a seekable ChaCha8
@@ -17,6 +19,7 @@
 
 pub mod bold;
 pub mod integrator;
+pub mod lanes;
 pub mod monitor;
 pub mod network_kernel;
 pub mod noise;

@@ -20,7 +20,8 @@
 //! per step) and, when gradients are needed, the full state and the noise generator every
 //! `segment` steps; the adjoint recomputes each segment's states and noise from its checkpoint.
 
-use crate::integrator::{Method, Tableau, step, step_vjp};
+use crate::integrator::{Method, Tableau, step_stages, step_vjp};
+use crate::lanes::{F64x4, LANES};
 use crate::monitor::{Monitor, MonitorKind};
 use crate::noise::{NoiseCursor, NoiseMark, NoiseSource};
 use dynamics::{
@@ -95,8 +96,26 @@ struct DelayTable {
     m: usize,
     w: Vec<f64>,
     o: Vec<isize>,
+    /// `o` as 32-bit indices for the AVX2 gather, when every offset fits.
+    o32: Option<Vec<i32>>,
     /// With interpolation: `∂τ_ij/∂v` in slots (`−L_ij/(dt·v²)`), for the speed gradient.
     dslot_dv: Option<Vec<f64>>,
+}
+
+impl DelayTable {
+    fn new(m: usize, w: Vec<f64>, o: Vec<isize>, dslot_dv: Option<Vec<f64>>) -> Self {
+        let o32 = o
+            .iter()
+            .map(|&v| i32::try_from(v).ok())
+            .collect::<Option<Vec<i32>>>();
+        Self {
+            m,
+            w,
+            o,
+            o32,
+            dslot_dv,
+        }
+    }
 }
 
 /// Sizes derived from the model and coupling.
@@ -270,6 +289,7 @@ impl NetworkProblem {
         let rows = self.horizon + self.steps;
         let checkpoints = self.steps.div_ceil(self.segment) + 1;
         8 * (rows * lay.nch * self.n
+            + self.steps * lay.nch * self.n
             + checkpoints * (lay.ns * self.n + 40)
             + 2 * self.horizon * lay.ncv * self.n)
     }
@@ -292,6 +312,9 @@ pub struct SimulationOutput {
 #[derive(Debug, Clone, Default)]
 pub struct Tape {
     pre_hist: Vec<f64>,
+    /// The delayed coupling sums of every step `[steps, channels, n]`, so that the adjoint's
+    /// recomputation of each segment does not gather them again.
+    csums: Vec<f64>,
     checkpoints: Vec<f64>,
     noise: Vec<NoiseMark>,
     /// Haemodynamic states `[n]` at each segment start (BOLD monitor only).
@@ -308,6 +331,8 @@ struct Plan<'a> {
     table: Option<DelayTable>,
     rowsum: Vec<f64>,
     scale: f64,
+    /// Whether the CPU has AVX2 (the hardware gather of [`gather_avx2`]).
+    avx2: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -316,14 +341,14 @@ impl<'a> Plan<'a> {
         let n = p.n;
         // Row-relative gather index of source `j` for target `i`: `j − lag·channels·n`.
         let table = match p.interpolation {
-            DelayInterpolation::Nearest => Some(DelayTable {
-                m: n,
-                w: p.weights.to_vec(),
-                o: (0..n * n)
+            DelayInterpolation::Nearest => Some(DelayTable::new(
+                n,
+                p.weights.to_vec(),
+                (0..n * n)
                     .map(|ij| (ij % n) as isize - (p.lag[ij] * lay.nch * n) as isize)
                     .collect(),
-                dslot_dv: None,
-            }),
+                None,
+            )),
             DelayInterpolation::Linear { .. } => None,
         };
         let rowsum = (0..n)
@@ -340,6 +365,7 @@ impl<'a> Plan<'a> {
             } else {
                 0.0
             },
+            avx2: has_avx2(),
         }
     }
 
@@ -377,12 +403,7 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        std::borrow::Cow::Owned(DelayTable {
-            m: 2 * n,
-            w,
-            o,
-            dslot_dv: Some(dslot),
-        })
+        std::borrow::Cow::Owned(DelayTable::new(2 * n, w, o, Some(dslot)))
     }
 
     /// Row stride of the pre-synaptic history.
@@ -394,20 +415,32 @@ impl<'a> Plan<'a> {
     /// `csum[h·n + i] = Σ_j W_ij pre_h,j(t − lag_ij)`, reading the history whose newest row is
     /// `newest`.
     ///
-    /// This N² gather is the irreducible cost of a step. Four independent accumulators break
-    /// the floating-point add dependency chain (a serial sum is latency-bound at ~4 cycles per
-    /// term).
+    /// This N² gather is the irreducible cost of a step. Each target's sum has four partial
+    /// sums (source `j` goes to partial `j mod 4`, combined as `(s0 + s1) + (s2 + s3)`, then the
+    /// `m mod 4` last sources in order): a serial sum would be latency-bound at ~4 cycles per
+    /// term. With AVX2 the four partials are the lanes of one register filled by one hardware
+    /// gather, and four targets are summed at once to hide the add latency; the order of every
+    /// target's sum is the same, so both paths give the same bits.
     #[inline]
     fn gather(&self, t: &DelayTable, hist: &[f64], newest: usize, csum: &mut [f64]) {
         let (n, m) = (self.p.n, t.m);
-        let w_all = &t.w[..];
         // Every index is (newest − lag)·row + h·n + j with lag ≤ newest (checked by
         // `validate` and the history layout), so it lies in [0, (newest + 1)·row).
         assert!((newest + 1) * self.row() <= hist.len());
+        assert!(t.w.len() == n * m && t.o.len() == n * m && csum.len() >= self.lay.nch * n);
         for h in 0..self.lay.nch {
-            let base = (newest * self.row() + h * n) as isize;
+            let base = newest * self.row() + h * n;
+            let out = &mut csum[h * n..(h + 1) * n];
+            #[cfg(target_arch = "x86_64")]
+            if let (true, Some(o32)) = (self.avx2, &t.o32) {
+                // SAFETY: AVX2 was detected at run time; every `base + o` is inside `hist`
+                // (the bound above), and `w`/`o32` hold `n·m` entries.
+                unsafe { gather_avx2(&t.w, o32, m, hist.as_ptr().add(base), out) };
+                continue;
+            }
+            let base = base as isize;
             for i in 0..n {
-                let w = &w_all[i * m..(i + 1) * m];
+                let w = &t.w[i * m..(i + 1) * m];
                 let o = &t.o[i * m..(i + 1) * m];
                 let mut acc = [0.0f64; 4];
                 let quads = m / 4;
@@ -422,33 +455,54 @@ impl<'a> Plan<'a> {
                 for j in 4 * quads..m {
                     s += w[j] * hist[(base + o[j]) as usize];
                 }
-                csum[h * n + i] = s;
+                out[i] = s;
             }
         }
     }
 
     /// Writes the pre-synaptic values of every source of `state` (`[S, n]`) into history row
-    /// `row` (and, for warm starts, its coupling variables into `ring`).
+    /// `row`: four sources per evaluation of the coupling's `pre` ([`F64x4`] lanes, `pl` the
+    /// lane parameters of [`lane_params`]), the last `n mod 4` one by one.
     #[inline]
     fn push_pre<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
+        pl: &[F64x4],
         state: &[f64],
         hist: &mut [f64],
         row: usize,
     ) {
         let (n, lay) = (self.p.n, self.lay);
         let np = lay.np();
+        let (ncv, nch) = (M::CVAR.len(), lay.nch);
+        let dst = &mut hist[row * self.row()..(row + 1) * self.row()];
+        let groups = n / LANES;
+        for g in 0..groups {
+            let i0 = g * LANES;
+            let mut x = [F64x4::default(); MAX_COUPLING];
+            for (q, &cv) in M::CVAR.iter().enumerate() {
+                x[q] = F64x4::load(&state[cv * n + i0..]);
+            }
+            let mut out = [F64x4::default(); MAX_COUPLING];
+            C::pre::<F64x4>(
+                &x[..ncv],
+                &pl[g * np + lay.npm..(g + 1) * np],
+                &mut out[..nch],
+            );
+            for h in 0..nch {
+                out[h].store(&mut dst[h * n + i0..]);
+            }
+        }
         let mut x = [0.0; MAX_COUPLING];
         let mut out = [0.0; MAX_COUPLING];
-        for j in 0..n {
+        for j in groups * LANES..n {
             for (q, &cv) in M::CVAR.iter().enumerate() {
                 x[q] = state[cv * n + j];
             }
             let pc = &pn[j * np + lay.npm..(j + 1) * np];
-            C::pre::<f64>(&x[..M::CVAR.len()], pc, &mut out[..lay.nch]);
-            for h in 0..lay.nch {
-                hist[row * self.row() + h * n + j] = out[h];
+            C::pre::<f64>(&x[..ncv], pc, &mut out[..nch]);
+            for h in 0..nch {
+                dst[h * n + j] = out[h];
             }
         }
     }
@@ -485,18 +539,72 @@ impl<'a> Plan<'a> {
         );
     }
 
-    /// One step of every region: advances `state` (`[S, n]`) in place.
+    /// One step of every region: advances `state` (`[S, n]`) in place, four regions per
+    /// evaluation of the model ([`F64x4`] lanes, each bit-for-bit the scalar step), the last
+    /// `n mod 4` one by one.
     #[inline]
     fn step_all<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
+        pl: &[F64x4],
+        csum: &[f64],
+        xi: Option<&[f64]>,
+        state: &mut [f64],
+    ) {
+        // One monomorphised loop per stage count: no branch on the method inside it.
+        match self.tab.stages {
+            1 => self.step_all_st::<M, C, 1>(pn, pl, csum, xi, state),
+            2 => self.step_all_st::<M, C, 2>(pn, pl, csum, xi, state),
+            3 => self.step_all_st::<M, C, 3>(pn, pl, csum, xi, state),
+            _ => self.step_all_st::<M, C, 4>(pn, pl, csum, xi, state),
+        }
+    }
+
+    #[inline(always)]
+    fn step_all_st<M: NodeModel, C: CouplingFunction, const ST: usize>(
+        &self,
+        pn: &[f64],
+        pl: &[F64x4],
         csum: &[f64],
         xi: Option<&[f64]>,
         state: &mut [f64],
     ) {
         let (n, lay) = (self.p.n, self.lay);
-        let np = lay.np();
-        for i in 0..n {
+        let (np, nch) = (lay.np(), lay.nch);
+        let groups = n / LANES;
+        for g in 0..groups {
+            let i0 = g * LANES;
+            let mut x = [F64x4::default(); MAX_STATE];
+            let mut e = [F64x4::default(); MAX_STATE];
+            for v in 0..M::NS {
+                x[v] = F64x4::load(&state[v * n + i0..]);
+            }
+            if let Some(xi) = xi {
+                for v in 0..M::NS {
+                    e[v] = F64x4::load(&xi[v * n + i0..]) * self.scale;
+                }
+            }
+            let mut c = [F64x4::default(); MAX_COUPLING];
+            for l in 0..LANES {
+                let mut cl = [0.0; MAX_COUPLING];
+                self.coupling_input::<M, C>(pn, csum, state, i0 + l, &mut cl);
+                for h in 0..nch {
+                    c[h].0[l] = cl[h];
+                }
+            }
+            let y = step_stages::<M, F64x4, ST>(
+                self.tab,
+                self.p.dt,
+                &x,
+                &c[..nch],
+                &pl[g * np..g * np + lay.npm],
+                &e,
+            );
+            for v in 0..M::NS {
+                y[v].store(&mut state[v * n + i0..]);
+            }
+        }
+        for i in groups * LANES..n {
             let mut x = [0.0; MAX_STATE];
             let mut e = [0.0; MAX_STATE];
             for v in 0..M::NS {
@@ -509,11 +617,11 @@ impl<'a> Plan<'a> {
             }
             let mut c = [0.0; MAX_COUPLING];
             self.coupling_input::<M, C>(pn, csum, state, i, &mut c);
-            let y = step::<M>(
+            let y = step_stages::<M, f64, ST>(
                 self.tab,
                 self.p.dt,
                 &x,
-                &c[..lay.nch],
+                &c[..nch],
                 &pn[i * np..i * np + lay.npm],
                 &e,
             );
@@ -538,6 +646,7 @@ impl<'a> Plan<'a> {
         let (n, nh, lay) = (p.n, p.horizon, self.lay);
         let row = self.row();
         let pn = node_major(params, lay.np(), n);
+        let pl = lane_params(params, lay.np(), n);
         let table = self.table_for(params);
         let (init_state, init_hist) = p.init_for(b);
         // Untracked runs keep a sliding window (amortised copy of nh rows every `window`
@@ -554,7 +663,7 @@ impl<'a> Plan<'a> {
                 st[cv * n..(cv + 1) * n]
                     .copy_from_slice(&init_hist[r * cv_row + q * n..r * cv_row + (q + 1) * n]);
             }
-            self.push_pre::<M, C>(&pn, &st, &mut hist, r);
+            self.push_pre::<M, C>(&pn, &pl, &st, &mut hist, r);
         }
         // Ring of the last nh coupling-variable states, for warm starts.
         let mut ring = init_hist.to_vec();
@@ -577,6 +686,7 @@ impl<'a> Plan<'a> {
             Vec::new()
         };
         let mut bold_ckpt: Vec<[f64; 4]> = Vec::new();
+        let mut csums = Vec::with_capacity(if record { p.steps * lay.nch * n } else { 0 });
         for k in 0..p.steps {
             if record && k % p.segment == 0 {
                 checkpoints.extend_from_slice(&state);
@@ -584,8 +694,11 @@ impl<'a> Plan<'a> {
                 bold_ckpt.extend_from_slice(&z);
             }
             self.gather(&table, &hist, newest, &mut csum);
+            if record {
+                csums.extend_from_slice(&csum);
+            }
             let xi = noise.next_raw(&mut buf);
-            self.step_all::<M, C>(&pn, &csum, xi, &mut state);
+            self.step_all::<M, C>(&pn, &pl, &csum, xi, &mut state);
             if newest + 1 == rows {
                 // Slide: keep the last nh − 1 rows at the front; the new row follows them.
                 hist.copy_within((rows - (nh - 1)) * row..rows * row, 0);
@@ -593,7 +706,7 @@ impl<'a> Plan<'a> {
             } else {
                 newest += 1;
             }
-            self.push_pre::<M, C>(&pn, &state, &mut hist, newest);
+            self.push_pre::<M, C>(&pn, &pl, &state, &mut hist, newest);
             for (q, &cv) in M::CVAR.iter().enumerate() {
                 ring[ring_pos * cv_row + q * n..ring_pos * cv_row + (q + 1) * n]
                     .copy_from_slice(&state[cv * n..(cv + 1) * n]);
@@ -632,6 +745,7 @@ impl<'a> Plan<'a> {
             hist.truncate((newest + 1) * row);
             Tape {
                 pre_hist: hist,
+                csums,
                 checkpoints,
                 noise: noise_ckpt,
                 bold: bold_ckpt,
@@ -654,6 +768,7 @@ impl<'a> Plan<'a> {
         let row = self.row();
         let steps = p.steps;
         let pn = node_major(params, np, n);
+        let pl = lane_params(params, np, n);
         let table = self.table_for(params);
         let (_, init_hist) = p.init_for(b);
         let k_seg = p.segment;
@@ -667,9 +782,8 @@ impl<'a> Plan<'a> {
         let mut lo = (steps + nh).saturating_sub(window);
         let mut dp = vec![0.0; np * n]; // node-major
         let mut states = vec![0.0; (k_seg + 1) * ns * n];
-        // The delayed coupling sums and noise of the segment, kept from its recomputation so
-        // the reverse sweep neither gathers nor draws them a second time.
-        let mut csums = vec![0.0; k_seg * nch * n];
+        // The noise of the segment, kept from its recomputation so the reverse sweep does not
+        // draw it a second time (the coupling sums come from the forward pass's tape).
         let mut etas = vec![0.0; k_seg * ns * n];
         let mut lamc = vec![0.0; nch * n];
         let bold = p.monitor.bold();
@@ -688,12 +802,11 @@ impl<'a> Plan<'a> {
             let mut noise = NoiseCursor::resume(p.noise.for_set(b), &tape.noise[seg]);
             for k in k0..k1 {
                 let r = k - k0;
-                let csum = &mut csums[r * nch * n..(r + 1) * nch * n];
-                self.gather(&table, &tape.pre_hist, k + nh - 1, csum);
+                let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
                 let xi = noise.next_raw(&mut etas[r * ns * n..(r + 1) * ns * n]);
                 let (prev, next) = states.split_at_mut((r + 1) * ns * n);
                 next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
-                self.step_all::<M, C>(&pn, csum, xi, &mut next[..ns * n]);
+                self.step_all::<M, C>(&pn, &pl, csum, xi, &mut next[..ns * n]);
                 if let Some(bm) = bold {
                     for i in 0..n {
                         let u = bm.drive(&next[..ns * n], n, i);
@@ -752,7 +865,7 @@ impl<'a> Plan<'a> {
                 let hrow = (k + nh - lo) * row;
                 self.pre_vjp_row::<M, C>(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
-                let csum = &csums[r * nch * n..(r + 1) * nch * n];
+                let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
                 // This step's draws: from the noise array itself, or as regenerated above.
                 let xi: Option<&[f64]> = match (p.noise.for_set(b), &tape.noise[seg]) {
                     (NoiseSource::None, _) => None,
@@ -930,6 +1043,84 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// The `[P, n]` parameters of each group of [`LANES`] regions as lanes: `pl[g·P + k]` holds
+/// parameter `k` of regions `4g…4g + 3` (the last `n mod 4` regions use [`node_major`]).
+fn lane_params(params: &[f64], np: usize, n: usize) -> Vec<F64x4> {
+    let groups = n / LANES;
+    let mut pl = Vec::with_capacity(groups * np);
+    for g in 0..groups {
+        for k in 0..np {
+            pl.push(F64x4::load(&params[k * n + g * LANES..]));
+        }
+    }
+    pl
+}
+
+/// [`Plan::gather`] of one channel with AVX2: `out[i] = Σ_j w[i·m + j]·base[o[i·m + j]]`, with
+/// the scalar path's order of summation (lane `l` of the accumulator is partial sum `l`).
+/// Four targets at a time keep four independent add chains in flight. Multiplies and adds are
+/// separate instructions (no FMA), as in the scalar path.
+///
+/// # Safety
+/// AVX2 must be available; `w` and `o` hold `out.len()·m` entries, and `base.offset(o[k])` is
+/// inside one allocation for every `k`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_avx2(w: &[f64], o: &[i32], m: usize, base: *const f64, out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    const T: usize = 4;
+    let n = out.len();
+    let quads = m / 4;
+    let finish = |acc: __m256d, i: usize| -> f64 {
+        let mut a = [0.0f64; 4];
+        // SAFETY: `a` holds four f64; the tail indices are in bounds (see the contract).
+        unsafe {
+            _mm256_storeu_pd(a.as_mut_ptr(), acc);
+            let mut s = (a[0] + a[1]) + (a[2] + a[3]);
+            for j in 4 * quads..m {
+                s += *w.get_unchecked(i * m + j)
+                    * *base.offset(*o.get_unchecked(i * m + j) as isize);
+            }
+            s
+        }
+    };
+    let mut i = 0;
+    // SAFETY (both loops): indices stay below `n·m` and gathered addresses inside the history
+    // by the contract above.
+    while i + T <= n {
+        let mut acc = [_mm256_setzero_pd(); T];
+        for q in 0..quads {
+            for t in 0..T {
+                let k = (i + t) * m + 4 * q;
+                unsafe {
+                    let idx = _mm_loadu_si128(o.as_ptr().add(k) as *const __m128i);
+                    let h = _mm256_i32gather_pd::<8>(base, idx);
+                    let wv = _mm256_loadu_pd(w.as_ptr().add(k));
+                    acc[t] = _mm256_add_pd(acc[t], _mm256_mul_pd(wv, h));
+                }
+            }
+        }
+        for t in 0..T {
+            out[i + t] = finish(acc[t], i + t);
+        }
+        i += T;
+    }
+    while i < n {
+        let mut acc = _mm256_setzero_pd();
+        for q in 0..quads {
+            let k = i * m + 4 * q;
+            unsafe {
+                let idx = _mm_loadu_si128(o.as_ptr().add(k) as *const __m128i);
+                let h = _mm256_i32gather_pd::<8>(base, idx);
+                let wv = _mm256_loadu_pd(w.as_ptr().add(k));
+                acc = _mm256_add_pd(acc, _mm256_mul_pd(wv, h));
+            }
+        }
+        out[i] = finish(acc, i);
+        i += 1;
+    }
+}
+
 /// Node-major copy of `[P, n]` parameters: `pn[i·P + k]`.
 fn node_major(params: &[f64], np: usize, n: usize) -> Vec<f64> {
     let mut pn = vec![0.0; np * n];
@@ -939,6 +1130,18 @@ fn node_major(params: &[f64], np: usize, n: usize) -> Vec<f64> {
         }
     }
     pn
+}
+
+/// Whether the CPU running this has AVX2 (detected once by the standard library).
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Threads for a batch: the available parallelism, at most one per parameter set.
@@ -967,6 +1170,48 @@ fn par_batch<T: Send>(batch: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
                         .map(f)
                         .collect::<Vec<T>>()
                 })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("simulation thread panicked"))
+            .collect()
+    })
+}
+
+/// `v` as `count` consecutive parts of `len` elements each.
+fn split_parts(v: &mut [f64], len: usize, count: usize) -> impl Iterator<Item = &mut [f64]> {
+    let mut rest = v;
+    (0..count).map(move |_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        head
+    })
+}
+
+/// Runs `f` on every job, splitting the jobs (in order) across threads; returns the results in
+/// the jobs' order.
+fn par_jobs<J: Send, T: Send>(jobs: Vec<J>, f: impl Fn(J) -> T + Sync) -> Vec<T> {
+    let threads = threads_for(jobs.len());
+    if threads <= 1 {
+        return jobs.into_iter().map(f).collect();
+    }
+    let per = jobs.len().div_ceil(threads);
+    let mut groups: Vec<Vec<J>> = Vec::with_capacity(threads);
+    let mut it = jobs.into_iter();
+    loop {
+        let g: Vec<J> = it.by_ref().take(per).collect();
+        if g.is_empty() {
+            break;
+        }
+        groups.push(g);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|g| {
+                let f = &f;
+                scope.spawn(move || g.into_iter().map(f).collect::<Vec<T>>())
             })
             .collect();
         handles
@@ -1005,26 +1250,25 @@ impl<M: NodeModel> CouplingVisitor for ForwardWith<'_, M> {
         let batch = this.params.len() / per;
         let tl = p.trace_len();
         let hl = p.horizon * lay.ncv * n;
-        let results = par_batch(batch, |b| {
-            let mut trace = vec![0.0; tl];
-            let mut fs = vec![0.0; lay.ns * n];
-            let mut fh = vec![0.0; hl];
-            let pb = &this.params[b * per..(b + 1) * per];
-            let (tape, noise) =
-                plan.forward_one::<M, C>(pb, b, &mut trace, &mut fs, &mut fh, this.record);
-            (trace, fs, fh, tape, noise)
-        });
+        // Each parameter set writes straight into its part of the outputs (no per-set buffers
+        // to copy: the full trace of one JR run is 40 MB).
         let mut out = SimulationOutput {
-            trace: Vec::with_capacity(batch * tl),
-            final_state: Vec::with_capacity(batch * lay.ns * n),
-            final_history: Vec::with_capacity(batch * hl),
+            trace: vec![0.0; batch * tl],
+            final_state: vec![0.0; batch * lay.ns * n],
+            final_history: vec![0.0; batch * hl],
             final_noise: NoiseSource::None,
         };
+        let jobs: Vec<_> = split_parts(&mut out.trace, tl, batch)
+            .zip(split_parts(&mut out.final_state, lay.ns * n, batch))
+            .zip(split_parts(&mut out.final_history, hl, batch))
+            .enumerate()
+            .collect();
+        let results = par_jobs(jobs, |(b, ((trace, fs), fh))| {
+            let pb = &this.params[b * per..(b + 1) * per];
+            plan.forward_one::<M, C>(pb, b, trace, fs, fh, this.record)
+        });
         let mut tapes = Vec::new();
-        for (k, (t, fs, fh, tape, noise)) in results.into_iter().enumerate() {
-            out.trace.extend_from_slice(&t);
-            out.final_state.extend_from_slice(&fs);
-            out.final_history.extend_from_slice(&fh);
+        for (k, (tape, noise)) in results.into_iter().enumerate() {
             tapes.extend(tape);
             if k == 0 {
                 out.final_noise = noise;
