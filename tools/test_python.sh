@@ -12,6 +12,6 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "maturin>=1.8,<2" numpy pytest pandas
 # --no-build-isolation: the venv's maturin, so no download per install.
-"$VENV/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
+PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
 cargo build -p fit
 NEURODYN_FIT="$PWD/target/debug/fit" "$VENV/bin/python" -m pytest -q python/tests "$@"

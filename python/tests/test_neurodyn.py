@@ -293,10 +293,12 @@ def test_other_families_fit():
 
 
 def numpy_welch(x, fs, nperseg):
-    """scipy.signal.welch's defaults (periodic Hann, half overlap, density, mean), in numpy."""
+    """scipy.signal.welch's defaults (periodic Hann, half overlap, constant detrend, density,
+    mean over segments), in numpy."""
     step = nperseg - nperseg // 2
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(nperseg) / nperseg)
     segs = [x[..., s:s + nperseg] for s in range(0, x.shape[-1] - nperseg + 1, step)]
+    segs = [s - s.mean(axis=-1, keepdims=True) for s in segs]
     p = np.mean([np.abs(np.fft.rfft(s * win)) ** 2 for s in segs], axis=0) / (fs * (win ** 2).sum())
     p[..., 1:-1] *= 2  # one-sided (nperseg even)
     return np.fft.rfftfreq(nperseg, 1 / fs), p
@@ -315,7 +317,7 @@ def test_welch_against_numpy():
     assert neurodyn.peak_frequency(f1, p1) == pytest.approx(10.0, abs=f1[1])
     with pytest.raises(neurodyn.NeurodynError, match="nperseg"):
         neurodyn.welch(x, fs=100.0, nperseg=5000)
-    with pytest.raises(neurodyn.NeurodynError, match="nan"):
+    with pytest.raises(neurodyn.NeurodynError, match="NaN"):
         neurodyn.welch(np.array([1.0, np.nan, 2.0]), fs=1.0)
 
 

@@ -2,7 +2,7 @@
 
 use crate::context::RunContext;
 use crate::{compare, simulate, systems, train, yaml};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 

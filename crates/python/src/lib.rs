@@ -14,8 +14,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use fit::context::RunContext;
 use fit::network_setup::NetworkSetup;
 use fit::objective::Objective;
-use fit::train::{FitParams, column_names, evaluate};
-use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use fit::train::{FitParams, evaluate};
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -44,10 +46,7 @@ fn py_err(e: anyhow::Error) -> PyErr {
 /// Runs `work` on a worker thread with the GIL released, polling Python's signal handlers so
 /// that Ctrl-C stops it at its next safe point. The work's own result wins when it finishes
 /// normally after the interrupt was seen (nothing is lost), but KeyboardInterrupt is raised.
-fn interruptible<T: Send>(
-    py: Python<'_>,
-    work: impl FnOnce() -> Result<T> + Send,
-) -> PyResult<T> {
+fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
     fit::interrupt::reset();
     let (joined, signal) = std::thread::scope(|s| {
         let handle = s.spawn(work);
@@ -128,7 +127,9 @@ struct Gradient {
 struct PyExperiment {
     ctx: RunContext,
     model: String,
-    gradient: Mutex<Option<Gradient>>,
+    // Boxed: burn's devices are cache-line aligned (64 bytes), more than Python's allocator
+    // guarantees for the object that holds this struct.
+    gradient: Mutex<Option<Box<Gradient>>>,
 }
 
 impl PyExperiment {
@@ -148,7 +149,13 @@ impl PyExperiment {
         fit::simulate::load(&self.ctx)
     }
 
-    fn with_out(&self, out: Option<PathBuf>, suffix: &str, resume: bool, quiet: bool) -> Result<RunContext> {
+    fn with_out(
+        &self,
+        out: Option<PathBuf>,
+        suffix: &str,
+        resume: bool,
+        quiet: bool,
+    ) -> Result<RunContext> {
         RunContext::from_text(
             &self.ctx.exp_path,
             self.ctx.text.clone(),
@@ -212,8 +219,9 @@ impl PyExperiment {
 
     /// The resolved configuration (file + overrides) as JSON text.
     fn config_json(&self) -> PyResult<String> {
-        let tree = fit::yaml::resolved_tree(&self.ctx.exp_path, &self.ctx.text, &self.ctx.overrides)
-            .map_err(py_err)?;
+        let tree =
+            fit::yaml::resolved_tree(&self.ctx.exp_path, &self.ctx.text, &self.ctx.overrides)
+                .map_err(py_err)?;
         serde_json::to_string(&tree).map_err(|e| py_err(e.into()))
     }
 
@@ -241,12 +249,17 @@ impl PyExperiment {
         &self,
         py: Python<'py>,
         progress: bool,
-    ) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyArray1<f64>>, Vec<String>)> {
+    ) -> PyResult<(
+        Bound<'py, PyArrayDyn<f64>>,
+        Bound<'py, PyArray1<f64>>,
+        Vec<String>,
+    )> {
         let trace = interruptible(py, || {
             let setup = self.network_setup()?;
             let trace = fit::simulate::simulate_trace(&setup, !progress)?;
             let params = fit::simulate::named_params(&setup);
-            if let Some(msg) = fit::simulate::first_non_finite(&trace.data, &setup.problem, &params) {
+            if let Some(msg) = fit::simulate::first_non_finite(&trace.data, &setup.problem, &params)
+            {
                 bail!("{}: {msg}", self.ctx.exp_path.display());
             }
             Ok(trace)
@@ -283,12 +296,17 @@ impl PyExperiment {
                 let device = dynamics::f64_device(setup.backend, true);
                 let mut obj = Objective::new(&setup, 1, &device, false)?;
                 obj.set_target(&setup, &self.ctx.exp_path)?;
-                Ok(Gradient { setup, obj, device })
+                Ok(Box::new(Gradient { setup, obj, device }))
             })?;
             *guard = Some(built);
         }
         let g = guard.as_ref().expect("built above");
-        let names: Vec<String> = g.setup.free.iter().map(|f| f.param.qualified_name()).collect();
+        let names: Vec<String> = g
+            .setup
+            .free
+            .iter()
+            .map(|f| f.param.qualified_name())
+            .collect();
         let mut values: Vec<Vec<f64>> = g.setup.free.iter().map(|f| f.init.clone()).collect();
         if let Some(p) = &params {
             for (k, v) in p.iter() {
@@ -355,7 +373,9 @@ impl PyExperiment {
         shard: Option<String>,
         progress: bool,
     ) -> PyResult<String> {
-        let ctx = self.with_out(out, "-grid", false, !progress).map_err(py_err)?;
+        let ctx = self
+            .with_out(out, "-grid", false, !progress)
+            .map_err(py_err)?;
         interruptible(py, || fit::explore::explore(&ctx, shard.as_deref()))?;
         Ok(ctx.out_dir.display().to_string())
     }
@@ -368,7 +388,8 @@ impl PyExperiment {
             Ok((0..repeats.max(1))
                 .map(|_| {
                     let t0 = std::time::Instant::now();
-                    let (out, _) = solvers::network_kernel::forward(&setup.problem, &setup.base_params, false);
+                    let (out, _) =
+                        solvers::network_kernel::forward(&setup.problem, &setup.base_params, false);
                     std::hint::black_box(out);
                     t0.elapsed().as_secs_f64()
                 })
@@ -422,9 +443,19 @@ fn load_experiment(
         (Some(p), None) => RunContext::from_file(&p, &overrides, None, "", false, true),
         (None, Some(t)) => {
             let dir = base_dir.unwrap_or_else(|| PathBuf::from("."));
-            RunContext::from_text(&dir.join("<dict>.yaml"), t, &overrides, None, "", false, true)
+            RunContext::from_text(
+                &dir.join("<dict>.yaml"),
+                t,
+                &overrides,
+                None,
+                "",
+                false,
+                true,
+            )
         }
-        _ => Err(anyhow!("load_experiment: give a path or the experiment's text")),
+        _ => Err(anyhow!(
+            "load_experiment: give a path or the experiment's text"
+        )),
     }
     .map_err(py_err)?;
     let model = interruptible(py, || validate(&ctx))?;
@@ -475,10 +506,19 @@ fn welch<'py>(
     let ndim = x.ndim();
     let (v, rows, t) = as_rows(&x, "welch: x").map_err(py_err)?;
     let device = host_device();
-    let w = spectra::Welch::new(spectra::WelchConfig { fs, nperseg, noverlap }, t, &device)
-        .map_err(|e| NeurodynError::new_err(format!("welch: {e}")))?;
-    let xt = burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [rows * t]), &device)
-        .reshape([1, rows, t]);
+    let w = spectra::Welch::new(
+        spectra::WelchConfig {
+            fs,
+            nperseg,
+            noverlap,
+        },
+        t,
+        &device,
+    )
+    .map_err(|e| NeurodynError::new_err(format!("welch: {e}")))?;
+    let xt =
+        burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [rows * t]), &device)
+            .reshape([1, rows, t]);
     let psd = tensor_host(w.psd(xt)).map_err(py_err)?;
     let nf = w.freqs().len();
     let shape = if ndim == 1 { vec![nf] } else { vec![rows, nf] };
@@ -491,14 +531,20 @@ fn welch<'py>(
 /// Functional connectivity: the Pearson correlation matrix `[nodes, nodes]` of a
 /// `[samples, nodes]` array (the observation `kind: fc` fits).
 #[pyfunction]
-fn fc<'py>(py: Python<'py>, x: PyReadonlyArrayDyn<'py, f64>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+fn fc<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let (v, t, n) = as_rows(&x, "fc: x").map_err(py_err)?;
     if t < 2 {
-        return Err(NeurodynError::new_err("fc: x needs at least 2 samples ([samples, nodes])"));
+        return Err(NeurodynError::new_err(
+            "fc: x needs at least 2 samples ([samples, nodes])",
+        ));
     }
     let device = host_device();
-    let xt = burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [t * n]), &device)
-        .reshape([1, t, n]);
+    let xt =
+        burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [t * n]), &device)
+            .reshape([1, t, n]);
     let m = tensor_host(spectra::fc::fc(xt)).map_err(py_err)?;
     Ok(m.into_pyarray(py).reshape(vec![n, n])?)
 }
@@ -525,16 +571,24 @@ fn fcd<'py>(
         )));
     }
     let device = host_device();
-    let xt = burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [t * n]), &device)
-        .reshape([1, t, n]);
-    Ok(tensor_host(spectra::fc::fcd(xt, window, step)).map_err(py_err)?.into_pyarray(py))
+    let xt =
+        burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [t * n]), &device)
+            .reshape([1, t, n]);
+    Ok(tensor_host(spectra::fc::fcd(xt, window, step))
+        .map_err(py_err)?
+        .into_pyarray(py))
 }
 
 /// The frequency of the largest PSD value (optionally within `band = (lo, hi)` Hz, and
 /// excluding the DC bin), as the peak-frequency grids compute it.
 #[pyfunction]
 #[pyo3(signature = (freqs, psd, band=None, exclude_dc=false))]
-fn peak_frequency(freqs: Vec<f64>, psd: Vec<f64>, band: Option<(f64, f64)>, exclude_dc: bool) -> PyResult<f64> {
+fn peak_frequency(
+    freqs: Vec<f64>,
+    psd: Vec<f64>,
+    band: Option<(f64, f64)>,
+    exclude_dc: bool,
+) -> PyResult<f64> {
     if freqs.len() != psd.len() || freqs.is_empty() {
         return Err(NeurodynError::new_err(format!(
             "peak_frequency: freqs ({}) and psd ({}) must be equally long and not empty",
@@ -549,7 +603,12 @@ fn peak_frequency(freqs: Vec<f64>, psd: Vec<f64>, band: Option<(f64, f64)>, excl
             "peak_frequency: band ({lo}, {hi}) holds no frequency bin"
         )));
     }
-    Ok(spectra::peak_frequency(&freqs, &psd, band.map(|(a, b)| [a, b]), exclude_dc))
+    Ok(spectra::peak_frequency(
+        &freqs,
+        &psd,
+        band.map(|(a, b)| [a, b]),
+        exclude_dc,
+    ))
 }
 
 /// The Balloon-Windkessel BOLD signal of each column of a `[steps, nodes]` drive sampled every
@@ -571,7 +630,9 @@ fn bold<'py>(
         ))
     })?;
     if !(dt > 0.0 && dt.is_finite()) || period == 0 {
-        return Err(NeurodynError::new_err("bold: dt must be positive and period >= 1"));
+        return Err(NeurodynError::new_err(
+            "bold: dt must be positive and period >= 1",
+        ));
     }
     let ndim = u.ndim();
     let (v, t, n) = as_rows(&u, "bold: u").map_err(py_err)?;
@@ -579,7 +640,9 @@ fn bold<'py>(
     let mut cols = Vec::with_capacity(n);
     for i in 0..n {
         let drive: Vec<f64> = (0..t).map(|k| v[k * n + i]).collect();
-        cols.push(solvers::bold::bold_of_signal(&c, &drive, dt, period, transient));
+        cols.push(solvers::bold::bold_of_signal(
+            &c, &drive, dt, period, transient,
+        ));
     }
     let samples = cols.first().map_or(0, Vec::len);
     let mut out = vec![0.0; samples * n];
@@ -588,7 +651,11 @@ fn bold<'py>(
             out[m * n + i] = *b;
         }
     }
-    let shape = if ndim == 1 { vec![samples] } else { vec![samples, n] };
+    let shape = if ndim == 1 {
+        vec![samples]
+    } else {
+        vec![samples, n]
+    };
     Ok(out.into_pyarray(py).reshape(shape)?)
 }
 
@@ -600,11 +667,19 @@ fn load_connectome<'py>(
     py: Python<'py>,
     dataset: String,
     base_dir: Option<PathBuf>,
-) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyArrayDyn<f64>>, Vec<String>)> {
-    let cfg: fit::config::ConnectivityCfg =
-        serde_yaml_ng::from_str(&format!("dataset: {}", serde_json::to_string(&dataset).expect("a string")))
-            .map_err(|e| py_err(e.into()))?;
-    let anchor = base_dir.unwrap_or_else(|| PathBuf::from(".")).join("<python>.yaml");
+) -> PyResult<(
+    Bound<'py, PyArrayDyn<f64>>,
+    Bound<'py, PyArrayDyn<f64>>,
+    Vec<String>,
+)> {
+    let cfg: fit::config::ConnectivityCfg = serde_yaml_ng::from_str(&format!(
+        "dataset: {}",
+        serde_json::to_string(&dataset).expect("a string")
+    ))
+    .map_err(|e| py_err(e.into()))?;
+    let anchor = base_dir
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("<python>.yaml");
     let c = fit::datasets::load_connectome(&cfg, &anchor).map_err(py_err)?;
     let n = c.len();
     Ok((
@@ -628,7 +703,9 @@ fn connectome_overrides(
     let square = |a: &PyReadonlyArrayDyn<'_, f64>, what: &str| -> Result<(Vec<f64>, usize)> {
         match a.shape() {
             [r, c] if r == c && *r > 0 => Ok((a.as_array().iter().copied().collect(), *r)),
-            s => bail!("connectome: {what} must be a square [regions, regions] array, got shape {s:?}"),
+            s => bail!(
+                "connectome: {what} must be a square [regions, regions] array, got shape {s:?}"
+            ),
         }
     };
     let (w, n) = square(&weights, "weights").map_err(py_err)?;
@@ -655,7 +732,12 @@ fn connectome_overrides(
     // Rust's `{}` for f64 is the shortest text that parses back to the same bits.
     let tsv = |v: &[f64]| -> String {
         v.chunks(n)
-            .map(|r| r.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join("\t"))
+            .map(|r| {
+                r.iter()
+                    .map(|x| format!("{x}"))
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
             .collect::<Vec<_>>()
             .join("\n")
             + "\n"
@@ -666,7 +748,12 @@ fn connectome_overrides(
         h.update(part.as_bytes());
         h.update([0]);
     }
-    let hash: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let hash: String = h
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dir = cache_dir.join(hash);
     let write = |name: &str, text: &str| -> Result<PathBuf> {
         let path = dir.join(name);
@@ -694,7 +781,10 @@ fn connectome_overrides(
 /// A numeric CSV (`trajectory.csv`, `best_fits.csv`, a start's trajectory) as
 /// `(header, [rows, columns] array)`.
 #[pyfunction]
-fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Vec<String>, Bound<'py, PyArrayDyn<f64>>)> {
+fn read_csv<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+) -> PyResult<(Vec<String>, Bound<'py, PyArrayDyn<f64>>)> {
     let (header, rows) = fit::run_dir::read_csv(&path).map_err(py_err)?;
     let cols = header.len();
     if let Some((k, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
@@ -706,7 +796,10 @@ fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Vec<String>, Bound
         )));
     }
     let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-    Ok((header, flat.into_pyarray(py).reshape(vec![rows.len(), cols])?))
+    Ok((
+        header,
+        flat.into_pyarray(py).reshape(vec![rows.len(), cols])?,
+    ))
 }
 
 /// An `.npy` file as an array (f64).
@@ -771,3 +864,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = PyList::empty(m.py());
     Ok(())
 }
+
+// Python allocates objects 16-byte aligned: a pyclass must not ask for more.
+const _: () = assert!(std::mem::align_of::<PyExperiment>() <= 16);
