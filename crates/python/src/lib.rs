@@ -492,6 +492,9 @@ fn tensor_host<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f64>> {
         .map_err(|e| anyhow!("{e:?}"))
 }
 
+/// `(freqs, psd)` arrays.
+type Spectrum<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArrayDyn<f64>>);
+
 /// scipy.signal.welch (Hann window, density scaling, mean over segments, one-sided) along the
 /// last axis of a 1-D `[T]` or 2-D `[channels, T]` array. Returns `(freqs, psd)`.
 #[pyfunction]
@@ -502,7 +505,7 @@ fn welch<'py>(
     fs: f64,
     nperseg: Option<usize>,
     noverlap: Option<usize>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArrayDyn<f64>>)> {
+) -> PyResult<Spectrum<'py>> {
     let ndim = x.ndim();
     let (v, rows, t) = as_rows(&x, "welch: x").map_err(py_err)?;
     let device = host_device();
@@ -546,7 +549,7 @@ fn fc<'py>(
         burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [t * n]), &device)
             .reshape([1, t, n]);
     let m = tensor_host(spectra::fc::fc(xt)).map_err(py_err)?;
-    Ok(m.into_pyarray(py).reshape(vec![n, n])?)
+    m.into_pyarray(py).reshape(vec![n, n])
 }
 
 /// Functional connectivity dynamics: the correlations between the FC upper triangles of
@@ -656,7 +659,7 @@ fn bold<'py>(
     } else {
         vec![samples, n]
     };
-    Ok(out.into_pyarray(py).reshape(shape)?)
+    out.into_pyarray(py).reshape(shape)
 }
 
 /// A shipped (or folder) connectome as `(weights, lengths, labels)`, before normalisation.
@@ -806,7 +809,7 @@ fn read_csv<'py>(
 #[pyfunction]
 fn read_npy<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let (data, shape) = fit::npy::read_npy(&path).map_err(py_err)?;
-    Ok(data.into_pyarray(py).reshape(shape)?)
+    data.into_pyarray(py).reshape(shape)
 }
 
 /// `fit compare RUN...`: writes `compare.csv` and the plots into `out`; returns the table.
