@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pyo3::create_exception!(
@@ -48,11 +48,29 @@ fn py_err(e: anyhow::Error) -> PyErr {
 /// normally after the interrupt was seen (nothing is lost), but KeyboardInterrupt is raised.
 fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
     fit::interrupt::reset();
+    // The result is handed over through a condition variable, so a short call returns as soon
+    // as it is done (no polling delay), while a long one still lets the signal handlers run.
+    let slot: (Mutex<Option<std::thread::Result<Result<T>>>>, Condvar) =
+        (Mutex::new(None), Condvar::new());
     let (joined, signal) = std::thread::scope(|s| {
-        let handle = s.spawn(work);
+        s.spawn(|| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            *slot.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            slot.1.notify_all();
+        });
         let mut signal: Option<PyErr> = None;
-        while !handle.is_finished() {
-            py.detach(|| std::thread::sleep(Duration::from_millis(10)));
+        loop {
+            let done = py.detach(|| {
+                let guard = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut guard, _) = slot
+                    .1
+                    .wait_timeout_while(guard, Duration::from_millis(50), |r| r.is_none())
+                    .unwrap_or_else(|e| e.into_inner());
+                guard.take()
+            });
+            if let Some(r) = done {
+                break (r, signal);
+            }
             if signal.is_none()
                 && let Err(e) = py.check_signals()
             {
@@ -60,7 +78,6 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Sen
                 signal = Some(e);
             }
         }
-        (handle.join(), signal)
     });
     fit::interrupt::reset();
     match (joined, signal) {
@@ -88,28 +105,19 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Sen
     }
 }
 
-/// What every command checks before it runs (the `fit validate` pass): parsing, the model's
-/// and coupling's parameter tables, the observation, the loss and the optimizer settings, or a
-/// system family's own checks. Returns the model name.
-fn validate(ctx: &RunContext) -> Result<String> {
+/// The pass every `fit` command runs first (`fit validate`'s): parsing, schema, parameter
+/// tables, observation, loss, optimizer, the memory and work budget; nothing is simulated.
+/// Returns the model name.
+fn validate(ctx: &RunContext, purpose: fit::check::Purpose) -> Result<String> {
     let model = fit::yaml::model_name(&ctx.exp_path, &ctx.text)?;
-    if dynamics::ModelKind::from_name(&model).is_some() {
-        let setup = fit::simulate::load(ctx)?;
-        if let Some(opt) = &setup.exp.optimization {
-            fit::optimizer::build(opt, &ctx.exp_path)?;
-            fit::optimizer::transforms(&setup, opt.bounds, &ctx.exp_path)?;
-        }
-        let device = dynamics::f64_device(setup.backend, false);
-        Objective::new(&setup, 1, &device, false)?;
-    } else if let Some(system) = fit::systems::find(&model) {
-        (system.validate)(ctx)?;
-    } else {
+    if dynamics::ModelKind::from_name(&model).is_none() && fit::systems::find(&model).is_none() {
         bail!(
             "{}: unknown model `{model}`; valid models: {}",
             ctx.exp_path.display(),
             fit::systems::all_models().join(", ")
         );
     }
+    fit::check::experiment(ctx, purpose)?;
     Ok(model)
 }
 
@@ -130,9 +138,23 @@ struct PyExperiment {
     // Boxed: burn's devices are cache-line aligned (64 bytes), more than Python's allocator
     // guarantees for the object that holds this struct.
     gradient: Mutex<Option<Box<Gradient>>>,
+    /// The loaded setup (connectome, delays, noise draws), built on first use.
+    setup: Mutex<Option<Arc<NetworkSetup>>>,
 }
 
 impl PyExperiment {
+    /// The loaded setup, cached: repeated simulations skip parsing, the connectome and the
+    /// noise draws.
+    fn cached_setup(&self) -> Result<Arc<NetworkSetup>> {
+        let mut guard = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(self.network_setup()?);
+        *guard = Some(s.clone());
+        Ok(s)
+    }
+
     fn network_setup(&self) -> Result<NetworkSetup> {
         if dynamics::ModelKind::from_name(&self.model).is_none() {
             bail!(
@@ -238,7 +260,7 @@ impl PyExperiment {
 
     /// Region labels of the connectome.
     fn labels(&self) -> PyResult<Vec<String>> {
-        let setup = self.network_setup().map_err(py_err)?;
+        let setup = self.cached_setup().map_err(py_err)?;
         Ok(setup.connectome.labels().to_vec())
     }
 
@@ -255,7 +277,7 @@ impl PyExperiment {
         Vec<String>,
     )> {
         let trace = interruptible(py, || {
-            let setup = self.network_setup()?;
+            let setup = self.cached_setup()?;
             let trace = fit::simulate::simulate_trace(&setup, !progress)?;
             let params = fit::simulate::named_params(&setup);
             if let Some(msg) = fit::simulate::first_non_finite(&trace.data, &setup.problem, &params)
@@ -351,6 +373,7 @@ impl PyExperiment {
     ) -> PyResult<String> {
         let ctx = self.with_out(out, "", resume, !progress).map_err(py_err)?;
         interruptible(py, || {
+            fit::check::experiment(&ctx, fit::check::Purpose::Run)?;
             if fresh {
                 fit::cli::move_aside(&ctx.out_dir)?;
             } else if resume
@@ -376,7 +399,13 @@ impl PyExperiment {
         let ctx = self
             .with_out(out, "-grid", false, !progress)
             .map_err(py_err)?;
-        interruptible(py, || fit::explore::explore(&ctx, shard.as_deref()))?;
+        interruptible(py, || {
+            if let Some(s) = &shard {
+                fit::explore::parse_shard(s)?;
+            }
+            fit::check::experiment(&ctx, fit::check::Purpose::Explore)?;
+            fit::explore::explore(&ctx, shard.as_deref())
+        })?;
         Ok(ctx.out_dir.display().to_string())
     }
 
@@ -384,7 +413,7 @@ impl PyExperiment {
     /// figure `fit bench` reports), for measuring the module's overhead.
     fn bench_forward(&self, py: Python<'_>, repeats: usize) -> PyResult<Vec<f64>> {
         interruptible(py, || {
-            let setup = self.network_setup()?;
+            let setup = self.cached_setup()?;
             Ok((0..repeats.max(1))
                 .map(|_| {
                     let t0 = std::time::Instant::now();
@@ -458,11 +487,12 @@ fn load_experiment(
         )),
     }
     .map_err(py_err)?;
-    let model = interruptible(py, || validate(&ctx))?;
+    let model = interruptible(py, || validate(&ctx, fit::check::Purpose::Validate))?;
     Ok(PyExperiment {
         ctx,
         model,
         gradient: Mutex::new(None),
+        setup: Mutex::new(None),
     })
 }
 
