@@ -152,7 +152,16 @@ class FitResult:
     @property
     def best(self) -> Dict[str, Any]:
         """The lowest-loss row: ``{"step", "loss", "parameters"}``."""
-        return dict(self.final.get("best", {}))
+        return {
+            "step": self.final.get("best_step"),
+            "loss": self.final.get("best_loss"),
+            "parameters": dict(self.final.get("best_parameters", {})),
+        }
+
+    @property
+    def final_parameters(self) -> Dict[str, float]:
+        """The parameters after the last step (before any ``restore_best``)."""
+        return dict(self.final.get("last_parameters", {}))
 
     @property
     def loss(self) -> np.ndarray:

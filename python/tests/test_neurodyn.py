@@ -160,6 +160,10 @@ def test_fit_equals_the_command_and_resumes_from_it(tmp_path):
     py = exp.fit(steps=6, out=tmp_path / "py", optimization__checkpoint_every=2)
     assert list(py.trajectory["step"]) == list(range(7))
     assert set(py.parameters) == {"a", "b"} and py.loss.shape == (7,)
+    best = py.best
+    assert best["loss"] == py.loss.min() and py.loss[best["step"]] == best["loss"]
+    assert best["parameters"]["a"] == py.trajectory["a"][best["step"]]
+    assert py.final_parameters["b"] == py.trajectory["b"][-1]
     fit_cli("run", EXP / "jr_peak.yaml", *sets(FIT_SET), "--out", tmp_path / "cli")
     h1, d1 = trajectory_without_wall_time(tmp_path / "py")
     h2, d2 = trajectory_without_wall_time(tmp_path / "cli")
