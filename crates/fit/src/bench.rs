@@ -4,10 +4,9 @@
 //! run (best of several repetitions) next to the absolute numbers.
 
 use crate::alloc;
-use crate::context::RunContext;
 use crate::network_setup::NetworkSetup;
 use crate::objective::Objective;
-use crate::train::{FitParams, column_names, evaluate};
+use crate::train::{FitParams, evaluate};
 use anyhow::{Result, anyhow};
 use burn::tensor::{Tensor, TensorData};
 use dynamics::BackendKind;
@@ -834,46 +833,6 @@ fn bench_bold(quick: bool, rep: &mut Report) -> Result<()> {
         "  tvboptim (published, same workload): forward 0.39 s, gradient 2.48 s, 763 MB (225 MB checkpointed)"
     );
     println!("  tvboptim itself on this machine: tools/bench_tvboptim.py (in a throwaway venv)");
-    Ok(())
-}
-
-/// `fit gradcheck EXP.yaml`: the fit's gradient at the start point against central differences.
-pub fn gradcheck(ctx: &RunContext) -> Result<()> {
-    let setup = crate::simulate::load(ctx)?;
-    let device = dynamics::f64_device(setup.backend, true);
-    let mut obj = Objective::new(&setup, 1, &device, false)?;
-    obj.set_target(&setup, &ctx.exp_path)?;
-    let values: Vec<Vec<f64>> = setup.free.iter().map(|f| f.init.clone()).collect();
-    let shapes: Vec<[usize; 2]> = values.iter().map(|v| [1, v.len()]).collect();
-    let e = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
-    let names = column_names(&setup);
-    println!("loss {:.12} at the start point", e.losses[0]);
-    println!(
-        "{:<16} {:>18} {:>18} {:>10}",
-        "parameter", "autodiff", "central FD", "rel err"
-    );
-    let flat: Vec<f64> = e.grads.iter().flatten().copied().collect();
-    let mut worst: f64 = 0.0;
-    let mut col = 0;
-    for (k, v) in values.iter().enumerate() {
-        for i in 0..v.len() {
-            let h = 1e-6 * v[i].abs().max(1e-3);
-            let f = |d: f64| -> Result<f64> {
-                let mut vv = values.clone();
-                vv[k][i] += d;
-                Ok(evaluate(&obj, &FitParams::from_host(&vv, &shapes, &device))?.losses[0])
-            };
-            let fd = (f(h)? - f(-h)?) / (2.0 * h);
-            let rel = (flat[col] - fd).abs() / fd.abs().max(1e-300);
-            worst = worst.max(rel);
-            println!(
-                "{:<16} {:>18.10e} {:>18.10e} {:>10.2e}",
-                names[col], flat[col], fd, rel
-            );
-            col += 1;
-        }
-    }
-    println!("worst relative error {worst:.2e}");
     Ok(())
 }
 

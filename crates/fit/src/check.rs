@@ -136,7 +136,7 @@ pub fn network(ctx: &RunContext, purpose: Purpose) -> Result<NetworkSetup> {
 }
 
 /// `fit simulate`: the plotted variable is recorded and the whole trace fits in memory.
-fn simulate(setup: &NetworkSetup) -> Result<()> {
+pub fn simulate(setup: &NetworkSetup) -> Result<()> {
     let problem = &setup.problem;
     if setup.exp.outputs.plots && !problem.monitor.variables.contains(&setup.plotted) {
         bail!(
@@ -161,6 +161,34 @@ fn simulate(setup: &NetworkSetup) -> Result<()> {
             samples * nvar * problem.n as f64 * 8.0 * 2.0,
         )],
     )
+}
+
+/// The grid statistics `stats` must apply to the observation `kind`, and those that compare
+/// with a target need an `optimization` section (shared by this pass and `fit explore`).
+pub fn statistics(setup: &NetworkSetup, stats: &[Statistic], kind: ObservationKind) -> Result<()> {
+    let file = setup.path.display();
+    for s in stats {
+        let ok = match s {
+            Statistic::PeakFrequency | Statistic::SpectralMax | Statistic::PeakSignificance => {
+                kind == ObservationKind::Spectrum
+            }
+            Statistic::Loss => true,
+            Statistic::FcCorrelation => kind == ObservationKind::Fc,
+        };
+        if !ok {
+            bail!(
+                "{file}: exploration.statistics: {s:?} does not apply to observation.kind = {kind:?}"
+            );
+        }
+        if matches!(s, Statistic::Loss | Statistic::FcCorrelation)
+            && setup.exp.optimization.is_none()
+        {
+            bail!(
+                "{file}: exploration.statistics: {s:?} needs an `optimization` section with a target"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `fit explore`: the grid's axes, statistics and size.
@@ -192,29 +220,7 @@ fn grid(setup: &NetworkSetup, obj: &Objective) -> Result<()> {
             "{file}: exploration.statistics is empty; valid: peak_frequency, spectral_max, loss, fc_correlation, peak_significance"
         );
     }
-    let spectrum = obj.kind == ObservationKind::Spectrum;
-    for s in &ex.statistics {
-        let ok = match s {
-            Statistic::PeakFrequency | Statistic::SpectralMax | Statistic::PeakSignificance => {
-                spectrum
-            }
-            Statistic::Loss => true,
-            Statistic::FcCorrelation => obj.kind == ObservationKind::Fc,
-        };
-        if !ok {
-            bail!(
-                "{file}: exploration.statistics: {s:?} does not apply to observation.kind = {:?}",
-                obj.kind
-            );
-        }
-        if matches!(s, Statistic::Loss | Statistic::FcCorrelation)
-            && setup.exp.optimization.is_none()
-        {
-            bail!(
-                "{file}: exploration.statistics: {s:?} needs an `optimization` section with a target"
-            );
-        }
-    }
+    statistics(setup, &ex.statistics, obj.kind)?;
     if ex.fit && setup.exp.optimization.is_none() {
         bail!("{file}: exploration.fit: a grid of fits needs an `optimization` section");
     }

@@ -210,23 +210,7 @@ fn evaluate_points(
     // A grid point is one simulation: one noise realisation.
     let mut obj = Objective::new(setup, 1, &device, false)?.without_noise_averaging(setup);
     let spectrum = obj.kind == ObservationKind::Spectrum;
-    for s in &stats {
-        let ok = match s {
-            Statistic::PeakFrequency | Statistic::SpectralMax | Statistic::PeakSignificance => {
-                spectrum
-            }
-            Statistic::Loss => true,
-            Statistic::FcCorrelation => obj.kind == ObservationKind::Fc,
-        };
-        if !ok {
-            bail!(
-                "{}: exploration.statistics: {} does not apply to observation.kind = {:?}",
-                ctx.exp_path.display(),
-                stat_name(*s),
-                obj.kind
-            );
-        }
-    }
+    crate::check::statistics(setup, &stats, obj.kind)?;
     if stats.contains(&Statistic::Loss) || stats.contains(&Statistic::FcCorrelation) {
         obj.set_target(setup, &ctx.exp_path)?;
     }

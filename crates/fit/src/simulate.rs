@@ -155,18 +155,8 @@ pub fn simulate(ctx: &RunContext) -> Result<()> {
         .variables
         .iter()
         .position(|&m| m == setup.plotted);
-    if setup.exp.outputs.plots && plot_idx.is_none() {
-        bail!(
-            "{}: outputs.plot_variable `{plot_var}` is not among the recorded monitors.variables {:?}",
-            ctx.exp_path.display(),
-            problem
-                .monitor
-                .variables
-                .iter()
-                .map(|&v| setup.variable_name(v))
-                .collect::<Vec<_>>()
-        );
-    }
+    // The plotted variable must be recorded (the check every command runs first).
+    crate::check::simulate(&setup)?;
     crate::cli::create_run_dir(&ctx.out_dir)?;
     write_resolved(ctx)?;
     let Trace {
