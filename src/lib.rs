@@ -11,10 +11,13 @@
 //! | [`ratenet`] | AI-state rate networks: LIF transfer function, fixed points, implicit gradients |
 //! | [`lowdim`] | single population, FitzHugh-Nagumo, random networks; fixed points and stability |
 //! | [`soc`] | stability-optimised circuits: smoothed spectral abscissa and the SOC optimizer |
-//! | [`fit`] | the command line: experiments, training loop, checkpoints, grids, plots |
+//! | [`fitting`] | the fitting library: network objective (parameters → simulation → observation → loss), optimizer chain, resource budget |
+//!
+//! The `fit` command line (experiment files, datasets, run folders, plots) builds on these and
+//! is not part of the facade.
 
 pub use dynamics;
-pub use fit;
+pub use fitting;
 pub use lowdim;
 pub use ratenet;
 pub use soc;

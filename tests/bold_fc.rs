@@ -86,7 +86,7 @@ mod common;
 #[test]
 fn fc_loss_gradient_through_sixty_seconds_matches_finite_differences() {
     use dynamics::{BackendKind, f64_device};
-    use fit::objective::Objective;
+    use fit::objective::{Objective, TargetFiles};
     use fit::train::{FitParams, evaluate};
     let s = common::setup("rww_fc.yaml", &[]);
     assert_eq!(s.problem.steps, 60_000);

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use fit::network_setup::NetworkSetup;
+use fit::network_setup::{NetworkSetup, SetupFiles};
 use std::path::PathBuf;
 
 /// Path of a shipped experiment file.

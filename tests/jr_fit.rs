@@ -5,7 +5,7 @@ mod common;
 
 use common::{experiment, rel, setup};
 use dynamics::{BackendKind, f64_device};
-use fit::objective::Objective;
+use fit::objective::{Objective, TargetFiles};
 use fit::train::{FitParams, evaluate};
 
 fn loss_at(obj: &Objective, a: f64, b: f64) -> (f64, Vec<f64>) {

@@ -845,7 +845,9 @@ fn every_model_matches_tvb_library_on_dk84() {
         );
         let path = common::experiment("tvb_fixture.yaml");
         let exp = fit::yaml::parse_experiment(&path, &text, &[]).unwrap();
-        let s = fit::network_setup::NetworkSetup::new(exp, &path).unwrap();
+        let s =
+            <fit::network_setup::NetworkSetup as fit::network_setup::SetupFiles>::new(exp, &path)
+                .unwrap();
         assert_eq!(s.problem.steps, case.steps, "{}", case.case);
         let (out, _) = network_kernel::forward(&s.problem, &s.base_params, false);
         let (want, shape) = fit::npy::read_npy(&dir.join(&case.trace_file)).unwrap();

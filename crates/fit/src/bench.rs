@@ -4,8 +4,8 @@
 //! run (best of several repetitions) next to the absolute numbers.
 
 use crate::alloc;
-use crate::network_setup::NetworkSetup;
-use crate::objective::Objective;
+use crate::network_setup::{NetworkSetup, SetupFiles};
+use crate::objective::{Objective, TargetFiles};
 use crate::train::{FitParams, evaluate};
 use anyhow::{Result, anyhow};
 use burn::tensor::{Tensor, TensorData};

@@ -7,8 +7,8 @@
 
 use crate::config::{Experiment, ObservationKind, Statistic};
 use crate::context::RunContext;
-use crate::network_setup::NetworkSetup;
-use crate::objective::Objective;
+use crate::network_setup::{NetworkSetup, SetupFiles};
+use crate::objective::{Objective, TargetFiles};
 use crate::yaml::{model_name, parse_experiment, resolved_tree};
 use crate::{budget, systems};
 use anyhow::{Result, anyhow, bail};

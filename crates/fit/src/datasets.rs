@@ -4,6 +4,7 @@
 use crate::config::{ConnectivityCfg, NormCfg};
 use anyhow::{Context, Result, anyhow, bail};
 use dynamics::{Connectome, Normalisation};
+use fitting::network::data::DataSource;
 use std::path::{Path, PathBuf};
 
 /// Folders searched for a dataset given by name, in order.
@@ -235,6 +236,47 @@ pub fn load_connectome(cfg: &ConnectivityCfg, exp_path: &Path) -> Result<Connect
         NormCfg::Max => Normalisation::Max,
         NormCfg::RowSum => Normalisation::RowSum,
     }))
+}
+
+/// The file system as the library's [`DataSource`]: dataset names resolved next to the
+/// experiment file (then the dataset search path), arrays read from `.npy`, matrices from CSV
+/// or TSV.
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    exp_path: &'a Path,
+}
+
+impl<'a> Files<'a> {
+    /// The files an experiment at `exp_path` names.
+    pub fn new(exp_path: &'a Path) -> Self {
+        Self { exp_path }
+    }
+}
+
+impl DataSource for Files<'_> {
+    fn connectome(&self, cfg: &ConnectivityCfg) -> Result<Connectome> {
+        load_connectome(cfg, self.exp_path)
+    }
+
+    fn resolve(&self, name: &str) -> Result<PathBuf> {
+        resolve_dataset(name, self.exp_path)
+    }
+
+    fn array(&self, at: &Path) -> Result<(Vec<f64>, Vec<usize>)> {
+        crate::npy::read_npy(at)
+    }
+
+    fn matrix(&self, at: &Path) -> Result<Vec<Vec<f64>>> {
+        read_matrix(at)
+    }
+
+    fn table(&self, at: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+        crate::run_dir::read_csv(at)
+    }
+
+    fn meg_alpha(&self, at: &Path, labels: &[String]) -> Result<Vec<Option<f64>>> {
+        load_meg_alpha(at, labels)
+    }
 }
 
 /// Desikan-Killiany cortical regions: dk_average abbreviation → FreeSurfer name.

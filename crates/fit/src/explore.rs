@@ -9,7 +9,7 @@ use crate::config::{ObservationKind, Statistic};
 use crate::context::RunContext;
 use crate::network_setup::NetworkSetup;
 use crate::npy::write_npy;
-use crate::objective::{Objective, Target};
+use crate::objective::{Objective, Target, TargetFiles};
 use crate::plot::heatmap;
 use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, write_json};

@@ -4,7 +4,7 @@
 //! difference, is not finite: a NaN compares as "relative error 0" otherwise.
 
 use crate::context::RunContext;
-use crate::objective::Objective;
+use crate::objective::{Objective, TargetFiles};
 use crate::train::{FitParams, column_names, evaluate};
 use anyhow::{Result, bail};
 

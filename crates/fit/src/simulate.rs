@@ -2,7 +2,7 @@
 
 use crate::config::Experiment;
 use crate::context::RunContext;
-use crate::network_setup::NetworkSetup;
+use crate::network_setup::{NetworkSetup, SetupFiles};
 use crate::npy::write_npy;
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;

@@ -12,7 +12,7 @@ use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::TargetCfg;
 use crate::context::RunContext;
 use crate::network_setup::NetworkSetup;
-use crate::objective::{Objective, Target};
+use crate::objective::{Objective, Target, TargetFiles};
 use crate::optimizer::{Method, OptState, Optimizer};
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;

@@ -4,3 +4,6 @@
 //! files and no terminal: experiment families behind one seam, one training driver, and one
 //! checkpoint format. The `fit` command line keeps only what is I/O (schema parsing, datasets,
 //! run folders, plots, progress bars).
+
+pub mod budget;
+pub mod network;

@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use fit::context::RunContext;
 use fit::network_setup::NetworkSetup;
-use fit::objective::Objective;
+use fit::objective::{Objective, TargetFiles};
 use fit::train::{FitParams, evaluate};
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods,
