@@ -41,10 +41,13 @@ pub use fixed_points::{
     FixedPoint, NewtonOptions, NewtonRun, find_fixed_points, grid_starts, newton, uniform_starts,
 };
 pub use jacobian::{TangentDrift, drift_jacobian, jacobian_of};
-pub use lyapunov::{LyapunovEstimate, LyapunovOptions, largest_lyapunov};
+pub use lyapunov::{
+    LyapunovEstimate, LyapunovOptions, RandomNetworkLyapunov, largest_lyapunov,
+    random_network_lyapunov,
+};
 pub use period::oscillation_period;
 pub use phase_plane::nullclines;
-pub use population::{InputSeries, SigmoidPopulation, ou_input};
+pub use population::{Bistability, InputSeries, SigmoidPopulation, bistability, ou_input};
 pub use rate_network::{Nonlinearity, RateNetwork};
 pub use scan::{BifurcationMap, count_fixed_points_grid, hopf_points};
 pub use stability::{Stability, classify, eigenvalues, spectral_abscissa};

@@ -11,6 +11,8 @@
 use crate::drift::{tensor_from_rows, to_host};
 use crate::error::{LowdimError, positive};
 use crate::jacobian::TangentDrift;
+use crate::rate_network::{Nonlinearity, RateNetwork};
+use crate::stability::spectral_abscissa;
 use crate::stepper::{RK4, Tableau};
 use burn::tensor::Device;
 use rand::SeedableRng;
@@ -57,6 +59,43 @@ pub struct LyapunovEstimate {
     pub times: Vec<f64>,
     /// Running estimate `Σ ln ‖v‖ / t` of each row at each time, row-major `[times, rows]`.
     pub running: Vec<f64>,
+}
+
+/// One realisation of a random rate network and its largest Lyapunov exponent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomNetworkLyapunov {
+    /// Seed of the weights `W` ([`RateNetwork::random`]).
+    pub weight_seed: u64,
+    /// `λ_max` of the first initial state.
+    pub lambda_max: f64,
+    /// Spectral abscissa of `W − I` (the linear prediction `−1 + max Re λ(W)`).
+    pub abscissa: f64,
+    /// The whole Benettin estimate (running estimates for plots).
+    pub estimate: LyapunovEstimate,
+}
+
+/// Draws the random network `W ~ N(mean, g²/N)` of `weight_seed` and estimates its largest
+/// Lyapunov exponent from `x0`, beside the spectral abscissa of `W − I`: one realisation of the
+/// chaos-transition study, whose realisations use seeds `seed, seed + 1, …`.
+pub fn random_network_lyapunov(
+    n: usize,
+    mean: f64,
+    g: f64,
+    weight_seed: u64,
+    nonlinearity: Nonlinearity,
+    x0: &[f64],
+    opts: &LyapunovOptions,
+    device: &Device,
+) -> Result<RandomNetworkLyapunov, LowdimError> {
+    let net = RateNetwork::random(n, mean, g, weight_seed, nonlinearity)?;
+    let abscissa = spectral_abscissa(&net.eigenvalues_shifted()?);
+    let estimate = largest_lyapunov(&net, x0, opts, device)?;
+    Ok(RandomNetworkLyapunov {
+        weight_seed,
+        lambda_max: estimate.exponents[0],
+        abscissa,
+        estimate,
+    })
 }
 
 /// Largest Lyapunov exponent of `model` from each initial state (row-major `[rows, dim]`).

@@ -188,11 +188,50 @@ pub fn ou_input(
     Ok(InputSeries { values, dt })
 }
 
+/// How a noisy rate trace visits the two stable states of a bistable population.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bistability {
+    /// The rate midway between the low and the high state.
+    pub threshold: f64,
+    /// Times the trace crosses the threshold (between consecutive samples).
+    pub crossings: usize,
+    /// Fraction of samples at or above the threshold (NaN for an empty trace).
+    pub fraction_high: f64,
+}
+
+/// Switching statistics of a rate trace `r` between the states `low` and `high` (the lowest
+/// and highest fixed point): a crossing is a pair of consecutive samples on different sides of
+/// the midway threshold.
+pub fn bistability(r: &[f64], low: f64, high: f64) -> Bistability {
+    let threshold = 0.5 * (high + low);
+    let crossings = r
+        .windows(2)
+        .filter(|w| (w[0] < threshold) != (w[1] < threshold))
+        .count();
+    let fraction_high = r.iter().filter(|&&x| x >= threshold).count() as f64 / r.len() as f64;
+    Bistability {
+        threshold,
+        crossings,
+        fraction_high,
+    }
+}
+
 // The reference numbers are kept digit for digit.
 #[cfg(test)]
 #[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bistability_counts_crossings_of_the_midway_threshold() {
+        let r = [0.0, 0.2, 0.8, 0.9, 0.1, 0.5];
+        let b = bistability(&r, 0.0, 1.0);
+        assert_eq!(b.threshold, 0.5);
+        // 0.2 → 0.8 up, 0.9 → 0.1 down, 0.1 → 0.5 up (0.5 counts as high).
+        assert_eq!(b.crossings, 3);
+        assert_eq!(b.fraction_high, 3.0 / 6.0);
+        assert!(bistability(&[], 0.0, 1.0).fraction_high.is_nan());
+    }
     use crate::fixed_points::{NewtonOptions, find_fixed_points, grid_starts};
     use crate::jacobian::drift_jacobian;
     use crate::scan::count_fixed_points_grid;

@@ -37,6 +37,23 @@ pub const LOG_J: usize = 0;
 pub const P: usize = 4;
 /// Offset of w in θ.
 pub const W: usize = 8;
+/// Offset in θ of a parameter block named as in experiment files: `J` (log|J|), `P` or `w`.
+pub fn theta_block(name: &str) -> Option<usize> {
+    match name {
+        "J" => Some(LOG_J),
+        "P" => Some(P),
+        "w" => Some(W),
+        _ => None,
+    }
+}
+
+/// The signed couplings `J_ab = ±exp(θ[log|J|]_ab)` as a 2×2 block matrix `[[J_EE, J_EI],
+/// [J_IE, J_II]]`: excitatory presynaptic columns positive, inhibitory ones negative.
+pub fn signed_j(theta: &[f64; N_THETA]) -> [[f64; 2]; 2] {
+    let j = |k: usize, sign: f64| sign * theta[LOG_J + k].exp();
+    [[j(0, 1.0), j(1, -1.0)], [j(2, 1.0), j(3, -1.0)]]
+}
+
 /// Names of the 12 entries of θ, for files and logs.
 pub const THETA_NAMES: [&str; N_THETA] = [
     "log_J_EE", "log_J_EI", "log_J_IE", "log_J_II", "P_EE", "P_EI", "P_IE", "P_II", "w_EE", "w_EI",

@@ -1,7 +1,7 @@
 //! Benchmarks for `fit bench`: time per SOC step and the full reference run.
 
 use crate::error::SocError;
-use crate::optimizer::{SocConfig, SocOptimizer, StepStats, block_means, inhibitory_density};
+use crate::optimizer::{SocConfig, SocOptimizer, StepStats, block_ratios, inhibitory_density};
 use faer::Mat;
 use std::time::Instant;
 
@@ -56,11 +56,10 @@ pub fn full_run(config: SocConfig) -> Result<SocRunSummary, SocError> {
     let w = opt.weights().to_owned();
     let n = w.nrows();
     let excitatory_unchanged = (0..n / 2).all(|j| (0..n).all(|i| w[(i, j)] == w0[(i, j)]));
-    let [ee, ie, ei, ii] = block_means(w.as_ref());
     Ok(SocRunSummary {
         steps,
         inhibitory_density: inhibitory_density(w.as_ref()),
-        ratios: (-ie / ee, -ii / ei),
+        ratios: block_ratios(w.as_ref()),
         excitatory_unchanged,
         w0,
         w,

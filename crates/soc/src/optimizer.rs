@@ -190,6 +190,13 @@ pub fn block_means(w: MatRef<'_, f64>) -> [f64; 4] {
     [m[0] / count, m[1] / count, m[2] / count, m[3] / count]
 }
 
+/// The block-mean ratios `(I→E / E→E, I→I / E→I)` = `(−mean W[E,I] / mean W[E,E],
+/// −mean W[I,I] / mean W[I,E])` (both positive under Dale's law; ≈ 3 for the seed's SOC).
+pub fn block_ratios(w: MatRef<'_, f64>) -> (f64, f64) {
+    let [ee, ie, ei, ii] = block_means(w);
+    (-ie / ee, -ii / ei)
+}
+
 /// Off-diagonal density of the inhibitory columns: non-zeros / (N·N/2 − N/2).
 pub fn inhibitory_density(w: MatRef<'_, f64>) -> f64 {
     let n = w.nrows();
@@ -327,14 +334,14 @@ impl SocOptimizer {
     }
 
     fn stats(&mut self, alpha: f64, s: f64, converged: bool) -> StepStats {
-        let [ee, ie, ei, ii] = block_means(self.w.as_ref());
+        let (ratio_ie_ee, ratio_ii_ei) = block_ratios(self.w.as_ref());
         let st = StepStats {
             step: self.step,
             alpha,
             s,
             inhibitory_density: inhibitory_density(self.w.as_ref()),
-            ratio_ie_ee: -ie / ee,
-            ratio_ii_ei: -ii / ei,
+            ratio_ie_ee,
+            ratio_ii_ei,
             converged,
         };
         if !converged {

@@ -27,7 +27,7 @@ use lowdim::{
     AdamOptions, Drift, FhnForm, FitzHughNagumo, FixedPoint, LyapunovOptions, NewtonOptions,
     Nonlinearity, RateNetwork, SigmoidPopulation, Tableau, adam_fixed_points,
     count_fixed_points_grid, eval_drift, find_fixed_points, grid_starts, hopf_points, jacobian_of,
-    largest_lyapunov, nullclines, oscillation_period, ou_input, simulate, spectral_abscissa,
+    nullclines, oscillation_period, ou_input, random_network_lyapunov, simulate, spectral_abscissa,
     tensor_from_rows, uniform_starts,
 };
 use serde::de::DeserializeOwned;
@@ -779,13 +779,9 @@ fn run_population(ctx: &RunContext, exp: &PopulationExperiment, device: &Device)
         let r = tr.component(0, 0);
         let high = fps.last().map_or(0.5, |f| f.x[0]);
         let low = fps.first().map_or(0.0, |f| f.x[0]);
-        let mid = 0.5 * (high + low);
-        let switches = r
-            .windows(2)
-            .filter(|w| (w[0] < mid) != (w[1] < mid))
-            .count();
-        summary["ou_run"] = json!({"steps": n_steps, "threshold": mid, "crossings": switches,
-            "fraction_high": r.iter().filter(|&&x| x >= mid).count() as f64 / r.len() as f64});
+        let b = lowdim::bistability(&r, low, high);
+        summary["ou_run"] = json!({"steps": n_steps, "threshold": b.threshold,
+            "crossings": b.crossings, "fraction_high": b.fraction_high});
         write_csv(
             &out(ctx, "ou_trajectory.csv"),
             &["t", "r"],
@@ -1412,12 +1408,10 @@ fn run_lyapunov(
     bar.set_position(done.len() as u64);
     let mut last_running = None;
     for r in done.len()..ly.realizations {
-        let seed = p.seed + r as u64;
-        let net = RateNetwork::random(p.n, p.mean, p.g, seed, nl)?;
-        let alpha = spectral_abscissa(&net.eigenvalues_shifted()?);
-        let est = largest_lyapunov(&net, x0, &opts, device)?;
-        done.push([seed as f64, est.exponents[0], alpha]);
-        last_running = Some((est.times, est.running));
+        let one =
+            random_network_lyapunov(p.n, p.mean, p.g, p.seed + r as u64, nl, x0, &opts, device)?;
+        done.push([one.weight_seed as f64, one.lambda_max, one.abscissa]);
+        last_running = Some((one.estimate.times, one.estimate.running));
         save_progress(ctx, &done)?;
         bar.inc(1);
     }

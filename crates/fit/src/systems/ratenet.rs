@@ -407,16 +407,13 @@ fn prepare(ctx: &RunContext) -> Result<(Experiment, Arc<RateNetwork>, RateFit)> 
     );
     let mut mask = [false; N_THETA];
     for name in &exp.optimization.fit {
-        let off = match name.as_str() {
-            "J" => 0,
-            "P" => 4,
-            "w" => 8,
-            other => bail!(
-                "{}: optimization.fit: unknown parameter `{other}` (J, P, w)",
+        let Some(off) = ratenet::network::theta_block(name) else {
+            bail!(
+                "{}: optimization.fit: unknown parameter `{name}` (J, P, w)",
                 ctx.exp_path.display()
-            ),
+            )
         };
-        if off > 0 && net.connectivity != Connectivity::MeanField {
+        if off != ratenet::network::LOG_J && net.connectivity != Connectivity::MeanField {
             bail!(
                 "{}: fitting {name} needs `connectivity: {{kind: mean_field}}`",
                 ctx.exp_path.display()
@@ -604,7 +601,6 @@ fn run_prepared(
     if exp.optimization.stop_within.is_some() && reached.is_none() {
         reached = Some(false);
     }
-    let j = |k: usize, sign: f64| sign * theta[k].exp();
     let report = FinalReport {
         model: "AiRateNetwork",
         steps: fit.steps_done(),
@@ -615,7 +611,7 @@ fn run_prepared(
             .zip(theta)
             .map(|(k, v)| (k.to_string(), v.into()))
             .collect(),
-        j_signed: [[j(0, 1.0), j(1, -1.0)], [j(2, 1.0), j(3, -1.0)]],
+        j_signed: ratenet::network::signed_j(&theta),
         mean_rate_e: me,
         mean_rate_i: mi,
         residual: fp.residual,

@@ -31,7 +31,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use faer::{Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use soc::optimizer::{block_means, eigenvalues, inhibitory_density};
+use soc::optimizer::{block_ratios, eigenvalues, inhibitory_density};
 use soc::{SocConfig, SocOptimizer, initial_weights};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -257,14 +257,14 @@ fn write_eigen(path: &Path, eig: &[(f64, f64)]) -> Result<()> {
 
 /// One `steps.csv` row for the current `W` (statistics after the update).
 fn row(step: usize, alpha: f64, s: f64, w: MatRef<'_, f64>, wall: f64) -> [f64; 7] {
-    let [ee, ie, ei, ii] = block_means(w);
+    let (ratio_ie_ee, ratio_ii_ei) = block_ratios(w);
     [
         step as f64,
         alpha,
         s,
         inhibitory_density(w),
-        -ie / ee,
-        -ii / ei,
+        ratio_ie_ee,
+        ratio_ii_ei,
         wall,
     ]
 }
@@ -417,7 +417,7 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     write_npy(&out.join("W_final.npy"), &row_major(w), &[n, n])?;
     let eig1 = eigen_array(w)?;
     write_eigen(&out.join("eigenvalues_final.npy"), &eig1)?;
-    let [ee, ie, ei, ii] = block_means(w);
+    let (ratio_ie_ee, ratio_ii_ei) = block_ratios(w);
     let h = n / 2;
     let report = FinalReport {
         model: MODELS[0],
@@ -428,8 +428,8 @@ pub fn run(ctx: &RunContext) -> Result<()> {
         alpha_target: cfg.alpha_target,
         reached_target: alpha_final <= cfg.alpha_target,
         inhibitory_density: inhibitory_density(w),
-        ratio_ie_ee: -ie / ee,
-        ratio_ii_ei: -ii / ei,
+        ratio_ie_ee,
+        ratio_ii_ei,
         excitatory_unchanged: (0..h).all(|j| (0..n).all(|i| w[(i, j)] == w0[(i, j)])),
         wall_time_s: wall_total,
     };
