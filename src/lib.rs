@@ -5,6 +5,7 @@
 //!
 //! | crate | owns |
 //! |---|---|
+//! | [`backend`] | the burn CPU backends, each configured for `f64` ([`backend::f64_device`]) |
 //! | [`dynamics`] | models (Jansen-Rit) and connectomes with delays |
 //! | [`solvers`] | stochastic Heun, the fused differentiable network simulation, its tensor-op oracle |
 //! | [`spectra`] | Welch PSD, peak statistics, spectral losses |
@@ -16,6 +17,7 @@
 //! The `fit` command line (experiment files, datasets, run folders, plots) builds on these and
 //! is not part of the facade.
 
+pub use backend;
 pub use dynamics;
 pub use fitting;
 pub use lowdim;

@@ -69,7 +69,7 @@ fn fc_equals_numpy_corrcoef() {
     use burn::tensor::{Tensor, TensorData};
     let (x, shape) = fixture("fc_x.npy");
     let (want, _) = fixture("fc.npy");
-    let device = dynamics::f64_device(dynamics::BackendKind::Flex, false);
+    let device = backend::f64_device(backend::BackendKind::Flex, false);
     let t = Tensor::<1>::from_data(TensorData::new(x, [shape[0] * shape[1]]), &device)
         .reshape([1, shape[0], shape[1]]);
     let got: Vec<f64> = spectra::fc(t).into_data().try_into_vec().unwrap();
@@ -85,7 +85,7 @@ mod common;
 /// finite differences to 1e-5 (the noise is fixed by the seed, so the loss is deterministic).
 #[test]
 fn fc_loss_gradient_through_sixty_seconds_matches_finite_differences() {
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
     use fit::objective::{Objective, TargetFiles};
     use fit::train::{FitParams, evaluate};
     let s = common::setup("rww_fc.yaml", &[]);

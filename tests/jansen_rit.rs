@@ -4,9 +4,9 @@
 
 mod common;
 
+use backend::{BackendKind, f64_device};
 use burn::tensor::{Tensor, TensorData};
 use common::{rel, setup};
-use dynamics::{BackendKind, f64_device};
 use solvers::network_kernel;
 use solvers::{Monitor, Simulation, simulate};
 use std::sync::Arc;

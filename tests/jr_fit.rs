@@ -3,8 +3,8 @@
 
 mod common;
 
+use backend::{BackendKind, f64_device};
 use common::{experiment, rel, setup};
-use dynamics::{BackendKind, f64_device};
 use fit::objective::{Objective, TargetFiles};
 use fit::train::{FitParams, evaluate};
 

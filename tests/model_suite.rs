@@ -18,10 +18,10 @@
 
 mod common;
 
+use backend::{BackendKind, f64_device};
 use burn::tensor::{Tensor, TensorData};
 use dynamics::{
-    BackendKind, CouplingKind, MAX_STATE, ModelInfo, ModelKind, ModelVisitor, NodeModel,
-    drift_vjp_derived, f64_device,
+    CouplingKind, MAX_STATE, ModelInfo, ModelKind, ModelVisitor, NodeModel, drift_vjp_derived,
 };
 use solvers::network_kernel::{self, Layout, NetworkProblem};
 use solvers::reference::simulate_reference;

@@ -9,7 +9,6 @@
 //!
 //! Nothing here touches files; loading connectomes from disk lives in the `fit` crate.
 
-pub mod backend;
 pub mod connectome;
 pub mod coupling;
 pub mod couplings;
@@ -19,7 +18,6 @@ pub mod rev;
 pub mod scalar;
 pub mod tensor_scalar;
 
-pub use backend::{BackendKind, f64_device};
 pub use connectome::{Connectome, ConnectomeError, Delays, Normalisation};
 pub use coupling::{CouplingFunction, CouplingInfo};
 pub use couplings::{CouplingKind, CouplingVisitor};

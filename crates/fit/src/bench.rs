@@ -8,8 +8,8 @@ use crate::network_setup::{NetworkSetup, SetupFiles};
 use crate::objective::{Objective, TargetFiles};
 use crate::train::{FitParams, evaluate};
 use anyhow::{Result, anyhow};
+use backend::BackendKind;
 use burn::tensor::{Tensor, TensorData};
-use dynamics::BackendKind;
 use dynamics::{MAX_COUPLING, MAX_STATE, ModelVisitor, NodeModel};
 use solvers::integrator::step;
 use solvers::network_kernel::{self, NetworkProblem};
@@ -433,7 +433,7 @@ fn bench_ratenet(quick: bool, rep: &mut Report) -> Result<()> {
     rep.add("ratenet", "AI-state rate network", "Phi with derivatives")
         .with("evaluations_per_s", evals);
     let (n, unrolled) = if quick { (500, 100) } else { (2000, 500) };
-    let device = dynamics::f64_device(BackendKind::Flex, false);
+    let device = backend::f64_device(BackendKind::Flex, false);
     let base = alloc::reset_peak();
     let (fp_s, its, grad_s) = ratenet::bench::bench_implicit_path(n).map_err(|e| anyhow!("{e}"))?;
     println!(
@@ -531,7 +531,7 @@ fn bench_jr(steps: usize, quick: bool, rep: &mut Report) -> Result<()> {
         .ratio(t_plain)
         .with("max_abs_diff", diff);
     for kind in [BackendKind::Flex, BackendKind::NdArray] {
-        let device = dynamics::f64_device(kind, false);
+        let device = backend::f64_device(kind, false);
         let sim = Simulation(Arc::new(problem.clone()));
         let np = setup.n_params();
         let ((w, t), _) = best_of(reps, || {
@@ -560,7 +560,7 @@ fn bench_jr(steps: usize, quick: bool, rep: &mut Report) -> Result<()> {
             }
             let mut s = setup.clone();
             s.problem.segment = segment;
-            let device = dynamics::f64_device(kind, true);
+            let device = backend::f64_device(kind, true);
             let mut obj = Objective::new(&s, 1, &device, false)?;
             obj.set_target(&s, &shipped("jr_peak.yaml"))?;
             let values: Vec<Vec<f64>> = s.free.iter().map(|f| f.init.clone()).collect();
@@ -657,7 +657,7 @@ network models on dk84 (84 regions), {steps} steps each, one simulation, median 
             network_kernel::forward(&problem, &setup.base_params, false)
         });
         let ((w_plain, t_plain), _) = best_of(reps, || plain_forward(&problem, &setup.base_params));
-        let device = dynamics::f64_device(BackendKind::Flex, true);
+        let device = backend::f64_device(BackendKind::Flex, true);
         let sim = Simulation(Arc::new(problem.clone()));
         let np = setup.n_params();
         let n = setup.n();
@@ -735,7 +735,7 @@ fn bench_bold(quick: bool, rep: &mut Report) -> Result<()> {
                 "observation.bold.transient=2000".to_string(),
             ],
         )?;
-        let device = dynamics::f64_device(BackendKind::Flex, true);
+        let device = backend::f64_device(BackendKind::Flex, true);
         let mut obj = Objective::new(&setup, 1, &device, false)?;
         obj.set_target(&setup, &shipped("rww_fc.yaml"))?;
         if segment == 500 {
@@ -797,7 +797,7 @@ fn bench_bold(quick: bool, rep: &mut Report) -> Result<()> {
                 format!("optimization.grad_horizon={horizon}"),
             ],
         )?;
-        let device = dynamics::f64_device(BackendKind::Flex, true);
+        let device = backend::f64_device(BackendKind::Flex, true);
         let mut obj = Objective::new(&setup, 1, &device, false)?;
         obj.set_target(&setup, &shipped("rww_fc.yaml"))?;
         let a = setup.free[0].init.clone();

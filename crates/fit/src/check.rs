@@ -40,7 +40,7 @@ pub fn backend(path: &Path, text: &str, overrides: &[String]) -> Result<()> {
         return Ok(());
     }
     match b.as_str() {
-        Some(s) if dynamics::BackendKind::parse(s).is_some() => Ok(()),
+        Some(s) if backend::BackendKind::parse(s).is_some() => Ok(()),
         _ => bail!(
             "{}: backend = {}: not one of {}",
             path.display(),
@@ -49,7 +49,7 @@ pub fn backend(path: &Path, text: &str, overrides: &[String]) -> Result<()> {
                 .trim()
                 .trim_start_matches("---")
                 .trim(),
-            dynamics::BackendKind::NAMES.join(", ")
+            backend::BackendKind::NAMES.join(", ")
         ),
     }
 }
@@ -104,7 +104,7 @@ pub fn network(ctx: &RunContext, purpose: Purpose) -> Result<NetworkSetup> {
             bail!("{file}: optimization.checkpoint_every must be >= 1");
         }
     }
-    let device = dynamics::f64_device(setup.backend, false);
+    let device = backend::f64_device(setup.backend, false);
     let mut obj = Objective::new(&setup, 1, &device, false)?;
     if opt.is_some() {
         obj.check_target(&setup, path, false)?;

@@ -1,7 +1,7 @@
 //! What every command knows about the experiment it runs.
 
 use anyhow::{Context, Result};
-use dynamics::BackendKind;
+use backend::BackendKind;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 

@@ -205,7 +205,7 @@ fn evaluate_points(
     range: std::ops::Range<usize>,
 ) -> Result<(Vec<Vec<f64>>, usize)> {
     let stats = statistics(setup);
-    let device = dynamics::f64_device(setup.backend, false);
+    let device = backend::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
     // A grid point is one simulation: one noise realisation.
     let mut obj = Objective::new(setup, 1, &device, false)?.without_noise_averaging(setup);
@@ -572,7 +572,7 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
     })?;
     let axes = grid_axes(setup, &ctx.exp_path)?;
     let points: usize = axes.iter().map(|a| a.values.len()).product();
-    let device = dynamics::f64_device(setup.backend, true);
+    let device = backend::f64_device(setup.backend, true);
     let mut obj = Objective::new(setup, points, &device, false)?;
     obj.set_target(setup, &ctx.exp_path)?;
     crate::cli::create_run_dir(&ctx.out_dir.join("starts"))?;

@@ -18,7 +18,7 @@ pub fn gradcheck(ctx: &RunContext) -> Result<()> {
              check"
         );
     }
-    let device = dynamics::f64_device(setup.backend, true);
+    let device = backend::f64_device(setup.backend, true);
     let mut obj = Objective::new(&setup, 1, &device, false)?;
     obj.set_target(&setup, &ctx.exp_path)?;
     let values: Vec<Vec<f64>> = setup.free.iter().map(|f| f.init.clone()).collect();

@@ -309,7 +309,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             path.display()
         );
     }
-    let device = dynamics::f64_device(setup.backend, true);
+    let device = backend::f64_device(setup.backend, true);
     let mut obj = Objective::new(&setup, 1, &device, false)?;
     obj.transforms = crate::optimizer::transforms(&setup, cfg.bounds, path)?;
     obj.set_target(&setup, path)?;

@@ -55,8 +55,8 @@ pub use stepper::{EULER, HEUN, RK4, Tableau, Trajectory, log_log_slope, simulate
 
 #[cfg(test)]
 pub(crate) mod test_util {
+    use backend::{BackendKind, f64_device};
     use burn::tensor::Device;
-    use dynamics::{BackendKind, f64_device};
 
     /// Plain Flex device configured for f64.
     pub fn flex() -> Device {

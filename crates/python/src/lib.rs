@@ -315,7 +315,7 @@ impl PyExperiment {
                         self.ctx.exp_path.display()
                     );
                 }
-                let device = dynamics::f64_device(setup.backend, true);
+                let device = backend::f64_device(setup.backend, true);
                 let mut obj = Objective::new(&setup, 1, &device, false)?;
                 obj.set_target(&setup, &self.ctx.exp_path)?;
                 Ok(Box::new(Gradient { setup, obj, device }))
@@ -512,7 +512,7 @@ fn as_rows(x: &PyReadonlyArrayDyn<'_, f64>, what: &str) -> Result<(Vec<f64>, usi
 }
 
 fn host_device() -> burn::tensor::Device {
-    dynamics::f64_device(dynamics::BackendKind::NdArray, false)
+    backend::f64_device(backend::BackendKind::NdArray, false)
 }
 
 fn tensor_host<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f64>> {

@@ -1,5 +1,5 @@
 //! Runs the ratenet benchmarks: `cargo run -p ratenet --example bench_ratenet [N] [steps]`.
-use dynamics::{BackendKind, f64_device};
+use backend::{BackendKind, f64_device};
 use ratenet::bench::{bench_fixed_point, bench_phi_evals_per_second};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -157,7 +157,7 @@ pub fn bench_fixed_point(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
 
     /// Small-size smoke run of the benchmark (the N = 2000 run is for `fit bench`).
     #[test]

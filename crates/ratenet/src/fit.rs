@@ -423,7 +423,7 @@ mod tests {
     use crate::network::tests::seed_c;
     use crate::network::{Connectivity, NetworkSpec, theta_from};
     use crate::phi::LifConstants;
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
 
     /// ai_rates: the seed network (seed000_C.csv) in the fluctuation-driven regime, h = 1500,
     /// xi2 = 900; fit log J from |J| = 1 to mean E = 5 Hz and mean I = 10 Hz with Adam(0.03).

@@ -170,7 +170,7 @@ mod tests {
     use crate::network::{Connectivity, NetworkSpec, theta_from};
     use crate::phi::LifConstants;
     use crate::tensor_network::{TensorNetwork, unrolled_euler};
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
 
     fn problem() -> (FixedPointProblem, [f64; N_THETA]) {
         let spec = NetworkSpec {

@@ -221,7 +221,7 @@ pub fn bench_phi_evals_per_second(n: usize) -> f64 {
 mod tests {
     use super::*;
     use crate::phi::phi;
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
 
     /// The op's gradient (through a non-trivial loss) equals central finite differences of the
     /// scalar kernel, on Flex and NdArray.

@@ -123,7 +123,7 @@ pub fn smoothed_abscissa(w: Tensor<2>, epsilon: f64) -> Tensor<1> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

@@ -134,7 +134,7 @@ pub fn wasserstein_1(sim: Tensor<2>, target: &[f64]) -> Tensor<1> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
 
     fn tensor3(v: &[f64], shape: [usize; 3], grad: bool) -> Tensor<3> {
         let d = f64_device(BackendKind::Flex, true);

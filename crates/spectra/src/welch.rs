@@ -170,7 +170,7 @@ impl Welch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dynamics::{BackendKind, f64_device};
+    use backend::{BackendKind, f64_device};
 
     /// Parseval-style check without fixtures: a pure tone's power lands in its bin.
     #[test]

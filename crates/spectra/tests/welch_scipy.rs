@@ -1,8 +1,8 @@
 //! Welch against scipy.signal.welch fixtures (tools/make_welch_fixtures.py), and its gradient
 //! against finite differences.
 
+use backend::{BackendKind, f64_device};
 use burn::tensor::{Tensor, TensorData};
-use dynamics::{BackendKind, f64_device};
 use spectra::{Welch, WelchConfig, one_minus_correlation};
 use std::path::Path;
 

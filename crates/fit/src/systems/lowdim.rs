@@ -21,8 +21,8 @@ use crate::run_dir::{CsvAppender, write_json};
 use crate::systems::Outputs;
 use crate::yaml::{model_name, parse_experiment};
 use anyhow::{Context, Result, anyhow, bail};
+use backend::f64_device;
 use burn::tensor::Device;
-use dynamics::f64_device;
 use lowdim::{
     AdamOptions, Drift, FhnForm, FitzHughNagumo, FixedPoint, LyapunovOptions, NewtonOptions,
     Nonlinearity, RateNetwork, SigmoidPopulation, Tableau, adam_fixed_points,

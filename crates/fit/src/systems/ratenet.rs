@@ -443,7 +443,7 @@ fn prepare(ctx: &RunContext) -> Result<(Experiment, Arc<RateNetwork>, RateFit)> 
         },
     };
     let theta0 = theta_from(flat(p.J), flat(p.P), flat(p.w));
-    let device = dynamics::f64_device(ctx.backend, false);
+    let device = backend::f64_device(ctx.backend, false);
     let fit = RateFit::new(
         net.clone(),
         &theta0,

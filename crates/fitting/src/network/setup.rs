@@ -7,7 +7,8 @@ use crate::network::config::{
 };
 use crate::network::data::DataSource;
 use anyhow::{Result, anyhow, bail};
-use dynamics::{BackendKind, Connectome, CouplingKind, ModelInfo, ModelKind};
+use backend::BackendKind;
+use dynamics::{Connectome, CouplingKind, ModelInfo, ModelKind};
 use solvers::monitor::{Monitor, MonitorKind};
 use solvers::network_kernel::{self, Layout, NetworkProblem};
 use solvers::noise::NoiseSource;

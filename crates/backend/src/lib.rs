@@ -1,4 +1,7 @@
-//! Choosing a burn device configured for `f64`.
+//! # backend — a burn device configured for `f64`
+//!
+//! Every layer (models, solvers, spectra, the family crates, the fitting library and the command
+//! line) asks here for its device, so that none of them needs the model crate for it.
 //!
 //! burn 0.22 selects the backend at run time through the `Device`; the default float type is a
 //! per-device setting that can be set only once per process, before the first tensor is made.
