@@ -77,6 +77,12 @@ pub fn run<F: Family + ?Sized, O: Observer + ?Sized>(
             observer.checkpoint(&snap)?;
             return Ok(Outcome::Interrupted { step: snap.step });
         }
+        if let Some(reason) = family.finished() {
+            return Ok(Outcome::Finished {
+                last_step: family.steps_done(),
+                reason,
+            });
+        }
         let before = family.snapshot()?;
         let report = family.step()?;
         if !report.finite {

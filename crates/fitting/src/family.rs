@@ -55,6 +55,10 @@ pub trait Family {
     }
     /// Steps completed so far.
     fn steps_done(&self) -> usize;
+    /// Why there is nothing left to do before any step (a resume of a finished run), if so.
+    fn finished(&self) -> Option<String> {
+        None
+    }
     /// One optimisation step: evaluate the current state (one trajectory row) and, unless it
     /// is the last row or not finite, update it.
     fn step(&mut self) -> anyhow::Result<StepReport>;
