@@ -21,16 +21,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
+    let write = || -> Result<()> {
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(bytes)
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {} (for {})", tmp.display(), path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    };
+    let r = write();
+    if r.is_err() {
+        // No temporary file is left behind after an error.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    r
 }
 
 /// Writes `value` as pretty JSON, atomically.
@@ -189,7 +194,31 @@ pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .and_then(|()| file.flush())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    remove_stale_temporaries(dir)?;
     Ok(RunLock { _file: file })
+}
+
+/// Removes what a killed writer left behind (`.NAME.PID.tmp` files and checkpoint folders);
+/// only called with the run folder's lock held, so no live writer owns them.
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    for d in [dir.to_path_buf(), dir.join("checkpoints")] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".tmp.png")) {
+                let p = e.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.with_context(|| format!("cannot remove the stale {}", p.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Formats one trajectory row as written to the CSV.

@@ -4,8 +4,10 @@
 //!
 //! **`checkpoint_every = k`** (k ≥ 1) means: a checkpoint after every k-th completed step
 //! (steps done ≡ 0 mod k), and one when the loop ends. The one at the end holds the state
-//! from which resuming reproduces the last row: the state after the last update, or, when the
-//! last row made no update (the final evaluation, early stopping), the state before it.
+//! from which resuming reproduces the end: when a row ends the run (the final evaluation, a
+//! target reached, early stopping) the state *before* that row, so a resume recomputes it and
+//! stops in the same place; when the family has nothing left to do
+//! ([`Family::finished`]), the state then.
 
 use crate::family::{Family, Snapshot, StepReport};
 
@@ -71,6 +73,9 @@ pub fn run<F: Family + ?Sized, O: Observer + ?Sized>(
         "optimization.checkpoint_every must be >= 1"
     );
     let mut last_finite: Option<Snapshot> = None;
+    // The step of the newest checkpoint this run wrote (none yet: `None`).
+    let mut saved: Option<usize> = None;
+    let mut ran = false;
     loop {
         if crate::interrupt::requested() {
             let snap = family.snapshot()?;
@@ -78,13 +83,18 @@ pub fn run<F: Family + ?Sized, O: Observer + ?Sized>(
             return Ok(Outcome::Interrupted { step: snap.step });
         }
         if let Some(reason) = family.finished() {
+            let done = family.steps_done();
+            if ran && saved != Some(done) {
+                observer.checkpoint(&family.snapshot()?)?;
+            }
             return Ok(Outcome::Finished {
-                last_step: family.steps_done(),
+                last_step: done,
                 reason,
             });
         }
         let before = family.snapshot()?;
         let report = family.step()?;
+        ran = true;
         if !report.finite {
             observer.diverged(&report, last_finite.as_ref())?;
             return Ok(Outcome::Diverged {
@@ -97,11 +107,7 @@ pub fn run<F: Family + ?Sized, O: Observer + ?Sized>(
         let done = family.steps_done();
         observer.progress(done, &report);
         if let Some(reason) = report.stop {
-            if done == before.step {
-                observer.checkpoint(&before)?;
-            } else {
-                observer.checkpoint(&family.snapshot()?)?;
-            }
+            observer.checkpoint(&before)?;
             return Ok(Outcome::Finished {
                 last_step: report.step,
                 reason,
@@ -109,6 +115,7 @@ pub fn run<F: Family + ?Sized, O: Observer + ?Sized>(
         }
         if done != before.step && done.is_multiple_of(settings.checkpoint_every) {
             observer.checkpoint(&family.snapshot()?)?;
+            saved = Some(done);
         }
         last_finite = Some(before);
     }

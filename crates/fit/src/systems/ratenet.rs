@@ -250,6 +250,9 @@ struct SnapshotBits {
     moment_1: Vec<u64>,
     moment_2: Vec<u64>,
     r_warm: Vec<u64>,
+    /// Bits of the loss of the last row (so that a resumed finished run reports it).
+    #[serde(default)]
+    last_loss: Option<u64>,
 }
 
 fn bits(v: &[f64]) -> Vec<u64> {
@@ -466,6 +469,7 @@ struct RateFamily<'a> {
     total: usize,
     stop_within: Option<f64>,
     last: Option<ratenet::fit::StepReport>,
+    last_loss: Option<f64>,
     reached: Option<bool>,
     wall0: f64,
     t0: Instant,
@@ -516,14 +520,14 @@ impl Family for RateFamily<'_> {
         let done = self
             .stop_within
             .is_some_and(|tol| self.fit.settings.targets.reached(rep.mean_e, rep.mean_i, tol));
-        let stop = if done {
+        // Steps exhausted is [`Family::finished`]; a reached target ends on this row.
+        let stop = done.then(|| {
             self.reached = Some(true);
-            Some("targets reached".to_string())
-        } else {
-            (self.fit.steps_done() >= self.total).then(|| "steps".to_string())
-        };
+            "targets reached".to_string()
+        });
         let step = rep.step;
         if finite {
+            self.last_loss = Some(rep.loss);
             self.last = Some(rep);
         }
         Ok(StepReport {
@@ -544,6 +548,7 @@ impl Family for RateFamily<'_> {
             moment_1: bits(&s.moment_1),
             moment_2: bits(&s.moment_2),
             r_warm: bits(&s.r_warm),
+            last_loss: self.last_loss.map(f64::to_bits),
         })?;
         Ok(Snapshot {
             step: s.step,
@@ -564,6 +569,7 @@ impl Family for RateFamily<'_> {
             moment_2: unbits(&s.moment_2),
             r_warm: unbits(&s.r_warm),
         })?;
+        self.last_loss = s.last_loss.map(f64::from_bits);
         self.wall0 = snap.wall_time;
         self.t0 = Instant::now();
         Ok(())
@@ -608,6 +614,7 @@ fn run_prepared(
         total,
         stop_within,
         last: None,
+        last_loss: None,
         reached: None,
         wall0: 0.0,
         t0: Instant::now(),
@@ -651,7 +658,7 @@ fn run_prepared(
     )?;
     bar.finish_and_clear();
     crate::train::outcome_error(&outcome, total, out)?;
-    let (last, mut reached) = (fam.last.take(), fam.reached);
+    let (last, last_loss, mut reached) = (fam.last.take(), fam.last_loss, fam.reached);
     let wall = fam.wall0;
     let start = fam.t0;
     let fit = fam.fit;
@@ -679,7 +686,7 @@ fn run_prepared(
         model: "AiRateNetwork",
         steps: fit.steps_done(),
         reached_targets: reached,
-        loss: last.as_ref().map_or(f64::NAN, |r| r.loss),
+        loss: last.as_ref().map(|r| r.loss).or(last_loss).unwrap_or(f64::NAN),
         theta: THETA_NAMES
             .iter()
             .zip(theta)
