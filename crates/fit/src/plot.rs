@@ -161,7 +161,6 @@ impl Drop for TmpPng {
     }
 }
 
-
 fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
     move |e| anyhow!("cannot draw {}: {e:?}", path.display())
 }

@@ -17,13 +17,13 @@ use crate::optimizer::{Method, OptState, Optimizer};
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;
 use crate::run_dir::{FolderObserver, read_csv, write_json};
-use fitting::family::{Family, Snapshot, StepReport};
 use crate::simulate::{load, write_resolved};
 use crate::yaml::resolved_tree;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
+use fitting::family::{Family, Snapshot, StepReport};
 use std::path::Path;
 use std::time::Instant;
 
@@ -127,7 +127,12 @@ pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
 
 /// The message of a diverging fit: the step and the parameter values, and where it came from
 /// (`None` while the evaluation is finite).
-fn non_finite(step: usize, names: &[String], eval: &Evaluation, setup: &NetworkSetup) -> Option<String> {
+fn non_finite(
+    step: usize,
+    names: &[String],
+    eval: &Evaluation,
+    setup: &NetworkSetup,
+) -> Option<String> {
     let bad_loss = eval.losses.iter().any(|l| !l.is_finite());
     let bad_grad = eval.grads.iter().flatten().any(|g| !g.is_finite());
     if !(bad_loss || bad_grad) {

@@ -325,7 +325,10 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
     // The kept checkpoint is the last finite state (before row step-1), not the one that
     // produced the NaN; no later one is left to resume into the NaN again.
     let kept = step - 1;
-    assert!(msg.contains(&format!("checkpoint is kept (step {kept}")), "{msg}");
+    assert!(
+        msg.contains(&format!("checkpoint is kept (step {kept}")),
+        "{msg}"
+    );
     let meta = d.join(format!("checkpoints/step-{kept:06}/meta.json"));
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
     assert_eq!(meta["step"], kept);

@@ -91,7 +91,10 @@ impl Case {
         for (k, v) in env {
             c.env(k, v);
         }
-        c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+        c.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// The trajectory rows without wall time.
@@ -246,7 +249,10 @@ fn a_second_run_on_the_same_folder_is_refused_and_writes_nothing() {
     let mut first = JR.spawn(&out, &[("NEURODYN_PAUSE_AFTER_ROW", "5")]);
     let t0 = Instant::now();
     while JR.rows_on_disk(&out) < 7 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "the first run never reached row 5");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the first run never reached row 5"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let before = std::fs::read(out.join("trajectory.csv")).unwrap();
@@ -330,7 +336,11 @@ fn sigint_writes_a_checkpoint_and_exits_130_for_every_family() {
     ] {
         let out = d.join(case.exp);
         let mut c = case.command(&out, &["--set", extra]);
-        let child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let t0 = Instant::now();
         while case.rows_on_disk(&out) < 4 {
             assert!(t0.elapsed() < Duration::from_secs(120), "no rows");

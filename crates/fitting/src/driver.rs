@@ -250,7 +250,14 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(matches!(out, Outcome::Diverged { step: 5, kept: Some(4), .. }));
+        assert!(matches!(
+            out,
+            Outcome::Diverged {
+                step: 5,
+                kept: Some(4),
+                ..
+            }
+        ));
         assert_eq!(log.kept, Some(Some(4)));
         assert_eq!(log.rows, [0, 1, 2, 3, 4]);
     }

@@ -18,7 +18,13 @@ pub struct Change {
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let show = |v: &Option<Value>| v.as_ref().map_or("(absent)".to_string(), Value::to_string);
-        write!(f, "{}: {} -> {}", self.path, show(&self.old), show(&self.new))
+        write!(
+            f,
+            "{}: {} -> {}",
+            self.path,
+            show(&self.old),
+            show(&self.new)
+        )
     }
 }
 
@@ -97,13 +103,14 @@ mod tests {
         let bad: Vec<String> = bad.iter().map(|c| c.path.clone()).collect();
         assert_eq!(
             ok,
-            ["optimization.adam.lr", "optimization.schedule", "optimization.steps"]
+            [
+                "optimization.adam.lr",
+                "optimization.schedule",
+                "optimization.steps"
+            ]
         );
         assert_eq!(bad, ["model.a", "optimization.loss"]);
-        assert_eq!(
-            diff(&old, &new)[0].to_string(),
-            "model.a: 1.0 -> 2.0"
-        );
+        assert_eq!(diff(&old, &new)[0].to_string(), "model.a: 1.0 -> 2.0");
         assert!(diff(&old, &old).is_empty());
     }
 }

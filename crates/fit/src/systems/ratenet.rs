@@ -22,7 +22,6 @@
 //! `final.json` (fitted parameters, rates, stability), `rates.npy`, `checkpoints/` and plots.
 
 use crate::checkpoint;
-use fitting::family::{Family, Snapshot, StepColumn, StepReport};
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
@@ -31,6 +30,7 @@ use crate::run_dir::{FolderObserver, read_csv, write_json};
 use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, bail};
+use fitting::family::{Family, Snapshot, StepColumn, StepReport};
 use ratenet::network::{
     Connectivity, N_THETA, NetworkSpec, RateNetwork, THETA_NAMES, sample_connectivity, theta_from,
 };
@@ -517,9 +517,12 @@ impl Family for RateFamily<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let done = self
-            .stop_within
-            .is_some_and(|tol| self.fit.settings.targets.reached(rep.mean_e, rep.mean_i, tol));
+        let done = self.stop_within.is_some_and(|tol| {
+            self.fit
+                .settings
+                .targets
+                .reached(rep.mean_e, rep.mean_i, tol)
+        });
         // Steps exhausted is [`Family::finished`]; a reached target ends on this row.
         let stop = done.then(|| {
             self.reached = Some(true);
@@ -686,7 +689,11 @@ fn run_prepared(
         model: "AiRateNetwork",
         steps: fit.steps_done(),
         reached_targets: reached,
-        loss: last.as_ref().map(|r| r.loss).or(last_loss).unwrap_or(f64::NAN),
+        loss: last
+            .as_ref()
+            .map(|r| r.loss)
+            .or(last_loss)
+            .unwrap_or(f64::NAN),
         theta: THETA_NAMES
             .iter()
             .zip(theta)

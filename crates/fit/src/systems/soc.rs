@@ -20,7 +20,6 @@
 //! into a folder with a checkpoint continues from it; a changed experiment is refused.
 
 use crate::checkpoint;
-use fitting::family::{Family, Snapshot, StepColumn, StepReport};
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
@@ -30,6 +29,7 @@ use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, anyhow, bail};
 use faer::{Mat, MatRef, Par};
+use fitting::family::{Family, Snapshot, StepColumn, StepReport};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use soc::optimizer::{block_means, eigenvalues, inhibitory_density};
@@ -339,7 +339,12 @@ impl Family for SocFamily {
             (self.opt.steps(), alpha, f64::NAN, Some("steps"))
         } else {
             let st = self.opt.step()?;
-            (st.step, st.alpha, st.s, st.converged.then_some("target reached"))
+            (
+                st.step,
+                st.alpha,
+                st.s,
+                st.converged.then_some("target reached"),
+            )
         };
         let t = self.wall0 + self.t0.elapsed().as_secs_f64();
         if stop.is_some() {
