@@ -603,23 +603,22 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     )?;
     bar.finish_and_clear();
     outcome_error(&outcome, cfg.steps, &ctx.out_dir)?;
-    let last_step = match outcome {
-        fitting::driver::Outcome::Finished { last_step, .. } => last_step,
-        _ => unreachable!("outcome_error returned Ok"),
+    let fitting::driver::Outcome::Finished { last_step, .. } = outcome else {
+        bail!("the fit ended without finishing");
     };
     let stopped = fam.stopped;
-    let mut state = fam.state.clone();
+    let state = fam.state.clone();
     let values = fam.values.clone();
     let shapes = fam.shapes.clone();
+    // A resume of a finished run (fewer steps than its checkpoint) evaluates the parameters.
     let last = match fam.last.take() {
-        Some(l) => Some(l),
+        Some(l) => l,
         None => {
             let e = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
-            Some((e, fam.wall0 + fam.t0.elapsed().as_secs_f64()))
+            (e, fam.wall0 + fam.t0.elapsed().as_secs_f64())
         }
     };
-    let _ = &mut state;
-    let (last_eval, wall) = last.expect("the loop ends with the final evaluation");
+    let (last_eval, wall) = last;
     let best_step = state.optimizer.stopping.best_step as usize;
     let restored = cfg.restore_best && best_step != last_step;
     let eval = if restored {
