@@ -2,7 +2,7 @@
 //! equals an uninterrupted run (Jansen-Rit, AI-state rate network, SOC); two runs on one
 //! folder give one clear error and no mixed rows; a damaged newest checkpoint falls back to
 //! the previous one, named; a damaged `trajectory.csv` is rebuilt; SIGINT writes a checkpoint
-//! and exits with 130.
+//! (SIGTERM too) and exits with 130.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -327,14 +327,15 @@ fn damaged_newest_checkpoint_falls_back_and_damaged_trajectory_is_rebuilt() {
 
 #[cfg(unix)]
 #[test]
-fn sigint_writes_a_checkpoint_and_exits_130_for_every_family() {
+fn sigint_or_sigterm_writes_a_checkpoint_and_exits_130_for_every_family() {
     let d = tmp("sigint");
-    for (case, extra) in [
-        (&JR, "optimization.steps=400"),
-        (&RATES, "optimization.steps=4000"),
-        (&SOC, "optimization.max_steps=100000"),
+    for (case, extra, signal) in [
+        (&JR, "optimization.steps=400", libc::SIGINT),
+        (&RATES, "optimization.steps=4000", libc::SIGINT),
+        (&SOC, "optimization.max_steps=100000", libc::SIGINT),
+        (&JR, "optimization.steps=400", libc::SIGTERM),
     ] {
-        let out = d.join(case.exp);
+        let out = d.join(format!("{}-{signal}", case.exp));
         let mut c = case.command(&out, &["--set", extra]);
         let child = c
             .stdout(Stdio::null())
@@ -347,7 +348,7 @@ fn sigint_writes_a_checkpoint_and_exits_130_for_every_family() {
             std::thread::sleep(Duration::from_millis(5));
         }
         // SAFETY: kill(2) on our own child's PID.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
         let o = child.wait_with_output().unwrap();
         let msg = stderr(&o);
         assert_eq!(o.status.code(), Some(130), "{}: {msg}", case.exp);
