@@ -152,7 +152,7 @@ fn small_run_reaches_target_and_is_deterministic() {
         &exp,
         "model: {name: StabilityOptimizedCircuit, parameters: {N: 40}}\n\
          initial_weights: {kind: file, path: start.npy}\n\
-         optimization: {checkpoint_every: 0}\n\
+         optimization: {checkpoint_every: 1000}\n\
          outputs: {plots: false}\n",
     )
     .unwrap();

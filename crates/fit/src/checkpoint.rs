@@ -1,74 +1,52 @@
-//! Fit checkpoints: parameters (bit-exact), optimizer state (`optimizer.json`: the `optim`
-//! crate's state with every f64 as its bit pattern, or a system's own payload), step, noise
-//! seed and the experiment hash, written as a folder renamed into place (atomic).
+//! Checkpoint folders of a run folder, in the one format of [`fitting::checkpoint`]: written
+//! to a temporary folder and renamed into place (atomic), verified on reading (SHA-256 of every
+//! file), the newest intact one used when the newest is damaged.
 
-use crate::run_dir::{write_atomic, write_json};
-use anyhow::{Context, Result, anyhow, bail};
-use serde::{Deserialize, Serialize};
+use crate::run_dir::write_atomic;
+use anyhow::{Context, Result, bail};
+pub use fitting::checkpoint::{Checkpoint, CheckpointError, CheckpointMeta};
+use fitting::checkpoint::{decode, folder_name, step_of_folder};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// How many checkpoints are kept (oldest removed first).
 pub const KEEP: usize = 3;
 
-/// The optimizer payload's file in a checkpoint folder.
-pub const OPTIMIZER_FILE: &str = "optimizer.json";
-
-/// Its name before the `optim` crate (burn's record for network fits; JSON for the others).
-pub const LEGACY_OPTIMIZER_FILE: &str = "optimizer.bpk";
-
-/// Everything but the optimizer state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointMeta {
-    /// Adam updates applied so far (the next trajectory row is this step).
-    pub step: usize,
-    /// Hash of the experiment text and overrides.
-    pub experiment_hash: String,
-    /// The resolved experiment, to say what changed when the hash differs.
-    pub config: Value,
-    /// Unconstrained parameter values as f64 bit patterns (exact), one list per free parameter.
-    pub params_bits: Vec<Vec<u64>>,
-    /// The same values, readable.
-    pub params: Vec<Vec<f64>>,
-    /// Shapes `[batch, m]` of the parameter tensors.
-    pub shapes: Vec<[usize; 2]>,
-    /// Wall-clock seconds spent before this checkpoint.
-    pub wall_time: f64,
-    /// Seed of the noise generator (all draws are made up front, so the seed is the state).
-    pub noise_seed: u64,
-    /// neurodyn version that wrote it.
-    pub code_version: String,
-    /// burn backend.
-    pub backend: String,
-    /// Float type.
-    pub dtype: String,
-}
-
 fn ckpt_root(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
-/// Writes checkpoint `meta` with the optimizer bytes into `run/checkpoints/step-NNNNNN/`.
-pub fn save(run: &Path, meta: &CheckpointMeta, optimizer: &[u8]) -> Result<PathBuf> {
+/// Writes `ckpt` into `run/checkpoints/step-NNNNNN/` (replacing one of that step) and removes
+/// all but the newest [`KEEP`].
+pub fn save(run: &Path, ckpt: &Checkpoint) -> Result<PathBuf> {
     let root = ckpt_root(run);
     std::fs::create_dir_all(&root)
         .with_context(|| format!("cannot create the checkpoints folder {}", root.display()))?;
-    let name = format!("step-{:06}", meta.step);
-    let tmp = root.join(format!(".{name}.tmp"));
+    let name = folder_name(ckpt.meta.step);
+    let tmp = root.join(format!(".{name}.{}.tmp", std::process::id()));
     let dst = root.join(&name);
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)
-            .with_context(|| format!("cannot remove the stale {}", tmp.display()))?;
+    let write = || -> Result<()> {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("cannot remove the stale {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        for (file, bytes) in ckpt.encode()? {
+            write_atomic(&tmp.join(file), &bytes)?;
+        }
+        if dst.exists() {
+            std::fs::remove_dir_all(&dst)
+                .with_context(|| format!("cannot replace checkpoint {}", dst.display()))?;
+        }
+        std::fs::rename(&tmp, &dst)
+            .with_context(|| format!("cannot publish checkpoint {}", dst.display()))
+    };
+    if let Err(e) = write() {
+        // No temporary folder is left behind after an error.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    write_json(&tmp.join("meta.json"), meta)?;
-    write_atomic(&tmp.join(OPTIMIZER_FILE), optimizer)?;
-    if dst.exists() {
-        std::fs::remove_dir_all(&dst)
-            .with_context(|| format!("cannot replace checkpoint {}", dst.display()))?;
-    }
-    std::fs::rename(&tmp, &dst)
-        .with_context(|| format!("cannot publish checkpoint {}", dst.display()))?;
     let mut all = list(run)?;
     while all.len() > KEEP {
         let (_, old) = all.remove(0);
@@ -78,7 +56,19 @@ pub fn save(run: &Path, meta: &CheckpointMeta, optimizer: &[u8]) -> Result<PathB
     Ok(dst)
 }
 
-/// Completed checkpoints `(step, folder)`, oldest first.
+/// Removes the checkpoints after `step` (after a divergence: they hold the state that
+/// produced it).
+pub fn remove_after(run: &Path, step: usize) -> Result<()> {
+    for (s, dir) in list(run)? {
+        if s > step {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checkpoint folders `(step, folder)`, oldest first (intact or not).
 pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let root = ckpt_root(run);
     if !root.exists() {
@@ -93,11 +83,8 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if let Some(step) = name
-            .strip_prefix("step-")
-            .and_then(|s| s.parse::<usize>().ok())
-            && p.join("meta.json").exists()
-            && (p.join(OPTIMIZER_FILE).exists() || p.join(LEGACY_OPTIMIZER_FILE).exists())
+        if let Some(step) = step_of_folder(&name)
+            && p.is_dir()
         {
             out.push((step, p));
         }
@@ -106,56 +93,53 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(out)
 }
 
-/// The newest checkpoint: its metadata and optimizer bytes.
-pub fn latest(run: &Path) -> Result<Option<(CheckpointMeta, Vec<u8>)>> {
-    let Some((_, dir)) = list(run)?.pop() else {
-        return Ok(None);
-    };
-    let meta_path = dir.join("meta.json");
-    let meta_bytes = std::fs::read(&meta_path)
-        .with_context(|| format!("cannot read {}", meta_path.display()))?;
-    let meta: CheckpointMeta = serde_json::from_slice(&meta_bytes)
-        .with_context(|| format!("{}: unreadable checkpoint", dir.display()))?;
-    let file = if dir.join(OPTIMIZER_FILE).exists() {
-        OPTIMIZER_FILE
-    } else {
-        LEGACY_OPTIMIZER_FILE
-    };
-    let bytes = std::fs::read(dir.join(file))
-        .with_context(|| format!("cannot read {}", dir.join(file).display()))?;
-    Ok(Some((meta, bytes)))
+/// Reads and verifies one checkpoint folder.
+pub fn read(dir: &Path) -> Result<Checkpoint, CheckpointError> {
+    decode(|name| std::fs::read(dir.join(name)).ok()).map(|(_, c)| c)
 }
 
-/// Leaf paths whose values differ between two resolved configurations.
-pub fn diff_configs(old: &Value, new: &Value) -> Vec<String> {
-    fn walk(path: String, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<String>) {
-        match (a, b) {
-            (Some(Value::Object(x)), Some(Value::Object(y))) => {
-                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-                keys.sort();
-                keys.dedup();
-                for k in keys {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    walk(p, x.get(k), y.get(k), out);
+/// The newest intact checkpoint. A damaged newer one is named on stderr and skipped; when
+/// checkpoints exist but none is intact, the error names each and why.
+pub fn latest(run: &Path) -> Result<Option<Checkpoint>> {
+    let all = list(run)?;
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let mut bad = Vec::new();
+    for (_, dir) in all.iter().rev() {
+        match read(dir) {
+            Ok(c) => {
+                for b in &bad {
+                    eprintln!("{b}; using the checkpoint at step {} instead", c.meta.step);
                 }
+                return Ok(Some(c));
             }
-            (a, b) if a != b => {
-                let show = |v: Option<&Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
-                out.push(format!("{path}: {} -> {}", show(a), show(b)));
-            }
-            _ => {}
+            Err(e) => bad.push(format!("checkpoint {} is unusable: {e}", dir.display())),
         }
     }
-    let mut out = Vec::new();
-    walk(String::new(), Some(old), Some(new), &mut out);
-    out
+    bail!(
+        "{}: no intact checkpoint ({}). Use --fresh to start this run folder over.",
+        run.display(),
+        bad.join("; ")
+    )
 }
 
-/// Refuses a checkpoint written for a different experiment, saying what changed.
+/// Whether a run folder holds any checkpoint folder.
+pub fn exists(run: &Path) -> Result<bool> {
+    Ok(!list(run)?.is_empty())
+}
+
+/// Leaf paths whose values differ between two resolved configurations (`path: a -> b`).
+pub fn diff_configs(old: &Value, new: &Value) -> Vec<String> {
+    fitting::resume::diff(old, new)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Accepts a checkpoint of the same experiment, or one whose differences are all allowed on
+/// resume (learning rate, schedule, steps, checkpoint and stopping settings: printed as
+/// "changed, allowed: …"); refuses any other change, listing them.
 pub fn check_same_experiment(
     meta: &CheckpointMeta,
     hash: &str,
@@ -165,32 +149,89 @@ pub fn check_same_experiment(
     if meta.experiment_hash == hash {
         return Ok(());
     }
-    let changes = diff_configs(&meta.config, config);
-    let what = if changes.is_empty() {
-        "the experiment text changed (comments or formatting only?)".to_string()
-    } else {
-        changes.join("; ")
+    let (allowed, refused) = fitting::resume::classify(&meta.config, config);
+    let show = |v: &[fitting::resume::Change]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     };
-    bail!(
-        "{}: the checkpoint at step {} was written for a different experiment ({what}). \
-         Use --out for a new run folder or --fresh to start this one over.",
-        run.display(),
-        meta.step
-    )
+    if allowed.is_empty() && refused.is_empty() {
+        bail!(
+            "{}: the checkpoint at step {} was written for a different experiment (the \
+             experiment text changed: comments or formatting only?). Use --out for a new run \
+             folder or --fresh to start this one over.",
+            run.display(),
+            meta.step
+        );
+    }
+    if !refused.is_empty() {
+        bail!(
+            "{}: the checkpoint at step {} was written for a different experiment ({}). A \
+             resume may change only the learning rate, schedule, step count, checkpoint and \
+             stopping settings. Use --out for a new run folder or --fresh to start this one over.",
+            run.display(),
+            meta.step,
+            show(&refused)
+        );
+    }
+    eprintln!("changed, allowed: {}", show(&allowed));
+    Ok(())
 }
 
-/// Decodes exact parameter values from a checkpoint.
-pub fn params_from_bits(meta: &CheckpointMeta) -> Result<Vec<Vec<f64>>> {
-    if meta.params_bits.len() != meta.shapes.len() {
-        return Err(anyhow!(
-            "corrupt checkpoint: {} parameters, {} shapes",
-            meta.params_bits.len(),
-            meta.shapes.len()
-        ));
+/// Builds a checkpoint of `snap` for an experiment.
+pub struct Writer {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Experiment hash.
+    pub hash: String,
+    /// Resolved experiment.
+    pub config: Value,
+    /// Noise seed.
+    pub seed: u64,
+    /// Compute backend name.
+    pub backend: String,
+}
+
+impl Writer {
+    /// Writes the checkpoint of `snap` with the trajectory text `rows` (header and the rows
+    /// before `snap.step`).
+    pub fn save(&self, snap: &fitting::family::Snapshot, rows: Vec<u8>) -> Result<PathBuf> {
+        let meta = CheckpointMeta {
+            step: snap.step,
+            experiment_hash: self.hash.clone(),
+            config: self.config.clone(),
+            params_bits: snap
+                .params
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect(),
+            params: snap.params.clone(),
+            shapes: snap.shapes.clone(),
+            wall_time: snap.wall_time,
+            noise_seed: self.seed,
+            code_version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: self.backend.clone(),
+            dtype: "f64".to_string(),
+        };
+        save(
+            &self.run,
+            &Checkpoint {
+                meta,
+                state: snap.state.clone(),
+                rows,
+            },
+        )
     }
-    Ok(meta
-        .params_bits
-        .iter()
-        .map(|v| v.iter().map(|b| f64::from_bits(*b)).collect())
-        .collect())
+}
+
+/// The family snapshot stored in a checkpoint.
+pub fn snapshot_of(c: &Checkpoint) -> fitting::family::Snapshot {
+    fitting::family::Snapshot {
+        step: c.meta.step,
+        params: c.meta.exact_params(),
+        shapes: c.meta.shapes.clone(),
+        state: c.state.clone(),
+        wall_time: c.meta.wall_time,
+    }
 }

@@ -195,14 +195,20 @@ fn in_file(path: &Path, e: anyhow::Error) -> anyhow::Error {
 /// Dispatches `fit run` by the experiment's `model.name`.
 pub fn run_experiment(ctx: &RunContext) -> Result<()> {
     let model = yaml::model_name(&ctx.exp_path, &ctx.text)?;
-    if dynamics::ModelKind::from_name(&model).is_some() {
+    let network = dynamics::ModelKind::from_name(&model).is_some();
+    let system = systems::find(&model);
+    let _lock = if network || system.is_some() {
+        // One process per run folder: a second one stops here, before writing anything.
+        create_run_dir(&ctx.out_dir)?;
+        Some(crate::run_dir::lock_run_dir(&ctx.out_dir)?)
+    } else {
+        None
+    };
+    if network {
         return train::run_fit(ctx);
     }
-    match systems::find(&model) {
-        Some(s) => {
-            create_run_dir(&ctx.out_dir)?;
-            (s.run)(ctx)
-        }
+    match system {
+        Some(s) => (s.run)(ctx),
         None => bail!(
             "{}: unknown model `{model}`; valid models: {}",
             ctx.exp_path.display(),
@@ -266,7 +272,7 @@ fn dispatch(command: Command) -> Result<()> {
             } else if resume
                 && dynamics::ModelKind::from_name(&yaml::model_name(&ctx.exp_path, &ctx.text)?)
                     .is_some()
-                && crate::checkpoint::latest(&ctx.out_dir)?.is_none()
+                && !crate::checkpoint::exists(&ctx.out_dir)?
             {
                 // Other systems keep their own checkpoints and check `ctx.resume` themselves.
                 bail!("--resume: {} holds no checkpoint", ctx.out_dir.display());

@@ -17,7 +17,7 @@ pub mod datasets;
 pub mod explore;
 pub mod fc_plots;
 pub mod gradcheck;
-pub mod interrupt;
+pub use fitting::interrupt;
 pub mod network_setup;
 pub mod npy;
 pub mod objective;

@@ -117,6 +117,50 @@ pub fn color(k: usize) -> RGBColor {
     C[k % C.len()]
 }
 
+/// A plot is drawn into a temporary file beside its path and renamed into place, so an
+/// interrupted or failed plot never leaves a truncated PNG (nor the temporary file).
+struct TmpPng {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    done: bool,
+}
+
+impl TmpPng {
+    fn new(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // plotters picks the image format from the extension, so the temporary name keeps it.
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp.png", std::process::id()));
+        Self {
+            tmp,
+            path: path.to_path_buf(),
+            done: false,
+        }
+    }
+
+    fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot move {} to {}: {e}",
+                self.tmp.display(),
+                self.path.display()
+            )
+        })?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for TmpPng {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
     move |e| anyhow!("cannot draw {}: {e:?}", path.display())
 }
@@ -132,10 +176,13 @@ pub fn line_plot(
 ) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    let guard = TmpPng::new(path);
+    let tmp = guard.tmp.clone();
+    let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     draw_lines(&root, path, title, x_label, y_label, series, log_y)?;
     root.present().map_err(&err)?;
+    guard.commit()?;
     Ok(())
 }
 
@@ -158,10 +205,12 @@ pub struct Panel {
 pub fn panels_plot(path: &Path, panels: &[Panel]) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
+    let guard = TmpPng::new(path);
+    let tmp = guard.tmp.clone();
     let n = panels.len().max(1);
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
-    let root = BitMapBackend::new(path, (620 * cols as u32, 460 * rows as u32)).into_drawing_area();
+    let root = BitMapBackend::new(&tmp, (620 * cols as u32, 460 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let areas = root.split_evenly((rows, cols));
     for (p, area) in panels.iter().zip(areas.iter()) {
@@ -170,6 +219,7 @@ pub fn panels_plot(path: &Path, panels: &[Panel]) -> Result<()> {
         )?;
     }
     root.present().map_err(&err)?;
+    guard.commit()?;
     Ok(())
 }
 
@@ -262,7 +312,9 @@ pub fn scatter_plot(
 ) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
-    let root = BitMapBackend::new(path, (800, 700)).into_drawing_area();
+    let guard = TmpPng::new(path);
+    let tmp = guard.tmp.clone();
+    let root = BitMapBackend::new(&tmp, (800, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let r = circle_radius.unwrap_or(0.0);
     let (mut x0, mut x1) = range(
@@ -328,6 +380,7 @@ pub fn scatter_plot(
             .map_err(&err)?;
     }
     root.present().map_err(&err)?;
+    guard.commit()?;
     Ok(())
 }
 
@@ -345,6 +398,8 @@ pub fn heatmap(
 ) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
+    let guard = TmpPng::new(path);
+    let tmp = guard.tmp.clone();
     if x.len() * y.len() != values_ij.len() || x.is_empty() || y.is_empty() {
         return Err(anyhow!(
             "heatmap: {} values for a {}x{} grid",
@@ -353,7 +408,7 @@ pub fn heatmap(
             y.len()
         ));
     }
-    let root = BitMapBackend::new(path, (900, 760)).into_drawing_area();
+    let root = BitMapBackend::new(&tmp, (900, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let (main, bar) = root.split_horizontally(780);
     let cell = |v: &[f64], k: usize| -> (f64, f64) {
@@ -409,6 +464,7 @@ pub fn heatmap(
         .map_err(&err)?;
     colour_bar(path, &bar, (vlo, vhi), unit, 57, &colour)?;
     root.present().map_err(&err)?;
+    guard.commit()?;
     Ok(())
 }
 
@@ -457,6 +513,8 @@ pub fn matrix_pair(
 ) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
+    let guard = TmpPng::new(path);
+    let tmp = guard.tmp.clone();
     let (vlo, vhi) = range(
         matrices
             .iter()
@@ -464,7 +522,7 @@ pub fn matrix_pair(
             .filter(|v| v.is_finite()),
         false,
     );
-    let root = BitMapBackend::new(path, (1500, 720)).into_drawing_area();
+    let root = BitMapBackend::new(&tmp, (1500, 720)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let (panels, bar) = root.split_horizontally(1400);
     let halves = panels.split_evenly((1, 2));
@@ -505,5 +563,6 @@ pub fn matrix_pair(
     }
     colour_bar(path, &bar, (vlo, vhi), unit, 50, &colour)?;
     root.present().map_err(&err)?;
+    guard.commit()?;
     Ok(())
 }

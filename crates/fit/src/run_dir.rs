@@ -21,16 +21,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
+    let write = || -> Result<()> {
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(bytes)
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {} (for {})", tmp.display(), path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    };
+    let r = write();
+    if r.is_err() {
+        // No temporary file is left behind after an error.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    r
 }
 
 /// Writes `value` as pretty JSON, atomically.
@@ -144,4 +149,225 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
         rows.push(row);
     }
     Ok((header, rows))
+}
+
+/// The lock file of a run folder: holds the PID of the process that owns the folder.
+pub const LOCK_FILE: &str = ".fit.lock";
+
+/// An exclusive lock on a run folder, held for the life of a `fit run` (released when
+/// dropped, or by the OS when the process dies, so a killed run never leaves it stale).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+/// Takes the exclusive lock on `dir` (which must exist), or says which process holds it.
+pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
+    use std::io::{Read, Seek};
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            anyhow::bail!(
+                "run folder {} is in use by PID {} (another `fit run` is writing it); wait for \
+                 it to finish or choose another --out",
+                dir.display(),
+                if pid.is_empty() { "(unknown)" } else { pid }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    remove_stale_temporaries(dir)?;
+    Ok(RunLock { _file: file })
+}
+
+/// Removes what a killed writer left behind (`.NAME.PID.tmp` files and checkpoint folders);
+/// only called with the run folder's lock held, so no live writer owns them.
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    for d in [dir.to_path_buf(), dir.join("checkpoints")] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".tmp.png")) {
+                let p = e.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.with_context(|| format!("cannot remove the stale {}", p.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Formats one trajectory row as written to the CSV.
+pub fn format_row(column: fitting::family::StepColumn, step: usize, row: &[f64]) -> String {
+    let mut line: Vec<String> = Vec::with_capacity(row.len() + 1);
+    if column == fitting::family::StepColumn::Integer {
+        line.push(step.to_string());
+    }
+    line.extend(row.iter().map(|&x| fmt_f64(x)));
+    line.join(",")
+}
+
+/// Test hook: after appending this row, pause (so a test can SIGKILL the process there).
+pub const PAUSE_ENV: &str = "NEURODYN_PAUSE_AFTER_ROW";
+
+/// The run-folder side of the training driver: appends rows to the trajectory CSV, writes
+/// checkpoints (with the rows before their step), keeps the last finite one after a
+/// divergence, and shows progress.
+pub struct FolderObserver {
+    /// Checkpoint writer.
+    pub writer: crate::checkpoint::Writer,
+    file: File,
+    path: PathBuf,
+    header: String,
+    lines: Vec<(usize, String)>,
+    column: fitting::family::StepColumn,
+    /// Progress bar.
+    pub bar: indicatif::ProgressBar,
+    /// The bar's message for a row.
+    pub message: Box<dyn Fn(&fitting::family::StepReport) -> String>,
+    pause_at: Option<usize>,
+}
+
+impl FolderObserver {
+    /// Opens the trajectory `path` with `columns`: a new file, or, on resume, exactly the rows
+    /// the checkpoint holds (rebuilding a damaged file and saying so; rows written after the
+    /// checkpoint are recomputed).
+    pub fn open(
+        writer: crate::checkpoint::Writer,
+        path: &Path,
+        columns: &[String],
+        column: fitting::family::StepColumn,
+        resumed: Option<&crate::checkpoint::Checkpoint>,
+        bar: indicatif::ProgressBar,
+    ) -> Result<Self> {
+        let header = columns.join(",");
+        let mut lines = Vec::new();
+        match resumed {
+            None => write_atomic(path, format!("{header}\n").as_bytes())?,
+            Some(c) => {
+                let text = String::from_utf8(c.rows.clone()).with_context(|| {
+                    format!("checkpoint at step {}: rows are not text", c.meta.step)
+                })?;
+                let mut it = text.lines();
+                if it.next() != Some(header.as_str()) {
+                    anyhow::bail!(
+                        "checkpoint at step {}: its trajectory columns differ from this \
+                         experiment's ({header})",
+                        c.meta.step
+                    );
+                }
+                for l in it {
+                    let step = l
+                        .split(',')
+                        .next()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .unwrap_or(f64::NAN) as usize;
+                    lines.push((step, l.to_string()));
+                }
+                let on_disk = std::fs::read(path).unwrap_or_default();
+                if !on_disk.starts_with(&c.rows) {
+                    eprintln!(
+                        "{} is damaged or shorter than the checkpoint at step {}: rebuilt from \
+                         the checkpoint ({} rows)",
+                        path.display(),
+                        c.meta.step,
+                        lines.len()
+                    );
+                }
+                write_atomic(path, &c.rows)?;
+            }
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self {
+            writer,
+            file,
+            path: path.to_path_buf(),
+            header,
+            lines,
+            column,
+            bar,
+            message: Box::new(|_| String::new()),
+            pause_at: std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// The trajectory text up to (excluding) row `step`.
+    fn rows_before(&self, step: usize) -> Vec<u8> {
+        let mut text = self.header.clone();
+        text.push('\n');
+        for (s, l) in &self.lines {
+            if *s < step {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+        text.into_bytes()
+    }
+}
+
+impl fitting::driver::Observer for FolderObserver {
+    fn row(&mut self, r: &fitting::family::StepReport) -> Result<()> {
+        let line = format_row(self.column, r.step, &r.row);
+        writeln!(self.file, "{line}")
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        self.lines.push((r.step, line));
+        if self.pause_at == Some(r.step) {
+            eprintln!("paused after row {} ({PAUSE_ENV})", r.step);
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, snap: &fitting::family::Snapshot) -> Result<()> {
+        let rows = self.rows_before(snap.step);
+        self.writer.save(snap, rows).map(|_| ())
+    }
+
+    fn diverged(
+        &mut self,
+        _r: &fitting::family::StepReport,
+        last_finite: Option<&fitting::family::Snapshot>,
+    ) -> Result<()> {
+        self.bar.finish_and_clear();
+        if let Some(s) = last_finite {
+            fitting::driver::Observer::checkpoint(self, s)?;
+            crate::checkpoint::remove_after(&self.writer.run, s.step)?;
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, done: usize, r: &fitting::family::StepReport) {
+        self.bar.set_position(done as u64);
+        self.bar.set_message((self.message)(r));
+    }
 }

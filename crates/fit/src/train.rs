@@ -8,7 +8,7 @@
 //! row evaluates the final parameters. Early stopping ends the run sooner; `restore_best` ends
 //! it on the parameters of the lowest loss.
 
-use crate::checkpoint::{self, CheckpointMeta};
+use crate::checkpoint;
 use crate::config::TargetCfg;
 use crate::context::RunContext;
 use crate::network_setup::NetworkSetup;
@@ -16,13 +16,14 @@ use crate::objective::{Objective, Target, TargetFiles};
 use crate::optimizer::{Method, OptState, Optimizer};
 use crate::plot::{Series, line_plot};
 use crate::progress::progress_bar;
-use crate::run_dir::{CsvAppender, read_csv, write_atomic, write_json};
+use crate::run_dir::{FolderObserver, read_csv, write_json};
 use crate::simulate::{load, write_resolved};
 use crate::yaml::resolved_tree;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
+use fitting::family::{Family, Snapshot, StepReport};
 use std::path::Path;
 use std::time::Instant;
 
@@ -124,40 +125,62 @@ pub fn evaluate(obj: &Objective, module: &FitParams) -> Result<Evaluation> {
     })
 }
 
-/// A diverging fit stops with the step and the parameter values.
-fn check_finite(
+/// The message of a diverging fit: the step and the parameter values, and where it came from
+/// (`None` while the evaluation is finite).
+fn non_finite(
     step: usize,
     names: &[String],
     eval: &Evaluation,
     setup: &NetworkSetup,
-    out_dir: &Path,
-) -> Result<()> {
+) -> Option<String> {
     let bad_loss = eval.losses.iter().any(|l| !l.is_finite());
     let bad_grad = eval.grads.iter().flatten().any(|g| !g.is_finite());
-    if bad_loss || bad_grad {
-        let vals: Vec<String> = names
-            .iter()
-            .zip(eval.thetas.iter().flatten())
-            .map(|(n, v)| format!("{n} = {v}"))
-            .collect();
-        let kept = match checkpoint::latest(out_dir) {
-            Ok(Some((meta, _))) => format!(
-                " The last good checkpoint is kept (step {}, in {}).",
-                meta.step,
-                out_dir.join("checkpoints").display()
-            ),
-            _ => " No checkpoint was written yet.".to_string(),
-        };
-        bail!(
-            "{}: the {} is not finite at step {step} (loss {:?}); parameters: {}. {}{kept}",
-            setup.path.display(),
-            if bad_loss { "loss" } else { "gradient" },
-            eval.losses,
-            vals.join(", "),
-            diagnose(eval, setup, bad_loss)
-        );
+    if !(bad_loss || bad_grad) {
+        return None;
     }
-    Ok(())
+    let vals: Vec<String> = names
+        .iter()
+        .zip(eval.thetas.iter().flatten())
+        .map(|(n, v)| format!("{n} = {v}"))
+        .collect();
+    Some(format!(
+        "{}: the {} is not finite at step {step} (loss {:?}); parameters: {}. {}",
+        setup.path.display(),
+        if bad_loss { "loss" } else { "gradient" },
+        eval.losses,
+        vals.join(", "),
+        diagnose(eval, setup, bad_loss)
+    ))
+}
+
+/// The error of a run that the driver ended by an interruption or a divergence (`Ok` when it
+/// finished), shared by every family.
+pub fn outcome_error(
+    outcome: &fitting::driver::Outcome,
+    steps: usize,
+    out_dir: &Path,
+) -> Result<()> {
+    use fitting::driver::Outcome;
+    match outcome {
+        Outcome::Finished { .. } => Ok(()),
+        Outcome::Interrupted { step } => Err(crate::interrupt::Interrupted(format!(
+            "the fit stopped after {step} of {steps} steps; the checkpoint at step {step} is in {} \
+             (continue with --resume)",
+            out_dir.display()
+        ))
+        .into()),
+        Outcome::Diverged { detail, kept, .. } => {
+            let kept = match kept {
+                Some(k) => format!(
+                    " The last good checkpoint is kept (step {k}, the state before the last \
+                     finite row, in {}): continue it with --resume and a smaller learning rate.",
+                    out_dir.join("checkpoints").display()
+                ),
+                None => " No finite step of this run was checkpointed.".to_string(),
+            };
+            bail!("{detail}{kept}")
+        }
+    }
 }
 
 /// Where a non-finite loss or gradient came from: the simulation (which variable, region and
@@ -245,9 +268,6 @@ fn initial_values(setup: &NetworkSetup, obj: &Objective) -> Result<HostParams> {
     Ok((values, shapes))
 }
 
-/// Test hook: after appending this row, pause (so a test can SIGKILL the process there).
-const PAUSE_ENV: &str = "NEURODYN_PAUSE_AFTER_ROW";
-
 /// The checkpoint payload of a network fit: the optimizer's state and the best values so far.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct FitState {
@@ -270,6 +290,186 @@ fn unflatten(flat: &[f64], like: &[Vec<f64>]) -> Vec<Vec<f64>> {
         k += v.len();
     }
     out
+}
+
+/// A network fit behind the training driver's seam: the free parameters' unconstrained
+/// values, the optimizer state and the best values so far.
+struct JrFamily<'a> {
+    setup: &'a NetworkSetup,
+    obj: &'a Objective,
+    optimizer: &'a Optimizer,
+    device: Device,
+    names: Vec<String>,
+    header: Vec<String>,
+    values: Vec<Vec<f64>>,
+    shapes: Vec<[usize; 2]>,
+    state: FitState,
+    step: usize,
+    steps: usize,
+    /// The evaluation L-BFGS's line search already made at the new values.
+    pending: Option<Evaluation>,
+    /// The last row's evaluation and wall time.
+    last: Option<(Evaluation, f64)>,
+    stopped: Option<String>,
+    wall0: f64,
+    t0: Instant,
+    out_dir: std::path::PathBuf,
+}
+
+impl JrFamily<'_> {
+    fn wall(&self) -> f64 {
+        self.wall0 + self.t0.elapsed().as_secs_f64()
+    }
+}
+
+impl Family for JrFamily<'_> {
+    fn columns(&self) -> Vec<String> {
+        self.header.clone()
+    }
+
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn finished(&self) -> Option<String> {
+        (self.step > self.steps).then(|| "steps".to_string())
+    }
+
+    fn step(&mut self) -> Result<StepReport> {
+        let step = self.step;
+        let eval = match self.pending.take() {
+            Some(e) => e,
+            None => evaluate(
+                self.obj,
+                &FitParams::from_host(&self.values, &self.shapes, &self.device),
+            )?,
+        };
+        if let Some(detail) = non_finite(step, &self.names, &eval, self.setup) {
+            return Ok(StepReport {
+                step,
+                row: Vec::new(),
+                finite: false,
+                stop: None,
+                detail,
+            });
+        }
+        let gnorm = eval
+            .grads
+            .iter()
+            .flatten()
+            .map(|g| g * g)
+            .sum::<f64>()
+            .sqrt();
+        let wall = self.wall();
+        let mut row = vec![eval.losses[0]];
+        row.extend(eval.thetas.iter().flatten().copied());
+        row.extend([gnorm, wall]);
+        if step == 0 {
+            // Kept on disk so that the start spectrum survives an interruption and a resume.
+            let path = self.out_dir.join("start_spectrum.npy");
+            crate::npy::write_npy(&path, &eval.spectra, &[eval.spectra.len()])?;
+        }
+        let (improved, stop) = self.optimizer.stopping.observe(
+            &mut self.state.optimizer.stopping,
+            step as u64,
+            eval.losses[0],
+        );
+        if improved {
+            self.state.best_u = flatten(&self.values);
+        }
+        if step == self.steps || stop.is_some() {
+            self.stopped = stop.map(|s| s.to_string());
+            let reason = self.stopped.clone().unwrap_or_else(|| "steps".to_string());
+            self.last = Some((eval, wall));
+            return Ok(StepReport {
+                step,
+                row,
+                finite: true,
+                stop: Some(reason),
+                detail: String::new(),
+            });
+        }
+        let u = flatten(&self.values);
+        let grads = flatten(&eval.grads);
+        let new_u = match &self.optimizer.method {
+            Method::Chain(chain) => {
+                let st =
+                    self.state.optimizer.chain.as_mut().ok_or_else(|| {
+                        anyhow!("checkpoint holds no first-order optimizer state")
+                    })?;
+                let updates = optim::GradientTransformation::update(
+                    chain,
+                    grads,
+                    st,
+                    &u,
+                    Some(eval.losses[0]),
+                );
+                let mut new_u = u;
+                optim::apply_updates(&mut new_u, &updates);
+                new_u
+            }
+            Method::Lbfgs(l) => {
+                let st = self
+                    .state
+                    .optimizer
+                    .lbfgs
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("checkpoint holds no L-BFGS state"))?;
+                let (obj, values, shapes, device) =
+                    (self.obj, &self.values, &self.shapes, &self.device);
+                let r = l.step(st, &u, eval.losses[0], &grads, |x| {
+                    let e = evaluate(
+                        obj,
+                        &FitParams::from_host(&unflatten(x, values), shapes, device),
+                    )?;
+                    let v = if e.grads.iter().flatten().all(|g| g.is_finite()) {
+                        e.losses[0]
+                    } else {
+                        f64::NAN
+                    };
+                    Ok::<_, anyhow::Error>((v, flatten(&e.grads), e))
+                })?;
+                self.pending = Some(r.extra);
+                r.params
+            }
+        };
+        self.values = unflatten(&new_u, &self.values);
+        self.step += 1;
+        Ok(StepReport {
+            step,
+            row,
+            finite: true,
+            stop: None,
+            detail: String::new(),
+        })
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            step: self.step,
+            params: self.values.clone(),
+            shapes: self.shapes.clone(),
+            state: serde_json::to_vec(&self.state)?,
+            wall_time: self.wall(),
+        })
+    }
+
+    fn restore(&mut self, s: &Snapshot) -> Result<()> {
+        if s.shapes != self.shapes {
+            bail!(
+                "parameter shapes {:?}, this experiment has {:?}",
+                s.shapes,
+                self.shapes
+            );
+        }
+        self.state = serde_json::from_slice(&s.state)?;
+        self.values = s.params.clone();
+        self.step = s.step;
+        self.pending = None;
+        self.wall0 = s.wall_time;
+        self.t0 = Instant::now();
+        Ok(())
+    }
 }
 
 /// The true value of each column (`a`, `a[3]`, `coupling.a`) when the target is simulated.
@@ -322,205 +522,103 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     header.extend(names.iter().cloned());
     header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
 
-    let resume = checkpoint::latest(&ctx.out_dir)?;
-    let (mut values, shapes, mut state, start, wall0) = match resume {
-        Some((meta, bytes)) => {
-            checkpoint::check_same_experiment(&meta, &hash, &config_json, &ctx.out_dir)?;
-            let values = checkpoint::params_from_bits(&meta)?;
-            let state: FitState = serde_json::from_slice(&bytes).map_err(|e| {
-                anyhow!(
-                    "{}: the checkpoint at step {} holds no readable optimizer state ({e}); it may \
-                     come from an older neurodyn (burn's optimizer record). Use --fresh to start over.",
-                    ctx.out_dir.display(),
-                    meta.step
-                )
-            })?;
-            // Rows written after the checkpoint by the interrupted run are recomputed.
-            let (_, rows) = read_csv(&traj_path).unwrap_or_default();
-            let keep: Vec<String> = rows
-                .iter()
-                .filter(|r| r.first().is_some_and(|s| (*s as usize) < meta.step))
-                .map(|r| {
-                    std::iter::once((r[0] as usize).to_string())
-                        .chain(r[1..].iter().map(|v| crate::run_dir::fmt_f64(*v)))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .collect();
-            let text = std::iter::once(header.join(","))
-                .chain(keep)
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n";
-            write_atomic(&traj_path, text.as_bytes())?;
-            if !ctx.quiet {
-                eprintln!(
-                    "resuming {} from the checkpoint at step {}",
-                    ctx.out_dir.display(),
-                    meta.step
-                );
-            }
-            (
-                values,
-                meta.shapes.clone(),
-                state,
-                meta.step,
-                meta.wall_time,
-            )
-        }
-        None => {
-            let (values, shapes) = initial_values(&setup, &obj)?;
-            CsvAppender::create(
-                &traj_path,
-                &header.iter().map(String::as_str).collect::<Vec<_>>(),
-            )?;
-            let flat = flatten(&values);
-            let state = FitState {
-                optimizer: optimizer.init(&flat),
-                best_u: flat,
-            };
-            (values, shapes, state, 0, 0.0)
-        }
+    let resumed = checkpoint::latest(&ctx.out_dir)?;
+    let (values, shapes) = initial_values(&setup, &obj)?;
+    let flat = flatten(&values);
+    let mut fam = JrFamily {
+        setup: &setup,
+        obj: &obj,
+        optimizer: &optimizer,
+        device: device.clone(),
+        names: names.clone(),
+        header: header.clone(),
+        state: FitState {
+            optimizer: optimizer.init(&flat),
+            best_u: flat,
+        },
+        values,
+        shapes,
+        step: 0,
+        steps: cfg.steps,
+        pending: None,
+        last: None,
+        stopped: None,
+        wall0: 0.0,
+        t0: Instant::now(),
+        out_dir: ctx.out_dir.clone(),
     };
+    if let Some(c) = &resumed {
+        checkpoint::check_same_experiment(&c.meta, &hash, &config_json, &ctx.out_dir)?;
+        fam.restore(&checkpoint::snapshot_of(c)).map_err(|e| {
+            anyhow!(
+                "{}: the checkpoint at step {} holds no readable optimizer state ({e:#}). Use \
+                 --fresh to start over.",
+                ctx.out_dir.display(),
+                c.meta.step
+            )
+        })?;
+        if !ctx.quiet {
+            eprintln!(
+                "resuming {} from the checkpoint at step {}",
+                ctx.out_dir.display(),
+                c.meta.step
+            );
+        }
+    }
     write_resolved(ctx)?;
-    let mut traj = CsvAppender::append_to(&traj_path)?;
-    let pause_at: Option<usize> = std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok());
     let bar = progress_bar(cfg.steps as u64, ctx.quiet);
     bar.set_prefix(optimizer.name);
-    bar.set_position(start as u64);
-    let t0 = Instant::now();
-    let mut last = None;
-    let mut pending: Option<Evaluation> = None;
-    let mut stopped = None;
-    let mut last_step = cfg.steps;
-    for step in start..=cfg.steps {
-        let eval = match pending.take() {
-            Some(e) => e,
-            None => evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?,
-        };
-        check_finite(step, &names, &eval, &setup, &ctx.out_dir)?;
-        let gnorm = eval
-            .grads
+    bar.set_position(fam.step as u64);
+    let writer = checkpoint::Writer {
+        run: ctx.out_dir.clone(),
+        hash: hash.clone(),
+        config: config_json.clone(),
+        seed: setup.exp.integration.noise.seed,
+        backend: setup.backend.name().to_string(),
+    };
+    let mut observer = FolderObserver::open(
+        writer,
+        &traj_path,
+        &header,
+        fam.step_column(),
+        resumed.as_ref(),
+        bar.clone(),
+    )?;
+    let shown_names = names.clone();
+    observer.message = Box::new(move |r| {
+        let shown: Vec<String> = shown_names
             .iter()
-            .flatten()
-            .map(|g| g * g)
-            .sum::<f64>()
-            .sqrt();
-        let wall = wall0 + t0.elapsed().as_secs_f64();
-        let mut row = vec![eval.losses[0]];
-        row.extend(eval.thetas.iter().flatten().copied());
-        row.extend([gnorm, wall]);
-        traj.append_step(step, &row)?;
-        if pause_at == Some(step) {
-            eprintln!("paused after row {step} ({PAUSE_ENV})");
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
-            }
-        }
-        let shown: Vec<String> = names
-            .iter()
-            .zip(eval.thetas.iter().flatten())
+            .zip(&r.row[1..])
             .take(4)
             .map(|(n, v)| format!("{n}={v:.5}"))
             .collect();
-        bar.set_message(format!("loss {:.5} {}", eval.losses[0], shown.join(" ")));
-        if step == 0 {
-            // Kept on disk so that the start spectrum survives an interruption and a resume.
-            let path = ctx.out_dir.join("start_spectrum.npy");
-            crate::npy::write_npy(&path, &eval.spectra, &[eval.spectra.len()])?;
-        }
-        let (improved, stop) =
-            optimizer
-                .stopping
-                .observe(&mut state.optimizer.stopping, step as u64, eval.losses[0]);
-        if improved {
-            state.best_u = flatten(&values);
-        }
-        if step == cfg.steps || stop.is_some() {
-            stopped = stop;
-            last_step = step;
-            last = Some((eval, wall));
-            break;
-        }
-        let u = flatten(&values);
-        let grads = flatten(&eval.grads);
-        let new_u = match &optimizer.method {
-            Method::Chain(chain) => {
-                let st =
-                    state.optimizer.chain.as_mut().ok_or_else(|| {
-                        anyhow!("checkpoint holds no first-order optimizer state")
-                    })?;
-                let updates = optim::GradientTransformation::update(
-                    chain,
-                    grads,
-                    st,
-                    &u,
-                    Some(eval.losses[0]),
-                );
-                let mut new_u = u;
-                optim::apply_updates(&mut new_u, &updates);
-                new_u
-            }
-            Method::Lbfgs(l) => {
-                let st = state
-                    .optimizer
-                    .lbfgs
-                    .as_mut()
-                    .ok_or_else(|| anyhow!("checkpoint holds no L-BFGS state"))?;
-                let r = l.step(st, &u, eval.losses[0], &grads, |x| {
-                    let e = evaluate(
-                        &obj,
-                        &FitParams::from_host(&unflatten(x, &values), &shapes, &device),
-                    )?;
-                    let v = if e.grads.iter().flatten().all(|g| g.is_finite()) {
-                        e.losses[0]
-                    } else {
-                        f64::NAN
-                    };
-                    Ok::<_, anyhow::Error>((v, flatten(&e.grads), e))
-                })?;
-                pending = Some(r.extra);
-                r.params
-            }
-        };
-        values = unflatten(&new_u, &values);
-        bar.set_position(step as u64 + 1);
-        let done = step + 1;
-        // Ctrl-C (or KeyboardInterrupt in Python): checkpoint these values, then stop.
-        let interrupted = crate::interrupt::requested();
-        if interrupted || done % cfg.checkpoint_every == 0 || done == cfg.steps {
-            let meta = CheckpointMeta {
-                step: done,
-                experiment_hash: hash.clone(),
-                config: config_json.clone(),
-                params_bits: values
-                    .iter()
-                    .map(|v| v.iter().map(|x| x.to_bits()).collect())
-                    .collect(),
-                params: values.clone(),
-                shapes: shapes.clone(),
-                wall_time: wall0 + t0.elapsed().as_secs_f64(),
-                noise_seed: setup.exp.integration.noise.seed,
-                code_version: env!("CARGO_PKG_VERSION").to_string(),
-                backend: setup.backend.name().to_string(),
-                dtype: "f64".to_string(),
-            };
-            let bytes = serde_json::to_vec(&state)?;
-            checkpoint::save(&ctx.out_dir, &meta, &bytes)?;
-        }
-        if interrupted {
-            bar.finish_and_clear();
-            return Err(crate::interrupt::Interrupted(format!(
-                "the fit stopped after {done} of {} steps; the checkpoint at step {done} is in {} \
-                 (continue with --resume)",
-                cfg.steps,
-                ctx.out_dir.display()
-            ))
-            .into());
-        }
-    }
+        format!("loss {:.5} {}", r.row[0], shown.join(" "))
+    });
+    let outcome = fitting::driver::run(
+        &mut fam,
+        &mut observer,
+        fitting::driver::Settings {
+            checkpoint_every: cfg.checkpoint_every,
+        },
+    )?;
     bar.finish_and_clear();
-    let (last_eval, wall) = last.expect("the loop ends with the final evaluation");
+    outcome_error(&outcome, cfg.steps, &ctx.out_dir)?;
+    let fitting::driver::Outcome::Finished { last_step, .. } = outcome else {
+        bail!("the fit ended without finishing");
+    };
+    let stopped = fam.stopped;
+    let state = fam.state.clone();
+    let values = fam.values.clone();
+    let shapes = fam.shapes.clone();
+    // A resume of a finished run (fewer steps than its checkpoint) evaluates the parameters.
+    let last = match fam.last.take() {
+        Some(l) => l,
+        None => {
+            let e = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
+            (e, fam.wall0 + fam.t0.elapsed().as_secs_f64())
+        }
+    };
+    let (last_eval, wall) = last;
     let best_step = state.optimizer.stopping.best_step as usize;
     let restored = cfg.restore_best && best_step != last_step;
     let eval = if restored {
@@ -573,7 +671,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
             "optimizer": optimizer.name,
             "steps": last_step,
             "max_steps": cfg.steps,
-            "stopped_early": stopped.map(|s| s.to_string()),
+            "stopped_early": stopped.clone(),
             "restored_best": restored,
             "final_loss": eval.losses[0],
             "parameters": final_params,

@@ -252,8 +252,20 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
     );
     assert_eq!(traj_without_wall_time(&full).len(), 12);
 
+    // A resume may change the learning rate (said so), not the model, data or loss.
     let o = Command::new(env!("CARGO_BIN_EXE_fit"))
         .args(run(&killed, &["--set", "optimization.optimizer.lr=0.01"]))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("changed, allowed: optimization.optimizer.lr: 0.005 -> 0.01"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_fit"))
+        .args(run(&killed, &["--set", "integration.noise.sigma=0.002"]))
         .current_dir(root())
         .output()
         .unwrap();
@@ -261,7 +273,7 @@ fn killed_fit_resumes_to_the_uninterrupted_trajectory() {
         &o,
         &[
             "different experiment",
-            "optimization.optimizer.lr: 0.005 -> 0.01",
+            "integration.noise.sigma: 0.001 -> 0.002",
         ],
     );
 }
@@ -310,15 +322,48 @@ fn diverging_fit_stops_and_keeps_the_checkpoint() {
         .parse()
         .unwrap();
     assert!(step > 1 && step < 30, "{msg}");
-    let meta = d.join(format!("checkpoints/step-{step:06}/meta.json"));
+    // The kept checkpoint is the last finite state (before row step-1), not the one that
+    // produced the NaN; no later one is left to resume into the NaN again.
+    let kept = step - 1;
+    assert!(
+        msg.contains(&format!("checkpoint is kept (step {kept}")),
+        "{msg}"
+    );
+    let meta = d.join(format!("checkpoints/step-{kept:06}/meta.json"));
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
-    assert_eq!(meta["step"], step);
+    assert_eq!(meta["step"], kept);
+    assert!(!d.join(format!("checkpoints/step-{step:06}")).exists());
     assert!(!d.join("final.json").exists());
     let rows = std::fs::read_to_string(d.join("trajectory.csv"))
         .unwrap()
         .lines()
         .count();
     assert_eq!(rows, step + 1, "header + rows 0..step-1");
+    // Resuming with a smaller learning rate continues from there (a change a resume allows).
+    let o = fit(&[
+        "run",
+        &e,
+        "--out",
+        d.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+        "--set",
+        "integration.duration=300",
+        "--set",
+        "optimization.optimizer.lr=0.0001",
+        "--set",
+        "optimization.schedule=null",
+        "--set",
+        "optimization.steps=30",
+        "--set",
+        "optimization.checkpoint_every=1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("changed, allowed: optimization.optimizer.lr: 2.0 -> 0.0001"));
+    let (_, rows) = fit::run_dir::read_csv(&d.join("trajectory.csv")).unwrap();
+    let steps: Vec<usize> = rows.iter().map(|r| r[0] as usize).collect();
+    assert_eq!(steps, (0..=30).collect::<Vec<_>>());
+    assert!(rows.iter().flatten().all(|v| v.is_finite()));
 }
 
 /// Shards run as separate processes merge to exactly the unsharded grid.

@@ -378,7 +378,7 @@ impl PyExperiment {
                 fit::cli::move_aside(&ctx.out_dir)?;
             } else if resume
                 && dynamics::ModelKind::from_name(&self.model).is_some()
-                && fit::checkpoint::latest(&ctx.out_dir)?.is_none()
+                && !fit::checkpoint::exists(&ctx.out_dir)?
             {
                 bail!("resume=True: {} holds no checkpoint", ctx.out_dir.display());
             }

@@ -21,15 +21,16 @@
 //! The run folder gets `trajectory.csv` (step, loss, grad norm, mean rates, residual, θ),
 //! `final.json` (fitted parameters, rates, stability), `rates.npy`, `checkpoints/` and plots.
 
-use crate::checkpoint::{self, CheckpointMeta};
+use crate::checkpoint;
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
 use crate::progress::progress_bar;
-use crate::run_dir::{CsvAppender, read_csv, write_json};
+use crate::run_dir::{FolderObserver, read_csv, write_json};
 use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, bail};
+use fitting::family::{Family, Snapshot, StepColumn, StepReport};
 use ratenet::network::{
     Connectivity, N_THETA, NetworkSpec, RateNetwork, THETA_NAMES, sample_connectivity, theta_from,
 };
@@ -249,6 +250,9 @@ struct SnapshotBits {
     moment_1: Vec<u64>,
     moment_2: Vec<u64>,
     r_warm: Vec<u64>,
+    /// Bits of the loss of the last row (so that a resumed finished run reports it).
+    #[serde(default)]
+    last_loss: Option<u64>,
 }
 
 fn bits(v: &[f64]) -> Vec<u64> {
@@ -455,6 +459,123 @@ fn prepare(ctx: &RunContext) -> Result<(Experiment, Arc<RateNetwork>, RateFit)> 
     Ok((exp, net, fit))
 }
 
+/// A rate-network fit behind the training driver's seam.
+struct RateFamily<'a> {
+    fit: &'a mut RateFit,
+    header: Vec<String>,
+    total: usize,
+    stop_within: Option<f64>,
+    last: Option<ratenet::fit::StepReport>,
+    last_loss: Option<f64>,
+    reached: Option<bool>,
+    wall0: f64,
+    t0: Instant,
+}
+
+impl Family for RateFamily<'_> {
+    fn columns(&self) -> Vec<String> {
+        self.header.clone()
+    }
+
+    fn step_column(&self) -> StepColumn {
+        StepColumn::InRow
+    }
+
+    fn steps_done(&self) -> usize {
+        self.fit.steps_done()
+    }
+
+    fn finished(&self) -> Option<String> {
+        (self.fit.steps_done() >= self.total).then(|| "steps".to_string())
+    }
+
+    fn step(&mut self) -> Result<StepReport> {
+        let rep = self.fit.step()?;
+        let mut row = vec![
+            rep.step as f64,
+            rep.loss,
+            rep.grad_norm,
+            rep.mean_e,
+            rep.mean_i,
+            rep.residual,
+            rep.newton_iterations as f64,
+        ];
+        row.extend(rep.theta);
+        let finite = rep.loss.is_finite() && rep.grad_norm.is_finite();
+        let detail = format!(
+            "the loss is not finite at step {} (loss {}, gradient norm {}); parameters: {}",
+            rep.step,
+            rep.loss,
+            rep.grad_norm,
+            THETA_NAMES
+                .iter()
+                .zip(rep.theta)
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let done = self.stop_within.is_some_and(|tol| {
+            self.fit
+                .settings
+                .targets
+                .reached(rep.mean_e, rep.mean_i, tol)
+        });
+        // Steps exhausted is [`Family::finished`]; a reached target ends on this row.
+        let stop = done.then(|| {
+            self.reached = Some(true);
+            "targets reached".to_string()
+        });
+        let step = rep.step;
+        if finite {
+            self.last_loss = Some(rep.loss);
+            self.last = Some(rep);
+        }
+        Ok(StepReport {
+            step,
+            row,
+            finite,
+            stop,
+            detail,
+        })
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        let s = self.fit.snapshot();
+        let state = serde_json::to_vec(&SnapshotBits {
+            step: s.step,
+            raw: bits(&s.raw),
+            adam_time: s.adam_time,
+            moment_1: bits(&s.moment_1),
+            moment_2: bits(&s.moment_2),
+            r_warm: bits(&s.r_warm),
+            last_loss: self.last_loss.map(f64::to_bits),
+        })?;
+        Ok(Snapshot {
+            step: s.step,
+            params: vec![s.raw],
+            shapes: vec![[1, N_THETA]],
+            state,
+            wall_time: self.wall0 + self.t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        let s: SnapshotBits = serde_json::from_slice(&snap.state)?;
+        self.fit.restore(&FitSnapshot {
+            step: s.step,
+            raw: unbits(&s.raw),
+            adam_time: s.adam_time,
+            moment_1: unbits(&s.moment_1),
+            moment_2: unbits(&s.moment_2),
+            r_warm: unbits(&s.r_warm),
+        })?;
+        self.last_loss = s.last_loss.map(f64::from_bits);
+        self.wall0 = snap.wall_time;
+        self.t0 = Instant::now();
+        Ok(())
+    }
+}
+
 /// The fit loop and the outputs of [`run`].
 fn run_prepared(
     ctx: &RunContext,
@@ -480,108 +601,67 @@ fn run_prepared(
     .map(|s| s.to_string())
     .collect();
     header.extend(THETA_NAMES.iter().map(|s| s.to_string()));
-    let header_ref: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut wall = 0.0;
     // Like the Jansen-Rit fits: a run folder with a checkpoint is continued.
-    let latest = checkpoint::latest(out)?;
-    if ctx.resume && latest.is_none() {
+    let resumed = checkpoint::latest(out)?;
+    if ctx.resume && resumed.is_none() {
         bail!("--resume: {} holds no checkpoint", out.display());
     }
-    let mut csv = if let Some((meta, payload)) = latest {
-        checkpoint::check_same_experiment(&meta, &hash, &config, out)?;
-        let s: SnapshotBits =
-            serde_json::from_slice(&payload).context("corrupt ratenet checkpoint")?;
-        fit.restore(&FitSnapshot {
-            step: s.step,
-            raw: unbits(&s.raw),
-            adam_time: s.adam_time,
-            moment_1: unbits(&s.moment_1),
-            moment_2: unbits(&s.moment_2),
-            r_warm: unbits(&s.r_warm),
-        })?;
-        wall = meta.wall_time;
-        // Drop trajectory rows written after the checkpoint, so the file matches an
-        // uninterrupted run.
-        let (_, rows) = read_csv(&traj_path)?;
-        let mut c = CsvAppender::create(&traj_path, &header_ref)?;
-        for row in rows.iter().filter(|r| (r[0] as usize) < s.step) {
-            c.append(row)?;
-        }
-        c
-    } else {
-        CsvAppender::create(&traj_path, &header_ref)?
-    };
-
     let total = exp.optimization.steps;
+    let stop_within = exp.optimization.stop_within;
+    let mut fam = RateFamily {
+        fit,
+        header,
+        total,
+        stop_within,
+        last: None,
+        last_loss: None,
+        reached: None,
+        wall0: 0.0,
+        t0: Instant::now(),
+    };
+    if let Some(c) = &resumed {
+        checkpoint::check_same_experiment(&c.meta, &hash, &config, out)?;
+        fam.restore(&checkpoint::snapshot_of(c))
+            .context("corrupt ratenet checkpoint")?;
+    }
     let bar = progress_bar(total as u64, ctx.quiet);
     bar.set_prefix("ratenet");
-    bar.set_position(fit.steps_done() as u64);
-    let start = Instant::now();
-    let mut last = None;
-    let mut reached = None;
-    let save_ckpt = |fit: &RateFit, wall: f64| -> Result<()> {
-        let s = fit.snapshot();
-        let payload = serde_json::to_vec(&SnapshotBits {
-            step: s.step,
-            raw: bits(&s.raw),
-            adam_time: s.adam_time,
-            moment_1: bits(&s.moment_1),
-            moment_2: bits(&s.moment_2),
-            r_warm: bits(&s.r_warm),
-        })?;
-        let meta = CheckpointMeta {
-            step: s.step,
-            experiment_hash: hash.clone(),
-            config: config.clone(),
-            params_bits: vec![bits(&s.raw)],
-            params: vec![s.raw.clone()],
-            shapes: vec![[1, N_THETA]],
-            wall_time: wall,
-            noise_seed: exp.seed,
-            code_version: env!("CARGO_PKG_VERSION").to_string(),
-            backend: ctx.backend.name().to_string(),
-            dtype: "f64".to_string(),
-        };
-        checkpoint::save(out, &meta, &payload)?;
-        Ok(())
+    bar.set_position(fam.fit.steps_done() as u64);
+    let writer = checkpoint::Writer {
+        run: out.clone(),
+        hash,
+        config,
+        seed: exp.seed,
+        backend: ctx.backend.name().to_string(),
     };
-    while fit.steps_done() < total {
-        let rep = fit.step()?;
-        let mut row = vec![
-            rep.step as f64,
-            rep.loss,
-            rep.grad_norm,
-            rep.mean_e,
-            rep.mean_i,
-            rep.residual,
-            rep.newton_iterations as f64,
-        ];
-        row.extend(rep.theta);
-        csv.append(&row)?;
-        bar.set_position(fit.steps_done() as u64);
-        bar.set_message(format!(
+    let columns = fam.columns();
+    let mut observer = FolderObserver::open(
+        writer,
+        &traj_path,
+        &columns,
+        fam.step_column(),
+        resumed.as_ref(),
+        bar.clone(),
+    )?;
+    observer.message = Box::new(|r| {
+        format!(
             "loss {:.3e}  E {:.3} Hz  I {:.3} Hz",
-            rep.loss, rep.mean_e, rep.mean_i
-        ));
-        let done = exp
-            .optimization
-            .stop_within
-            .is_some_and(|tol| fit.settings.targets.reached(rep.mean_e, rep.mean_i, tol));
-        if done
-            || fit
-                .steps_done()
-                .is_multiple_of(exp.optimization.checkpoint_every.max(1))
-        {
-            save_ckpt(fit, wall + start.elapsed().as_secs_f64())?;
-        }
-        last = Some(rep);
-        if done {
-            reached = Some(true);
-            break;
-        }
-    }
+            r.row[1], r.row[3], r.row[4]
+        )
+    });
+    let outcome = fitting::driver::run(
+        &mut fam,
+        &mut observer,
+        fitting::driver::Settings {
+            checkpoint_every: exp.optimization.checkpoint_every,
+        },
+    )?;
     bar.finish_and_clear();
-    save_ckpt(fit, wall + start.elapsed().as_secs_f64())?;
+    crate::train::outcome_error(&outcome, total, out)?;
+    let (last, last_loss, mut reached) = (fam.last.take(), fam.last_loss, fam.reached);
+    let wall = fam.wall0;
+    let start = fam.t0;
+    let fit = fam.fit;
 
     // Final state: the fixed point at the last *reported* parameters when a target stop
     // happened (those met the targets), else at the current ones.
@@ -605,7 +685,11 @@ fn run_prepared(
         model: "AiRateNetwork",
         steps: fit.steps_done(),
         reached_targets: reached,
-        loss: last.as_ref().map_or(f64::NAN, |r| r.loss),
+        loss: last
+            .as_ref()
+            .map(|r| r.loss)
+            .or(last_loss)
+            .unwrap_or(f64::NAN),
         theta: THETA_NAMES
             .iter()
             .zip(theta)

@@ -19,16 +19,17 @@
 //! `final.json`, `alpha.png`, `eigenvalues.png` and `checkpoints/` (W bit-exact). Running again
 //! into a folder with a checkpoint continues from it; a changed experiment is refused.
 
-use crate::checkpoint::{self, CheckpointMeta};
+use crate::checkpoint;
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
 use crate::progress::progress_bar;
-use crate::run_dir::{CsvAppender, read_csv, write_json};
+use crate::run_dir::{FolderObserver, read_csv, write_json};
 use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, anyhow, bail};
 use faer::{Mat, MatRef, Par};
+use fitting::family::{Family, Snapshot, StepColumn, StepReport};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use soc::optimizer::{block_ratios, eigenvalues, inhibitory_density};
@@ -306,6 +307,100 @@ pub fn validate(ctx: &RunContext) -> Result<()> {
     prepare(ctx).map(|_| ())
 }
 
+/// The SOC optimizer behind the training driver's seam.
+struct SocFamily {
+    opt: SocOptimizer,
+    cfg: SocConfig,
+    w0_sha: String,
+    max_steps: usize,
+    out: PathBuf,
+    alpha_final: f64,
+    wall0: f64,
+    t0: Instant,
+}
+
+impl Family for SocFamily {
+    fn columns(&self) -> Vec<String> {
+        HEADER.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn step_column(&self) -> StepColumn {
+        StepColumn::InRow
+    }
+
+    fn steps_done(&self) -> usize {
+        self.opt.steps()
+    }
+
+    fn step(&mut self) -> Result<StepReport> {
+        let (step, alpha, s, stop) = if self.opt.steps() >= self.max_steps {
+            // Out of steps: record α of the final W (no update) and stop.
+            let alpha = soc::schur::spectral_abscissa(self.opt.weights(), Par::Seq)?;
+            (self.opt.steps(), alpha, f64::NAN, Some("steps"))
+        } else {
+            let st = self.opt.step()?;
+            (
+                st.step,
+                st.alpha,
+                st.s,
+                st.converged.then_some("target reached"),
+            )
+        };
+        let t = self.wall0 + self.t0.elapsed().as_secs_f64();
+        if stop.is_some() {
+            self.alpha_final = alpha;
+        }
+        Ok(StepReport {
+            step,
+            row: row(step, alpha, s, self.opt.weights(), t).to_vec(),
+            finite: alpha.is_finite(),
+            stop: stop.map(str::to_string),
+            detail: format!("the spectral abscissa is not finite at step {step} (α = {alpha})"),
+        })
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            step: self.opt.steps(),
+            params: vec![row_major(self.opt.weights())],
+            shapes: vec![[self.cfg.n, self.cfg.n]],
+            state: serde_json::to_vec(&SocState {
+                step: self.opt.steps(),
+                w0_sha256: self.w0_sha.clone(),
+            })?,
+            wall_time: self.wall0 + self.t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        let n = self.cfg.n;
+        let state: SocState =
+            serde_json::from_slice(&snap.state).context("corrupt SOC checkpoint")?;
+        if state.w0_sha256 != self.w0_sha {
+            bail!(
+                "{}: the checkpoint at step {} started from a different W0 (the initial weight \
+                 file changed). Use --out for a new run folder or --fresh to start this one over.",
+                self.out.display(),
+                state.step
+            );
+        }
+        if snap.params.len() != 1 || snap.shapes[0] != [n, n] {
+            bail!(
+                "{}: corrupt SOC checkpoint (W is not {n}×{n})",
+                self.out.display()
+            );
+        }
+        self.opt = SocOptimizer::resume(
+            self.cfg.clone(),
+            from_row_major(&snap.params[0], n),
+            state.step,
+        )?;
+        self.wall0 = snap.wall_time;
+        self.t0 = Instant::now();
+        Ok(())
+    }
+}
+
 /// Runs the experiment described by `ctx`.
 pub fn run(ctx: &RunContext) -> Result<()> {
     let (exp, cfg, w0, fresh) = prepare(ctx)?;
@@ -316,102 +411,71 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     let hash = ctx.experiment_hash();
     let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
     let steps_path = out.join("steps.csv");
-    let latest = checkpoint::latest(out)?;
-    if ctx.resume && latest.is_none() {
+    let resumed = checkpoint::latest(out)?;
+    if ctx.resume && resumed.is_none() {
         bail!("--resume: {} holds no checkpoint", out.display());
     }
-    let mut wall = 0.0;
-    let (mut opt, mut csv) = if let Some((meta, payload)) = latest {
-        checkpoint::check_same_experiment(&meta, &hash, &config, out)?;
-        let state: SocState = serde_json::from_slice(&payload).context("corrupt SOC checkpoint")?;
-        if state.w0_sha256 != w0_sha {
-            bail!(
-                "{}: the checkpoint at step {} started from a different W0 (the initial weight \
-                 file changed). Use --out for a new run folder or --fresh to start this one over.",
-                out.display(),
-                state.step
-            );
-        }
-        let bits = checkpoint::params_from_bits(&meta)?;
-        if bits.len() != 1 || meta.shapes[0] != [n, n] || bits[0].len() != n * n {
-            bail!(
-                "{}: corrupt SOC checkpoint (W is not {n}×{n})",
-                out.display()
-            );
-        }
-        let opt = SocOptimizer::resume(cfg.clone(), from_row_major(&bits[0], n), state.step)?;
-        wall = meta.wall_time;
-        // Drop rows written after the checkpoint, so the file matches an uninterrupted run.
-        let rows = if steps_path.exists() {
-            read_csv(&steps_path)?.1
-        } else {
-            Vec::new()
-        };
-        let mut c = CsvAppender::create(&steps_path, &HEADER)?;
-        for r in rows.iter().filter(|r| (r[0] as usize) < state.step) {
-            c.append(r)?;
-        }
-        (opt, c)
-    } else {
-        (fresh, CsvAppender::create(&steps_path, &HEADER)?)
+    let max_steps = exp.optimization.max_steps;
+    if exp.optimization.checkpoint_every == 0 {
+        bail!(
+            "{}: optimization.checkpoint_every must be >= 1 (a checkpoint after every that many \
+             steps and at the end)",
+            ctx.exp_path.display()
+        );
+    }
+    let mut fam = SocFamily {
+        opt: fresh,
+        cfg: cfg.clone(),
+        w0_sha: w0_sha.clone(),
+        max_steps,
+        out: out.clone(),
+        alpha_final: f64::NAN,
+        wall0: 0.0,
+        t0: Instant::now(),
     };
+    if let Some(c) = &resumed {
+        checkpoint::check_same_experiment(&c.meta, &hash, &config, out)?;
+        fam.restore(&checkpoint::snapshot_of(c))?;
+    }
 
     write_npy(&out.join("W0.npy"), &row_major(w0.as_ref()), &[n, n])?;
     let eig0 = eigen_array(w0.as_ref())?;
     write_eigen(&out.join("eigenvalues_initial.npy"), &eig0)?;
     let alpha0 = eig0.iter().map(|e| e.0).fold(f64::NEG_INFINITY, f64::max);
 
-    let max_steps = exp.optimization.max_steps;
-    let every = exp.optimization.checkpoint_every;
     let bar = progress_bar(max_steps as u64, ctx.quiet);
     bar.set_prefix("soc");
-    bar.set_position(opt.steps() as u64);
-    let start = Instant::now();
-    let save_ckpt = |opt: &SocOptimizer, wall: f64| -> Result<()> {
-        let w = row_major(opt.weights());
-        let payload = serde_json::to_vec(&SocState {
-            step: opt.steps(),
-            w0_sha256: w0_sha.clone(),
-        })?;
-        let meta = CheckpointMeta {
-            step: opt.steps(),
-            experiment_hash: hash.clone(),
-            config: config.clone(),
-            params_bits: vec![w.iter().map(|x| x.to_bits()).collect()],
-            params: vec![w],
-            shapes: vec![[n, n]],
-            wall_time: wall,
-            noise_seed: cfg.seed,
-            code_version: env!("CARGO_PKG_VERSION").to_string(),
-            backend: "faer".to_string(),
-            dtype: "f64".to_string(),
-        };
-        checkpoint::save(out, &meta, &payload)?;
-        Ok(())
+    bar.set_position(fam.opt.steps() as u64);
+    let writer = checkpoint::Writer {
+        run: out.clone(),
+        hash,
+        config,
+        seed: cfg.seed,
+        backend: "faer".to_string(),
     };
-    let alpha_final = loop {
-        if opt.steps() >= max_steps {
-            // Out of steps: record α of the final W (no update) and stop.
-            let alpha = soc::schur::spectral_abscissa(opt.weights(), Par::Seq)?;
-            let t = wall + start.elapsed().as_secs_f64();
-            csv.append(&row(opt.steps(), alpha, f64::NAN, opt.weights(), t))?;
-            break alpha;
-        }
-        let st = opt.step()?;
-        let t = wall + start.elapsed().as_secs_f64();
-        csv.append(&row(st.step, st.alpha, st.s, opt.weights(), t))?;
-        bar.set_position(opt.steps() as u64);
-        bar.set_message(format!("α {:.4} (target {})", st.alpha, cfg.alpha_target));
-        if st.converged {
-            break st.alpha;
-        }
-        if every > 0 && opt.steps().is_multiple_of(every) {
-            save_ckpt(&opt, t)?;
-        }
-    };
+    let columns = fam.columns();
+    let mut observer = FolderObserver::open(
+        writer,
+        &steps_path,
+        &columns,
+        fam.step_column(),
+        resumed.as_ref(),
+        bar.clone(),
+    )?;
+    let target = cfg.alpha_target;
+    observer.message = Box::new(move |r| format!("α {:.4} (target {target})", r.row[1]));
+    let outcome = fitting::driver::run(
+        &mut fam,
+        &mut observer,
+        fitting::driver::Settings {
+            checkpoint_every: exp.optimization.checkpoint_every,
+        },
+    )?;
     bar.finish_and_clear();
-    let wall_total = wall + start.elapsed().as_secs_f64();
-    save_ckpt(&opt, wall_total)?;
+    crate::train::outcome_error(&outcome, max_steps, out)?;
+    let wall_total = fam.wall0 + fam.t0.elapsed().as_secs_f64();
+    let alpha_final = fam.alpha_final;
+    let opt = fam.opt;
 
     let w = opt.weights();
     write_npy(&out.join("W_final.npy"), &row_major(w), &[n, n])?;
