@@ -170,3 +170,74 @@ fn random_network_experiment_writes_spectrum_and_lyapunov() {
     assert!(err.contains("unknown field"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The FitzHugh-Nagumo Adam workflow runs on the one training driver: 60 steps, then a
+/// resume to 120 (a step-count change is allowed on resume), equals 120 steps in one go —
+/// the loss of every run at every step, the endpoints and the Newton polish.
+#[test]
+fn fhn_adam_workflow_resumes_on_the_driver() {
+    let sets = ["optimization.runs=8", "optimization.checkpoint_every=25"];
+    let whole = tmp("fhn_adam_whole");
+    run(
+        "fhn_fixed_point.yaml",
+        &whole,
+        &[
+            sets[0],
+            sets[1],
+            "optimization.steps=120",
+            "outputs.plots=false",
+        ],
+    );
+    let split = tmp("fhn_adam_split");
+    run(
+        "fhn_fixed_point.yaml",
+        &split,
+        &[
+            sets[0],
+            sets[1],
+            "optimization.steps=60",
+            "outputs.plots=false",
+        ],
+    );
+    let first = std::fs::read_to_string(split.join("adam_trajectory.csv")).unwrap();
+    assert_eq!(first.lines().count(), 61, "header and 60 rows");
+    let exp = experiment("fhn_fixed_point.yaml");
+    let out_s = split.display().to_string();
+    let mut args = vec![
+        "fit",
+        "run",
+        exp.as_str(),
+        "--out",
+        out_s.as_str(),
+        "--quiet",
+    ];
+    args.push("--resume");
+    for s in [
+        sets[0],
+        sets[1],
+        "optimization.steps=120",
+        "outputs.plots=false",
+    ] {
+        args.push("--set");
+        args.push(s);
+    }
+    fit::cli::run_from_args(&args).unwrap();
+    for f in ["adam_trajectory.csv", "adam_runs.csv"] {
+        let a = std::fs::read_to_string(whole.join(f)).unwrap();
+        let b = std::fs::read_to_string(split.join(f)).unwrap();
+        assert_eq!(a, b, "{f} differs between one run and a resumed one");
+    }
+    let a: Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("summary.json")).unwrap())
+            .unwrap();
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(split.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(a["adam_workflow"], b["adam_workflow"]);
+    assert_eq!(a["adam_workflow"]["steps"], 120);
+    // Checkpoints in the one format: a manifest with checksums.
+    let manifest = split.join("checkpoints/step-000100/manifest.json");
+    assert!(manifest.exists(), "{} missing", manifest.display());
+    let _ = std::fs::remove_dir_all(&whole);
+    let _ = std::fs::remove_dir_all(&split);
+}

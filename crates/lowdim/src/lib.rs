@@ -33,7 +33,7 @@ pub mod scan;
 pub mod stability;
 pub mod stepper;
 
-pub use adam_workflow::{AdamOptions, AdamOutcome, adam_fixed_points};
+pub use adam_workflow::{AdamOptions, AdamOutcome, AdamSearch, adam_fixed_points};
 pub use drift::{Drift, eval_drift, tensor_from_rows, to_host};
 pub use error::LowdimError;
 pub use fitzhugh_nagumo::{FhnForm, FitzHughNagumo};

@@ -13,21 +13,24 @@
 //!   simulations, the `J = G(x) W` check, and the largest Lyapunov exponent per realisation
 //!   (checkpointed per realisation).
 
+use crate::checkpoint;
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, heatmap, line_plot, scatter_plot};
 use crate::progress::progress_bar;
-use crate::run_dir::{CsvAppender, write_json};
+use crate::run_dir::{CsvAppender, FolderObserver, read_csv, write_json};
 use crate::systems::Outputs;
+use crate::yaml::resolved_tree;
 use crate::yaml::{model_name, parse_experiment};
 use anyhow::{Context, Result, anyhow, bail};
 use backend::f64_device;
 use burn::tensor::Device;
+use fitting::family::{Family, Snapshot, StepReport};
 use lowdim::{
-    AdamOptions, Drift, FhnForm, FitzHughNagumo, FixedPoint, LyapunovOptions, NewtonOptions,
-    Nonlinearity, RateNetwork, SigmoidPopulation, Tableau, adam_fixed_points,
-    count_fixed_points_grid, eval_drift, find_fixed_points, grid_starts, hopf_points, jacobian_of,
-    nullclines, oscillation_period, ou_input, random_network_lyapunov, simulate, spectral_abscissa,
+    AdamOptions, AdamSearch, Drift, FhnForm, FitzHughNagumo, FixedPoint, LyapunovOptions,
+    NewtonOptions, Nonlinearity, RateNetwork, SigmoidPopulation, Tableau, count_fixed_points_grid,
+    eval_drift, find_fixed_points, grid_starts, hopf_points, jacobian_of, newton, nullclines,
+    oscillation_period, ou_input, random_network_lyapunov, simulate, spectral_abscissa,
     tensor_from_rows, uniform_starts,
 };
 use serde::de::DeserializeOwned;
@@ -942,6 +945,14 @@ struct AdamWorkflow {
     lo: f64,
     hi: f64,
     seed: u64,
+    /// A checkpoint after every this many Adam steps and at the end (the driver's one
+    /// meaning; must be >= 1).
+    #[serde(default = "hundred")]
+    checkpoint_every: usize,
+}
+
+fn hundred() -> usize {
+    100
 }
 
 fn fhn_form(name: &str) -> Result<FhnForm> {
@@ -1090,6 +1101,83 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
+/// The seed's Adam workflow behind the training driver: parameters are the states of all runs,
+/// a row holds every run's loss at that step (before its update).
+struct AdamFamily<'a> {
+    search: AdamSearch<'a, FitzHughNagumo>,
+    steps: usize,
+}
+
+/// Everything of an [`AdamFamily`] but the states (which are the snapshot's parameters).
+#[derive(Serialize, Deserialize)]
+struct AdamFamilyState {
+    optimizer: optim::State,
+}
+
+impl Family for AdamFamily<'_> {
+    fn columns(&self) -> Vec<String> {
+        let runs = self.search.x().len() / 2;
+        std::iter::once("step".to_string())
+            .chain((0..runs).map(|r| format!("loss_{r}")))
+            .collect()
+    }
+
+    fn steps_done(&self) -> usize {
+        self.search.steps_done()
+    }
+
+    fn finished(&self) -> Option<String> {
+        (self.search.steps_done() >= self.steps).then(|| "steps".to_string())
+    }
+
+    fn step(&mut self) -> Result<StepReport> {
+        let step = self.search.steps_done();
+        let (losses, finite) = self.search.step();
+        let detail = if finite {
+            String::new()
+        } else {
+            let bad: Vec<usize> = (0..losses.len())
+                .filter(|&r| !losses[r].is_finite())
+                .collect();
+            format!(
+                "the Adam workflow's loss or gradient is not finite at step {step} (runs \
+                 {bad:?} of the loss, or their gradient; a smaller optimization.lr may help)"
+            )
+        };
+        Ok(StepReport {
+            step,
+            row: losses,
+            finite,
+            stop: (finite && step + 1 >= self.steps).then(|| "steps".to_string()),
+            detail,
+        })
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            step: self.search.steps_done(),
+            params: vec![self.search.x().to_vec()],
+            shapes: vec![[self.search.x().len() / 2, 2]],
+            state: serde_json::to_vec(&AdamFamilyState {
+                optimizer: self.search.state().clone(),
+            })?,
+            wall_time: 0.0,
+        })
+    }
+
+    fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        let state: AdamFamilyState =
+            serde_json::from_slice(&snap.state).context("corrupt Adam-workflow checkpoint")?;
+        let x = snap
+            .params
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("corrupt Adam-workflow checkpoint: no states"))?;
+        self.search.restore(x, state.optimizer, snap.step)?;
+        Ok(())
+    }
+}
+
 fn run_adam_workflow(
     ctx: &RunContext,
     base: &FitzHughNagumo,
@@ -1110,7 +1198,68 @@ fn run_adam_workflow(
         steps: opt.steps,
         ..AdamOptions::default()
     };
-    let res = adam_fixed_points(&model, &starts, &adam, &NewtonOptions::default(), device)?;
+    // The search runs on the one training driver: checkpoints in `checkpoints/`, the loss of
+    // every run per step in `adam_trajectory.csv`, resumable after a kill or Ctrl-C.
+    let out_dir = &ctx.out_dir;
+    let hash = ctx.experiment_hash();
+    let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
+    let resumed = checkpoint::latest(out_dir)?;
+    if ctx.resume && resumed.is_none() {
+        bail!("--resume: {} holds no checkpoint", out_dir.display());
+    }
+    let mut fam = AdamFamily {
+        search: AdamSearch::new(&model, &starts, &adam, device)?,
+        steps: opt.steps,
+    };
+    if let Some(c) = &resumed {
+        checkpoint::check_same_experiment(&c.meta, &hash, &config, out_dir)?;
+        fam.restore(&checkpoint::snapshot_of(c))?;
+    }
+    let traj_path = out(ctx, "adam_trajectory.csv");
+    let bar = progress_bar(opt.steps as u64, ctx.quiet);
+    bar.set_prefix("adam");
+    bar.set_position(fam.steps_done() as u64);
+    let writer = checkpoint::Writer {
+        run: out_dir.clone(),
+        hash,
+        config,
+        seed: opt.seed,
+        backend: ctx.backend.name().to_string(),
+    };
+    let columns = fam.columns();
+    let mut observer = FolderObserver::open(
+        writer,
+        &traj_path,
+        &columns,
+        fam.step_column(),
+        resumed.as_ref(),
+        bar.clone(),
+    )?;
+    let outcome = fitting::driver::run(
+        &mut fam,
+        &mut observer,
+        fitting::driver::Settings {
+            checkpoint_every: opt.checkpoint_every,
+        },
+    )?;
+    drop(observer);
+    bar.finish_and_clear();
+    crate::train::outcome_error(&outcome, opt.steps, out_dir)?;
+    let adam_x = fam.search.x().to_vec();
+    // The loss history is the trajectory file (it holds the rows of earlier runs on resume).
+    let (_, rows) = read_csv(&traj_path)?;
+    let history: Vec<f64> = rows.iter().flat_map(|r| r[1..].iter().copied()).collect();
+    let final_loss = match rows.last() {
+        Some(r) => r[1..].to_vec(),
+        None => vec![f64::NAN; opt.runs],
+    };
+    let polished = newton(&model, &adam_x, &NewtonOptions::default(), device)?;
+    let res = lowdim::AdamOutcome {
+        adam_x,
+        final_loss,
+        loss_history: history,
+        polished,
+    };
     write_csv(
         &out(ctx, "adam_runs.csv"),
         &[
