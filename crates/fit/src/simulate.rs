@@ -30,36 +30,7 @@ pub fn write_resolved(ctx: &RunContext) -> Result<()> {
     write_atomic(&ctx.out_dir.join("config.yaml"), text.as_bytes())
 }
 
-/// Describes the first non-finite value of a `[samples, vars, n]` trace, if any.
-pub fn first_non_finite(
-    trace: &[f64],
-    problem: &NetworkProblem,
-    params: &[(String, f64)],
-) -> Option<String> {
-    // A branch-free pass first (it vectorises): the trace of a long run is millions of values
-    // and almost always finite.
-    const EXP: u64 = 0x7ff0_0000_0000_0000;
-    if !trace
-        .iter()
-        .fold(false, |bad, v| bad | (v.to_bits() & EXP == EXP))
-    {
-        return None;
-    }
-    let k = trace.iter().position(|v| !v.is_finite())?;
-    let per_sample = problem.monitor.variables.len() * problem.n;
-    let sample = k / per_sample;
-    let var = problem.monitor.variables[(k % per_sample) / problem.n];
-    let node = k % problem.n;
-    let step = problem.monitor.sample_step(sample);
-    let p: Vec<String> = params.iter().map(|(n, v)| format!("{n} = {v}")).collect();
-    Some(format!(
-        "simulation diverged: {} of region {node} is {} at step {step} (t = {} ms); parameters: {}",
-        problem.model.info().state[var].name,
-        trace[k],
-        step as f64 * problem.dt,
-        p.join(", ")
-    ))
-}
+pub use fitting::network::family::first_non_finite;
 
 /// Runs the simulation in chunks (for the progress bar and for interruption), chaining final
 /// state and history; the result equals one uninterrupted run.

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod data;
+pub mod family;
 pub mod objective;
 pub mod optimizer;
 pub mod setup;
