@@ -63,18 +63,30 @@ pub fn experiment(ctx: &RunContext, purpose: Purpose) -> Result<()> {
     }
     match systems::find(&model) {
         Some(s) => {
-            if matches!(
-                purpose,
-                Purpose::Simulate | Purpose::Explore | Purpose::Gradcheck
-            ) {
+            if matches!(purpose, Purpose::Gradcheck)
+                && !s.gradcheck_models.contains(&model.as_str())
+            {
+                bail!(
+                    "{}: model `{model}` has no gradient check (no loss with an exact gradient); \
+                     run it with `fit run`. `fit gradcheck` is for the network \
+                     models ({}) and {}",
+                    ctx.exp_path.display(),
+                    dynamics::ModelKind::names().join(", "),
+                    systems::SYSTEMS
+                        .iter()
+                        .flat_map(|s| s.gradcheck_models.iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if matches!(purpose, Purpose::Simulate | Purpose::Explore) {
                 bail!(
                     "{}: model `{model}` is run with `fit run` (or `fit validate`); `fit {}` is \
                      for the network models: {}",
                     ctx.exp_path.display(),
                     match purpose {
                         Purpose::Simulate => "simulate",
-                        Purpose::Explore => "explore",
-                        _ => "gradcheck",
+                        _ => "explore",
                     },
                     dynamics::ModelKind::names().join(", ")
                 );

@@ -145,11 +145,11 @@ impl<'a, D: Drift + ?Sized> AdamSearch<'a, D> {
         Ok(())
     }
 
-    /// One Adam step: returns each run's loss at the current state (before the update) and
-    /// whether the loss and gradient were finite; a non-finite step leaves the state as it was.
-    pub fn step(&mut self) -> (Vec<f64>, bool) {
+    /// Each run's loss `mean_i f_i(x)²` at states `x` (row-major `[runs, dim]`) and the
+    /// gradient of their sum (each run's own gradient), through burn's autodiff.
+    pub fn loss_and_gradient(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let dim = self.model.dim();
-        let leaf = tensor_from_rows(&self.x, self.runs, dim, &self.device)
+        let leaf = tensor_from_rows(x, self.runs, dim, &self.device)
             .autodiff()
             .require_grad();
         let per_run = self.model.drift(0.0, leaf.clone()).square().mean_dim(1); // [runs, 1]
@@ -158,7 +158,13 @@ impl<'a, D: Drift + ?Sized> AdamSearch<'a, D> {
             leaf.grad(&grads)
                 .expect("the state is a leaf that requires grad"),
         );
-        let losses = to_host(per_run.inner());
+        (to_host(per_run.inner()), grad)
+    }
+
+    /// One Adam step: returns each run's loss at the current state (before the update) and
+    /// whether the loss and gradient were finite; a non-finite step leaves the state as it was.
+    pub fn step(&mut self) -> (Vec<f64>, bool) {
+        let (losses, grad) = self.loss_and_gradient(&self.x);
         let finite = losses.iter().chain(&grad).all(|v| v.is_finite());
         if finite {
             let updates = self.optimizer.update(grad, &mut self.state, &self.x, None);

@@ -294,15 +294,23 @@ impl RateFit {
         theta_of_raw_host(&self.raw)
     }
 
-    /// One Adam step: solve the fixed point, backpropagate the loss by implicit
-    /// differentiation, update the masked parameters.
-    pub fn step(&mut self) -> Result<StepReport, FitError> {
+    /// The raw (unconstrained) parameters the optimizer moves.
+    pub fn raw(&self) -> [f64; N_THETA] {
+        self.raw
+    }
+
+    /// The loss at raw parameters `raw` and its exact gradient (implicit differentiation
+    /// through the fixed point, warm-started at the current rates), unmasked; with the fixed
+    /// point it solved. The one evaluation of [`RateFit::step`] and of gradient checks.
+    pub fn loss_and_gradient(
+        &self,
+        raw: &[f64; N_THETA],
+    ) -> Result<(f64, Vec<f64>, crate::fixed_point::FixedPoint), FitError> {
         let step = self.step;
         let problem =
             FixedPointProblem::new(self.net.clone(), self.settings.newton, self.r_warm.clone());
-        let raw =
-            Tensor::<1>::from_data(TensorData::new(self.raw.to_vec(), [N_THETA]), &self.device)
-                .require_grad();
+        let raw = Tensor::<1>::from_data(TensorData::new(raw.to_vec(), [N_THETA]), &self.device)
+            .require_grad();
         let theta = theta_of_raw(raw.clone());
         let r = fixed_point_rates(theta, &problem)
             .map_err(|source| FitError::FixedPoint { step, source })?;
@@ -314,10 +322,18 @@ impl RateFit {
         let loss = rate_loss(r, self.net.n_e, &self.settings.targets);
         let loss_value = host(loss.clone().detach())[0];
         let grads = loss.backward();
-        let mut g = raw
+        let g = raw
             .grad(&grads)
             .map(host)
             .unwrap_or_else(|| vec![0.0; N_THETA]);
+        Ok((loss_value, g, fp))
+    }
+
+    /// One Adam step: solve the fixed point, backpropagate the loss by implicit
+    /// differentiation, update the masked parameters.
+    pub fn step(&mut self) -> Result<StepReport, FitError> {
+        let step = self.step;
+        let (loss_value, mut g, fp) = self.loss_and_gradient(&self.raw)?;
         for k in 0..N_THETA {
             if !self.settings.mask[k] {
                 g[k] = 0.0;

@@ -1178,6 +1178,64 @@ impl Family for AdamFamily<'_> {
     }
 }
 
+/// `fit gradcheck` on a FitzHugh-Nagumo experiment with the Adam workflow: the gradient of
+/// the summed per-run loss `Σ_r mean_i f_i(x_r)²` at the starts, against central differences.
+pub fn gradcheck(ctx: &RunContext) -> Result<fitting::gradcheck::Report> {
+    let model = model_name(&ctx.exp_path, &ctx.text)?;
+    if model != "FitzHughNagumo" {
+        bail!(
+            "{}: model `{model}` has no loss to check (`fit gradcheck` here is for the \
+             FitzHugh-Nagumo Adam workflow, the network models and the AI-state rate networks)",
+            ctx.exp_path.display()
+        );
+    }
+    let exp: FhnExperiment = parse(ctx)?;
+    let Some(opt) = &exp.optimization else {
+        bail!(
+            "{}: gradcheck: the experiment has no `optimization` section (the Adam workflow), \
+             so there is no loss to check",
+            ctx.exp_path.display()
+        );
+    };
+    let p = &exp.model.parameters;
+    let base = FitzHughNagumo::new(p.tau, p.a, p.b, p.i, fhn_form(&exp.model.form)?)?;
+    let model = FitzHughNagumo {
+        form: fhn_form(&opt.form)?,
+        ..base
+    };
+    let starts = uniform_starts(&[opt.lo; 2], &[opt.hi; 2], opt.runs, opt.seed);
+    let device = f64_device(ctx.backend, false);
+    let adam = AdamOptions {
+        lr: opt.lr,
+        steps: opt.steps,
+        ..AdamOptions::default()
+    };
+    let search = AdamSearch::new(&model, &starts, &adam, &device)?;
+    fitting::gradcheck::check(&mut AdamGradient { search: &search }, 1e-6)
+}
+
+/// The Adam workflow's summed loss over the states of all runs.
+struct AdamGradient<'a, 'm> {
+    search: &'a AdamSearch<'m, FitzHughNagumo>,
+}
+
+impl fitting::gradcheck::Differentiable for AdamGradient<'_, '_> {
+    fn parameter_names(&self) -> Vec<String> {
+        (0..self.search.x().len())
+            .map(|k| format!("run {} {}", k / 2, ["v", "w"][k % 2]))
+            .collect()
+    }
+
+    fn parameters(&self) -> Vec<f64> {
+        self.search.x().to_vec()
+    }
+
+    fn loss_and_gradient(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let (losses, grad) = self.search.loss_and_gradient(params);
+        Ok((losses.iter().sum(), grad))
+    }
+}
+
 fn run_adam_workflow(
     ctx: &RunContext,
     base: &FitzHughNagumo,

@@ -40,6 +40,10 @@ pub struct System {
     pub run: fn(&RunContext) -> anyhow::Result<()>,
     /// Checks an experiment without running it (`fit validate`).
     pub validate: fn(&RunContext) -> anyhow::Result<()>,
+    /// `fit gradcheck`, for the families whose loss has an exact gradient.
+    pub gradcheck: Option<fn(&RunContext) -> anyhow::Result<fitting::gradcheck::Report>>,
+    /// The models among [`System::models`] that `gradcheck` accepts.
+    pub gradcheck_models: &'static [&'static str],
 }
 
 /// Every registered system besides the network models (which `train` runs).
@@ -48,16 +52,25 @@ pub const SYSTEMS: [System; 3] = [
         models: ratenet::MODELS,
         run: ratenet::run,
         validate: ratenet::validate,
+        gradcheck: Some(ratenet::gradcheck),
+        gradcheck_models: ratenet::MODELS,
     },
     System {
         models: lowdim::MODELS,
         run: lowdim::run,
         validate: lowdim::validate,
+        gradcheck: Some(lowdim::gradcheck),
+        gradcheck_models: &["FitzHughNagumo"],
     },
     System {
         models: soc::MODELS,
         run: soc::run,
         validate: soc::validate,
+        // The SOC update follows the gradient of a smoothed spectral abscissa whose shift
+        // moves with α every step: there is no one loss to check (soc's tests check the SSA
+        // gradient against finite differences).
+        gradcheck: None,
+        gradcheck_models: &[],
     },
 ];
 

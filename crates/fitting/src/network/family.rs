@@ -482,3 +482,46 @@ pub fn first_non_finite(
         p.join(", ")
     ))
 }
+
+/// The network objective at natural parameter values (θ, no bounds transform), for gradient
+/// checks: one entry per trajectory column of the free parameters.
+pub struct NetworkGradient<'a> {
+    /// The loss pipeline (with the identity transforms).
+    pub obj: &'a Objective,
+    /// The experiment.
+    pub setup: &'a NetworkSetup,
+    /// The burn device.
+    pub device: Device,
+}
+
+impl NetworkGradient<'_> {
+    fn shaped(&self, flat: &[f64]) -> (Vec<Vec<f64>>, Vec<[usize; 2]>) {
+        let like: Vec<Vec<f64>> = self.setup.free.iter().map(|f| f.init.clone()).collect();
+        let values = unflatten(flat, &like);
+        let shapes = values.iter().map(|v| [1, v.len()]).collect();
+        (values, shapes)
+    }
+}
+
+impl crate::gradcheck::Differentiable for NetworkGradient<'_> {
+    fn parameter_names(&self) -> Vec<String> {
+        column_names(self.setup)
+    }
+
+    fn parameters(&self) -> Vec<f64> {
+        self.setup
+            .free
+            .iter()
+            .flat_map(|f| f.init.clone())
+            .collect()
+    }
+
+    fn loss_and_gradient(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let (values, shapes) = self.shaped(params);
+        let e = evaluate(
+            self.obj,
+            &FitParams::from_host(&values, &shapes, &self.device),
+        )?;
+        Ok((e.losses[0], flatten(&e.grads)))
+    }
+}
