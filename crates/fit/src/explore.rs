@@ -779,7 +779,7 @@ pub fn merge(dir: &Path) -> Result<()> {
                 names.sort();
                 format!(
                     "  N = {gn}, experiment {}: {} file(s): {}",
-                    &hash[..hash.len().min(12)],
+                    hash.chars().take(12).collect::<String>(),
                     names.len(),
                     names.join(" ")
                 )
