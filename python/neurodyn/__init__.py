@@ -272,8 +272,9 @@ class Experiment:
         ``resume=True`` requires one, ``fresh=True`` moves an old folder aside). ``steps`` and
         keyword overrides change the experiment like ``--set``."""
         exp = self
-        # `steps` first, then the keywords: the order of overrides is part of the experiment's
-        # identity, so `fit run --set optimization.steps=N --set ...` resumes this run folder.
+        # The experiment hash is that of the resolved configuration, so the order of the
+        # overrides does not matter: `fit run --set ... --set optimization.steps=N` resumes
+        # this run folder too.
         extra: Dict[str, Any] = {} if steps is None else {"optimization.steps": int(steps)}
         extra.update({k.replace("__", "."): v for k, v in overrides.items()})
         if extra:

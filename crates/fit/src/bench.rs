@@ -369,9 +369,7 @@ pub fn bench(steps: usize, quick: bool, suite: &str, outputs: &BenchOutputs) -> 
     let mut rep = Report {
         steps,
         quick,
-        threads: std::thread::available_parallelism()
-            .map(|t| t.get())
-            .unwrap_or(1),
+        threads: solvers::threads::available(),
         repetitions: if quick { 1 } else { 3 },
         figures: Vec::new(),
     };
@@ -500,12 +498,7 @@ fn bench_jr(steps: usize, quick: bool, rep: &mut Report) -> Result<()> {
         "Jansen-Rit, {n} regions, {steps} steps of dt = {} ms, sigma = {}, f64",
         problem.dt, problem.sigma
     );
-    println!(
-        "threads available: {}",
-        std::thread::available_parallelism()
-            .map(|t| t.get())
-            .unwrap_or(1)
-    );
+    println!("threads available: {}", solvers::threads::available());
 
     let ((w_plain, t_plain), plain) = best_of(reps, || plain_forward(&problem, &setup.base_params));
     let ((w_kernel, t_kernel), (out, _)) = best_of(reps, || {

@@ -240,7 +240,7 @@ fn grid(setup: &NetworkSetup, obj: &Objective) -> Result<()> {
     let p = &setup.problem;
     let (n, ns) = (p.n as f64, p.layout().ns as f64);
     let steps = p.steps as f64;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = solvers::threads::available();
     let chunk = if ex.fit {
         points
     } else {

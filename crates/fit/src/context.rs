@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use backend::BackendKind;
+use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -83,15 +84,125 @@ impl RunContext {
         })
     }
 
-    /// Hash of everything that defines the run (text and overrides), stored in checkpoints so
-    /// a resumed run refuses a changed experiment.
+    /// Hash of everything that defines the run, stored in checkpoints and shard files so a
+    /// resumed run or a merge refuses a changed experiment.
+    ///
+    /// It hashes the resolved configuration (the file with every `--set` applied) in a
+    /// canonical form: mapping keys sorted, comments and layout dropped. The same overrides in
+    /// another order are therefore the same experiment (SLURM scripts and Python build them in
+    /// different orders); setting one field twice is still decided by the last setting.
     pub fn experiment_hash(&self) -> String {
         let mut h = Sha256::new();
-        h.update(self.text.as_bytes());
-        for o in &self.overrides {
-            h.update(b"\0--set ");
-            h.update(o.as_bytes());
+        match crate::yaml::resolved_tree(&self.exp_path, &self.text, &self.overrides) {
+            Ok(tree) => {
+                h.update(b"neurodyn-experiment-v2\0");
+                canonical(&tree, &mut h);
+            }
+            // Unreadable YAML never gets as far as a run; hash the text so the hash is defined.
+            Err(_) => {
+                h.update(self.text.as_bytes());
+                for o in &self.overrides {
+                    h.update(b"\0--set ");
+                    h.update(o.as_bytes());
+                }
+            }
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Feeds `v` to `h` in a canonical, unambiguous encoding: every node is a type tag followed by
+/// length-prefixed content, and mapping entries are sorted by the encoding of their keys.
+fn canonical(v: &Value, h: &mut Sha256) {
+    fn bytes(tag: u8, b: &[u8], h: &mut Sha256) {
+        h.update([tag]);
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    }
+    match v {
+        Value::Null => h.update(b"n"),
+        Value::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
+        // serde_yaml_ng prints numbers in a round-trip form (integers exactly, floats shortest).
+        Value::Number(n) => bytes(b'#', n.to_string().as_bytes(), h),
+        Value::String(s) => bytes(b's', s.as_bytes(), h),
+        Value::Sequence(items) => {
+            h.update(b"[");
+            h.update((items.len() as u64).to_le_bytes());
+            for item in items {
+                canonical(item, h);
+            }
+        }
+        Value::Mapping(m) => {
+            let mut entries: Vec<(Vec<u8>, &Value)> = m
+                .iter()
+                .map(|(k, v)| {
+                    let mut kh = Sha256::new();
+                    canonical(k, &mut kh);
+                    (kh.finalize().to_vec(), v)
+                })
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            h.update(b"{");
+            h.update((entries.len() as u64).to_le_bytes());
+            for (k, v) in entries {
+                h.update(&k);
+                canonical(v, h);
+            }
+        }
+        Value::Tagged(t) => {
+            bytes(b'!', t.tag.to_string().as_bytes(), h);
+            canonical(&t.value, h);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(text: &str, overrides: &[&str]) -> String {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        RunContext {
+            exp_path: "e.yaml".into(),
+            text: text.into(),
+            overrides: o,
+            out_dir: "runs/x".into(),
+            resume: false,
+            backend: BackendKind::default(),
+            quiet: true,
+        }
+        .experiment_hash()
+    }
+
+    #[test]
+    fn hash_is_the_resolved_configuration() {
+        let text = "a: {x: 1, y: 2.5}\nb: [1, 2]\n";
+        let base = hash(text, &["a.x=3", "b=[4]"]);
+        assert_eq!(base, hash(text, &["b=[4]", "a.x=3"]), "override order");
+        assert_eq!(
+            base,
+            hash(
+                "# comment\nb: [1, 2]\na: {y: 2.5, x: 1}\n",
+                &["a.x=3", "b=[4]"]
+            ),
+            "key order and comments"
+        );
+        assert_eq!(
+            base,
+            hash("a: {x: 3, y: 2.5}\nb: [4]\n", &[]),
+            "overrides = edits"
+        );
+        assert_ne!(base, hash(text, &["a.x=4", "b=[4]"]));
+        assert_ne!(base, hash(text, &["a.x=3", "b=[4]", "a.x=5"]));
+        assert_eq!(
+            hash(text, &["a.x=5", "a.x=3", "b=[4]"]),
+            base,
+            "the last setting of a field decides"
+        );
+        assert_ne!(
+            hash("a: '1'\n", &[]),
+            hash("a: 1\n", &[]),
+            "string vs number"
+        );
     }
 }

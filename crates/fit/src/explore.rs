@@ -17,9 +17,11 @@ use crate::simulate::{load, write_resolved};
 use crate::train::{FitParams, column_names, evaluate};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use solvers::network_kernel;
 use spectra::peak_frequency;
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 /// One grid axis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,9 +163,7 @@ fn stat_unit(name: &str) -> &'static str {
 }
 
 fn chunk_size(setup: &NetworkSetup) -> usize {
-    let threads = std::thread::available_parallelism()
-        .map(|t| t.get())
-        .unwrap_or(1);
+    let threads = solvers::threads::available();
     setup
         .exp
         .exploration
@@ -196,14 +196,18 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     sab / (saa * sbb).sqrt()
 }
 
-/// Evaluates points `range` of the grid; returns `[statistic][point]` and how many points
-/// diverged (a non-finite observation: every statistic of such a point is NaN).
+/// Evaluates the points `todo` (ranges of the grid) chunk by chunk and hands every finished
+/// chunk to `done` with its values `[statistic][point − chunk start]` and how many of its
+/// points diverged (a non-finite observation: every statistic of such a point is NaN).
+/// `already` points (from chunk checkpoints) start the progress bar.
 fn evaluate_points(
     ctx: &RunContext,
     setup: &NetworkSetup,
     axes: &[Axis],
-    range: std::ops::Range<usize>,
-) -> Result<(Vec<Vec<f64>>, usize)> {
+    todo: &[Range<usize>],
+    already: usize,
+    done: &mut dyn FnMut(Range<usize>, Vec<Vec<f64>>, usize) -> Result<()>,
+) -> Result<()> {
     let stats = statistics(setup);
     let device = backend::f64_device(setup.backend, false);
     let chunk = chunk_size(setup);
@@ -217,14 +221,21 @@ fn evaluate_points(
     let n = setup.n();
     let freqs = obj.welch.freqs().to_vec();
     let obs = &setup.exp.observation;
-    let mut out = vec![Vec::with_capacity(range.len()); stats.len()];
-    let mut diverged = 0;
-    let bar = progress_bar(range.len() as u64, ctx.quiet);
+    let total: usize = already + todo.iter().map(|r| r.len()).sum::<usize>();
+    let bar = progress_bar(total as u64, ctx.quiet);
     bar.set_prefix("grid");
-    let mut k = range.start;
-    while k < range.end {
+    bar.set_position(already as u64);
+    let mut position = already;
+    let chunks = todo.iter().flat_map(|r| {
+        (r.start..r.end)
+            .step_by(chunk)
+            .map(move |k| k..(k + chunk).min(r.end))
+    });
+    for Range { start: k, end } in chunks {
         crate::interrupt::check(&format!("grid at point {k}"))?;
-        let b = chunk.min(range.end - k);
+        let b = end - k;
+        let mut out = vec![Vec::with_capacity(b); stats.len()];
+        let mut diverged = 0;
         let mut params = Vec::with_capacity(b * setup.n_params() * n);
         for p in k..k + b {
             let mut set = setup.base_params.clone();
@@ -305,11 +316,12 @@ fn evaluate_points(
                 });
             }
         }
-        k += b;
-        bar.set_position((k - range.start) as u64);
+        done(k..end, out, diverged)?;
+        position += b;
+        bar.set_position(position as u64);
     }
     bar.finish_and_clear();
-    Ok((out, diverged))
+    Ok(())
 }
 
 /// Writes grid arrays, axes and heatmaps from complete values `[statistic][point]`.
@@ -355,7 +367,267 @@ fn write_outputs(dir: &Path, axes: &[Axis], stats: &[String], values: &[Vec<f64>
     Ok(())
 }
 
+/// One finished chunk of a grid, as written to `grid-chunks/<run>/chunk-<start>-<end>.json`:
+/// enough to skip the chunk on a rerun, and a checksum that tells a damaged file from a good one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChunkFile {
+    /// Experiment hash: a chunk of another configuration is never reused.
+    experiment_hash: String,
+    /// First grid point of the chunk.
+    start: usize,
+    /// One past its last point.
+    end: usize,
+    /// Statistic names, in the order of `values_bits`.
+    statistics: Vec<String>,
+    /// How many of its points diverged.
+    diverged: usize,
+    /// Values `[statistic][point − start]` as f64 bit patterns (exact).
+    values_bits: Vec<Vec<u64>>,
+    /// SHA-256 of all the fields above ([`chunk_digest`]).
+    sha256: String,
+}
+
+/// The checksum of a chunk's contents (every field but the checksum itself).
+fn chunk_digest(c: &ChunkFile) -> String {
+    let mut h = Sha256::new();
+    h.update(b"neurodyn-grid-chunk-v1\0");
+    h.update(c.experiment_hash.as_bytes());
+    for x in [c.start, c.end, c.diverged, c.statistics.len()] {
+        h.update((x as u64).to_le_bytes());
+    }
+    for (name, v) in c.statistics.iter().zip(&c.values_bits) {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((v.len() as u64).to_le_bytes());
+        for bits in v {
+            h.update(bits.to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The chunk checkpoints of one grid run (the whole grid, or one shard): a rerun after a crash
+/// or kill reads the intact ones and evaluates only the points they do not cover. Points are
+/// independent simulations, so a chunk's values do not depend on how the grid was split.
+struct ChunkStore {
+    dir: PathBuf,
+    hash: String,
+    statistics: Vec<String>,
+}
+
+impl ChunkStore {
+    fn path(&self, r: &Range<usize>) -> PathBuf {
+        self.dir
+            .join(format!("chunk-{:09}-{:09}.json", r.start, r.end))
+    }
+
+    /// The intact chunks inside `range`, sorted and not overlapping. Temporary files of a killed
+    /// write, damaged chunks and chunks of another experiment are removed, with a message.
+    fn load(&self, range: &Range<usize>) -> Result<Vec<ChunkFile>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot list the chunk folder {}", self.dir.display())
+                });
+            }
+        };
+        let mut chunks: Vec<ChunkFile> = Vec::new();
+        for e in entries {
+            let p = e
+                .with_context(|| format!("cannot list the chunk folder {}", self.dir.display()))?
+                .path();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                // Left by a process killed while writing a chunk; the chunk is redone.
+                let _ = std::fs::remove_file(&p);
+                continue;
+            }
+            if !(name.starts_with("chunk-") && name.ends_with(".json")) {
+                continue;
+            }
+            let problem = match std::fs::read(&p) {
+                Err(e) => Some(format!("cannot be read ({e})")),
+                Ok(bytes) => match serde_json::from_slice::<ChunkFile>(&bytes) {
+                    Err(e) => Some(format!("is not a chunk checkpoint ({e})")),
+                    Ok(c) => match self.check(&c, range) {
+                        Some(why) => Some(why),
+                        None => {
+                            chunks.push(c);
+                            None
+                        }
+                    },
+                },
+            };
+            if let Some(why) = problem {
+                eprintln!(
+                    "{}: chunk checkpoint {why}; removed, its points are evaluated again",
+                    p.display()
+                );
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
+            }
+        }
+        chunks.sort_by_key(|c| c.start);
+        let mut kept: Vec<ChunkFile> = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            if kept.last().is_some_and(|l| c.start < l.end) {
+                // Two runs split the same points differently; one copy is enough.
+                let _ = std::fs::remove_file(self.path(&(c.start..c.end)));
+                continue;
+            }
+            kept.push(c);
+        }
+        Ok(kept)
+    }
+
+    /// Why chunk `c` cannot be used for points `range` of this experiment (None: it can).
+    fn check(&self, c: &ChunkFile, range: &Range<usize>) -> Option<String> {
+        if c.sha256 != chunk_digest(c) {
+            return Some("is damaged (its SHA-256 does not match its contents)".into());
+        }
+        if c.experiment_hash != self.hash {
+            return Some("belongs to another configuration of the experiment".into());
+        }
+        if c.statistics != self.statistics
+            || c.start >= c.end
+            || c.start < range.start
+            || c.end > range.end
+            || c.values_bits.len() != c.statistics.len()
+            || c.values_bits.iter().any(|v| v.len() != c.end - c.start)
+        {
+            return Some(format!(
+                "does not fit this grid (points {}..{} of {}..{})",
+                c.start, c.end, range.start, range.end
+            ));
+        }
+        None
+    }
+
+    /// Writes one finished chunk atomically (temporary file, fsync, rename).
+    fn save(&self, r: Range<usize>, values: &[Vec<f64>], diverged: usize) -> Result<ChunkFile> {
+        let mut c = ChunkFile {
+            experiment_hash: self.hash.clone(),
+            start: r.start,
+            end: r.end,
+            statistics: self.statistics.clone(),
+            diverged,
+            values_bits: values
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect(),
+            sha256: String::new(),
+        };
+        c.sha256 = chunk_digest(&c);
+        let path = self.path(&r);
+        let bytes =
+            serde_json::to_vec(&c).with_context(|| format!("cannot encode {}", path.display()))?;
+        crate::run_dir::write_atomic(&path, &bytes)?;
+        Ok(c)
+    }
+
+    /// Removes the chunks once the grid's outputs are written (they hold nothing more).
+    fn remove(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot remove the chunk folder {}", self.dir.display())
+                });
+            }
+        }
+        // The parent is shared by the shards of one folder; it goes with the last of them.
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        Ok(())
+    }
+}
+
+/// The grid points of `range` that no chunk covers (chunks sorted, inside `range`).
+fn gaps(range: &Range<usize>, chunks: &[ChunkFile]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut at = range.start;
+    for c in chunks {
+        if c.start > at {
+            out.push(at..c.start);
+        }
+        at = at.max(c.end);
+    }
+    if at < range.end {
+        out.push(at..range.end);
+    }
+    out
+}
+
+/// The shard file of shard `k` of `n` in run folder `dir`.
+fn shard_path(dir: &Path, k: usize, n: usize) -> PathBuf {
+    dir.join("shards")
+        .join(format!("shard-{k:04}-of-{n:04}.json"))
+}
+
+/// Before a shard writes anything: refuses a folder whose shards of the same split belong to
+/// another configuration (the rerun would replace good shards with a different experiment's),
+/// and names the shards of another split, which `fit merge` will refuse.
+fn check_shard_folder(ctx: &RunContext, hash: &str, n: usize) -> Result<()> {
+    let sdir = ctx.out_dir.join("shards");
+    let Ok(entries) = std::fs::read_dir(&sdir) else {
+        return Ok(());
+    };
+    let mut other_experiment = Vec::new();
+    let mut other_split = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Ok(f) = std::fs::read(&p)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice::<ShardFile>(&b)?))
+        else {
+            continue; // `fit merge` names unreadable files itself.
+        };
+        if f.shard[1] != n {
+            other_split.push(format!(
+                "{} (shard {}/{})",
+                p.display(),
+                f.shard[0],
+                f.shard[1]
+            ));
+        } else if f.experiment_hash != hash {
+            other_experiment.push(p.display().to_string());
+        }
+    }
+    other_experiment.sort();
+    other_split.sort();
+    if !other_experiment.is_empty() {
+        bail!(
+            "{}: refused before writing anything: {} computed with another configuration of              the experiment (a changed file or --set); this run would mix two experiments in one              folder. Re-run with the settings those shards were made with, or remove them              (rm {}) or choose another --out to start the grid over",
+            ctx.out_dir.display(),
+            other_experiment.join(", "),
+            other_experiment.join(" ")
+        );
+    }
+    if !other_split.is_empty() {
+        eprintln!(
+            "{}: note: the shards folder also holds shards of another split (not N = {n}): {}.              `fit merge` accepts one split only: remove those files once the N = {n} shards are              done, or run the missing shards of that split instead",
+            ctx.out_dir.display(),
+            other_split.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// `fit explore EXP.yaml [--shard K/N]`.
+///
+/// Every finished chunk of points is checkpointed under `grid-chunks/` in the run folder; a
+/// rerun after a crash, a kill or Ctrl-C evaluates only the missing chunks and writes the same
+/// bytes as an uninterrupted run. The chunks are removed once the outputs are written.
 pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
     let setup = load(ctx)?;
     if setup.exp.exploration.as_ref().is_some_and(|e| e.fit) {
@@ -372,11 +644,48 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
     let points: usize = axes.iter().map(|a| a.values.len()).product();
     let (k, n) = shard.map(parse_shard).transpose()?.unwrap_or((1, 1));
     let range = shard_range(points, k, n);
+    let hash = ctx.experiment_hash();
+    if shard.is_some() {
+        check_shard_folder(ctx, &hash, n)?;
+    }
     crate::cli::create_run_dir(&ctx.out_dir)?;
     write_resolved(ctx)?;
+    let store = ChunkStore {
+        dir: ctx.out_dir.join("grid-chunks").join(if shard.is_some() {
+            format!("shard-{k:04}-of-{n:04}")
+        } else {
+            "grid".to_string()
+        }),
+        hash: hash.clone(),
+        statistics: stats.clone(),
+    };
+    let mut chunks = store.load(&range)?;
+    let already: usize = chunks.iter().map(|c| c.end - c.start).sum();
+    if already > 0 {
+        println!(
+            "resuming: {already} of {} points from {} chunk checkpoint(s) in {}",
+            range.len(),
+            chunks.len(),
+            store.dir.display()
+        );
+    }
+    let todo = gaps(&range, &chunks);
     let t0 = std::time::Instant::now();
-    let (values, diverged) = evaluate_points(ctx, &setup, &axes, range.clone())?;
+    evaluate_points(ctx, &setup, &axes, &todo, already, &mut |r, v, d| {
+        chunks.push(store.save(r, &v, d)?);
+        Ok(())
+    })?;
     let wall = t0.elapsed().as_secs_f64();
+    let mut values = vec![vec![f64::NAN; range.len()]; stats.len()];
+    let mut diverged = 0;
+    for c in &chunks {
+        diverged += c.diverged;
+        for (s, v) in c.values_bits.iter().enumerate() {
+            for (j, bits) in v.iter().enumerate() {
+                values[s][c.start - range.start + j] = f64::from_bits(*bits);
+            }
+        }
+    }
     if diverged > 0 {
         eprintln!(
             "{}: {diverged} of {} grid points diverged (non-finite simulation or spectrum); \
@@ -385,16 +694,19 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
             range.len()
         );
     }
+    let evaluated = range.len() - already;
     if shard.is_none() {
         write_outputs(&ctx.out_dir, &axes, &stats, &values)?;
+        store.remove()?;
         println!(
-            "{points} grid points in {wall:.2} s ({:.4} s per simulation); outputs in {}",
-            wall / points as f64,
+            "{points} grid points ({evaluated} evaluated now) in {wall:.2} s ({:.4} s per \
+             simulation); outputs in {}",
+            wall / evaluated.max(1) as f64,
             ctx.out_dir.display()
         );
     } else {
         let file = ShardFile {
-            experiment_hash: ctx.experiment_hash(),
+            experiment_hash: hash,
             shard: [k, n],
             points,
             start: range.start,
@@ -405,13 +717,11 @@ pub fn explore(ctx: &RunContext, shard: Option<&str>) -> Result<()> {
                 .map(|v| v.iter().map(|x| x.to_bits()).collect())
                 .collect(),
         };
-        let path = ctx
-            .out_dir
-            .join("shards")
-            .join(format!("shard-{k:04}-of-{n:04}.json"));
+        let path = shard_path(&ctx.out_dir, k, n);
         write_json(&path, &file)?;
+        store.remove()?;
         println!(
-            "shard {k}/{n}: points {}..{} in {wall:.2} s -> {}",
+            "shard {k}/{n}: points {}..{} ({evaluated} evaluated now) in {wall:.2} s -> {}",
             range.start,
             range.end,
             path.display()
@@ -450,13 +760,50 @@ pub fn merge(dir: &Path) -> Result<()> {
         .ok_or_else(|| anyhow!("{}: no shard files", sdir.display()))?
         .clone();
     let n = first.shard[1];
+    // Shards of several splits (N changed) or configurations in one folder: list every group,
+    // so the stale files can be removed in one go.
+    let group = |f: &ShardFile| (f.shard[1], f.experiment_hash.clone());
+    let mut groups: Vec<((usize, String), Vec<String>)> = Vec::new();
     for (f, p) in files.iter().zip(&paths) {
-        if f.experiment_hash != first.experiment_hash
-            || f.shard[1] != n
-            || f.axes != first.axes
-            || f.statistics != first.statistics
-            || f.points != first.points
-        {
+        let name = p.display().to_string();
+        match groups.iter_mut().find(|(g, _)| *g == group(f)) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((group(f), vec![name])),
+        }
+    }
+    if groups.len() > 1 {
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let lines: Vec<String> = groups
+            .iter_mut()
+            .map(|((gn, hash), names)| {
+                names.sort();
+                format!(
+                    "  N = {gn}, experiment {}: {} file(s): {}",
+                    hash.chars().take(12).collect::<String>(),
+                    names.len(),
+                    names.join(" ")
+                )
+            })
+            .collect();
+        let splits: Vec<usize> = groups.iter().map(|((gn, _), _)| *gn).collect();
+        let hint = if groups.iter().all(|((_, h), _)| *h == first.experiment_hash) {
+            format!(
+                "the split changed (N = {splits:?}): keep the shards of one N, remove the \
+                 others (rm FILES...), and run any missing shards with --shard K/N"
+            )
+        } else {
+            "shards of a different experiment (another configuration) are mixed in: remove the \
+             stale ones (rm FILES...), or re-run them with the settings of the others"
+                .to_string()
+        };
+        bail!(
+            "{}: the shards belong to a different experiment or split than each other:\n{}\n{hint}",
+            sdir.display(),
+            lines.join("\n")
+        );
+    }
+    for (f, p) in files.iter().zip(&paths) {
+        if f.axes != first.axes || f.statistics != first.statistics || f.points != first.points {
             bail!(
                 "{}: shard {}/{} belongs to a different experiment or split than {}",
                 p.display(),
@@ -560,6 +907,124 @@ fn check_shard(f: &ShardFile, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a grid of fits has reached after a step: parameters and optimizer states of every
+/// start, exact, with the step that evaluates them next.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FitsState {
+    /// Experiment hash: a state of another configuration is never resumed.
+    experiment_hash: String,
+    /// The next step to evaluate.
+    step: usize,
+    /// Parameters `[axis][start]` as f64 bit patterns.
+    values_bits: Vec<Vec<u64>>,
+    /// Each start's optimizer state.
+    states: Vec<optim::State>,
+}
+
+/// [`FitsState`] with the SHA-256 of its JSON encoding, as written to disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FitsFile {
+    sha256: String,
+    state: FitsState,
+}
+
+/// The SHA-256 of a state's JSON encoding (bit patterns only, so the encoding is exact).
+fn fits_digest(st: &FitsState) -> Result<String> {
+    let bytes = serde_json::to_vec(st).context("cannot encode the grid-of-fits state")?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The checkpoint of a grid of fits, rewritten (atomically) after every step.
+struct FitsStore {
+    path: PathBuf,
+    hash: String,
+}
+
+impl FitsStore {
+    /// The saved state when it is intact and of this experiment; else None (with a message
+    /// for a damaged or foreign one, which is then ignored: the fits start over).
+    fn load(&self, points: usize, axes: usize) -> Result<Option<FitsState>> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
+            }
+        };
+        let why = match serde_json::from_slice::<FitsFile>(&bytes) {
+            Err(e) => format!("is not a grid-of-fits checkpoint ({e})"),
+            Ok(f) if fits_digest(&f.state)? != f.sha256 => {
+                "is damaged (its SHA-256 does not match its contents)".to_string()
+            }
+            Ok(f) if f.state.experiment_hash != self.hash => {
+                "belongs to another configuration of the experiment".to_string()
+            }
+            Ok(f)
+                if f.state.states.len() != points
+                    || f.state.values_bits.len() != axes
+                    || f.state.values_bits.iter().any(|v| v.len() != points) =>
+            {
+                "does not fit this grid".to_string()
+            }
+            Ok(f) => return Ok(Some(f.state)),
+        };
+        eprintln!(
+            "{}: checkpoint {why}; the grid of fits starts over",
+            self.path.display()
+        );
+        Ok(None)
+    }
+
+    fn save(&self, step: usize, values: &[Vec<f64>], states: &[optim::State]) -> Result<()> {
+        let state = FitsState {
+            experiment_hash: self.hash.clone(),
+            step,
+            values_bits: values
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect(),
+            states: states.to_vec(),
+        };
+        let file = FitsFile {
+            sha256: fits_digest(&state)?,
+            state,
+        };
+        let bytes = serde_json::to_vec(&file)
+            .with_context(|| format!("cannot encode {}", self.path.display()))?;
+        crate::run_dir::write_atomic(&self.path, &bytes)
+    }
+
+    fn remove(&self) -> Result<()> {
+        ChunkStore {
+            dir: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            hash: String::new(),
+            statistics: vec![],
+        }
+        .remove()
+    }
+}
+
+/// Keeps the header and the first `rows` rows of a CSV file (atomically).
+fn truncate_rows(path: &Path, rows: usize) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let keep: Vec<&str> = text.lines().take(rows + 1).collect();
+    if keep.len() < rows + 1 {
+        bail!(
+            "{}: holds {} rows but the checkpoint is at step {rows}; remove the run folder to \
+             start the grid of fits over",
+            path.display(),
+            keep.len().saturating_sub(1)
+        );
+    }
+    let mut out = keep.join("\n");
+    out.push('\n');
+    crate::run_dir::write_atomic(path, out.as_bytes())
+}
+
 /// Every grid point as a start for the optimizer; all starts are evaluated together as one
 /// batch, and each start has its own optimizer state (moments, schedule and plateau counters),
 /// updated from its own loss and gradient.
@@ -582,14 +1047,6 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
     header.extend(names.iter().cloned());
     header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut files = (0..points)
-        .map(|p| {
-            CsvAppender::create(
-                &ctx.out_dir.join("starts").join(format!("start-{p:05}.csv")),
-                &hdr,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
     let values: Vec<Vec<f64>> = (0..axes.len())
         .map(|a| (0..points).map(|p| grid_point(&axes, p)[a]).collect())
         .collect();
@@ -602,17 +1059,55 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
             optimizer.name
         );
     };
-    let mut values = values;
     let start_of =
         |values: &[Vec<f64>], p: usize| -> Vec<f64> { values.iter().map(|v| v[p]).collect() };
-    let mut states: Vec<optim::State> = (0..points)
+    let states: Vec<optim::State> = (0..points)
         .map(|p| optim::GradientTransformation::init(chain, &start_of(&values, p)))
         .collect();
+    let store = FitsStore {
+        path: ctx
+            .out_dir
+            .join("grid-chunks")
+            .join("fits")
+            .join("state.json"),
+        hash: ctx.experiment_hash(),
+    };
+    let start_path = |p: usize| ctx.out_dir.join("starts").join(format!("start-{p:05}.csv"));
+    // Resume from the state after the last finished step; the starts' CSV files are cut back
+    // to that step (a kill can fall between appending a row and saving the state).
+    let (first_step, mut values, mut states, mut files) = match store.load(points, axes.len())? {
+        Some(st) if (0..points).all(|p| start_path(p).exists()) => {
+            println!(
+                "resuming the grid of fits at step {} from {}",
+                st.step,
+                store.path.display()
+            );
+            let files = (0..points)
+                .map(|p| {
+                    truncate_rows(&start_path(p), st.step)?;
+                    CsvAppender::append_to(&start_path(p))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let values = st
+                .values_bits
+                .iter()
+                .map(|v| v.iter().map(|b| f64::from_bits(*b)).collect())
+                .collect();
+            (st.step, values, st.states, files)
+        }
+        _ => {
+            let files = (0..points)
+                .map(|p| CsvAppender::create(&start_path(p), &hdr))
+                .collect::<Result<Vec<_>>>()?;
+            (0, values, states, files)
+        }
+    };
     let bar = progress_bar(cfg.steps as u64, ctx.quiet);
     bar.set_prefix("fits");
     let t0 = std::time::Instant::now();
+    bar.set_position(first_step as u64);
     let mut last = None;
-    for step in 0..=cfg.steps {
+    for step in first_step..=cfg.steps {
         crate::interrupt::check(&format!("the grid of fits at step {step}"))?;
         let eval = evaluate(&obj, &FitParams::from_host(&values, &shapes, &device))?;
         let wall = t0.elapsed().as_secs_f64();
@@ -641,6 +1136,7 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
                 v[p] = u[k] + upd[k];
             }
         }
+        store.save(step + 1, &values, &states)?;
         bar.set_position(step as u64 + 1);
     }
     bar.finish_and_clear();
@@ -659,6 +1155,7 @@ fn grid_of_fits(ctx: &RunContext, setup: &NetworkSetup) -> Result<()> {
         row.extend(eval.thetas.iter().map(|t| t[p]));
         best.append(&row)?;
     }
+    store.remove()?;
     let p = order[0];
     println!(
         "{points} fits x {} steps in {:.2} s; best start {p}: loss {:.6}, {}",

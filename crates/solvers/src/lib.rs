@@ -14,6 +14,7 @@
 //!   checkpointing).
 //! * [`simulate_op`]: that kernel registered as one custom autodiff operation on burn, so the
 //!   whole simulation is a single node of the tape.
+//! * [`threads`]: how many worker threads the process may use (SLURM allocation, affinity).
 //! * [`reference`]: the same simulation written as per-step burn tensor operations; slow, but
 //!   obviously right, it is the oracle that checks the fused kernel and its gradients.
 
@@ -25,6 +26,7 @@ pub mod network_kernel;
 pub mod noise;
 pub mod reference;
 pub mod simulate_op;
+pub mod threads;
 
 pub use bold::{BoldConstants, BoldMonitor};
 pub use integrator::{Method, Tableau};

@@ -1144,13 +1144,10 @@ fn has_avx2() -> bool {
     }
 }
 
-/// Threads for a batch: the available parallelism, at most one per parameter set.
+/// Threads for a batch: the process's allowance ([`crate::threads::available`]), at most one
+/// per parameter set.
 fn threads_for(batch: usize) -> usize {
-    std::thread::available_parallelism()
-        .map(|t| t.get())
-        .unwrap_or(1)
-        .min(batch)
-        .max(1)
+    crate::threads::available().min(batch).max(1)
 }
 
 /// Runs `f(b)` for every parameter set, splitting the batch across threads. Each set is
