@@ -241,3 +241,23 @@ fn fhn_adam_workflow_resumes_on_the_driver() {
     let _ = std::fs::remove_dir_all(&whole);
     let _ = std::fs::remove_dir_all(&split);
 }
+
+/// A scan's progress file carries a checksum: a damaged one is moved aside with a message and
+/// the scan starts over, giving the same numbers as the first run.
+#[test]
+fn damaged_scan_progress_is_not_resumed() {
+    let dir = tmp("population_damaged");
+    let sets = ["noise.duration=100.0", "outputs.plots=false"];
+    let first = run("population_fixed_points.yaml", &dir, &sets);
+    let path = dir.join("checkpoint.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut cp: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(cp["progress_sha256"].as_str().unwrap().len(), 64);
+    // Claim a row is done with a wrong count: the checksum no longer matches.
+    cp["progress"][0][1] = serde_json::json!(7);
+    std::fs::write(&path, serde_json::to_string(&cp).unwrap()).unwrap();
+    let again = run("population_fixed_points.yaml", &dir, &sets);
+    assert!(dir.join("checkpoint.json.damaged").exists());
+    assert_eq!(first["bifurcation_map"], again["bifurcation_map"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

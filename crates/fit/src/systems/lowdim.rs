@@ -508,11 +508,24 @@ fn fixed_points_json(fps: &[FixedPoint]) -> Value {
     )
 }
 
-/// Resumable progress of a loop, stored with the experiment hash.
+/// Resumable progress of a scan (the population map's rows, the Lyapunov realisations),
+/// stored with the experiment hash and the SHA-256 of the progress's JSON, as the training
+/// checkpoints carry theirs (a damaged file is never resumed from).
 #[derive(Debug, Serialize, Deserialize)]
 struct Checkpoint<T> {
     experiment_hash: String,
+    #[serde(default)]
+    progress_sha256: String,
     progress: T,
+}
+
+fn progress_sha256<T: Serialize>(progress: &T) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(progress)?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn checkpoint_path(ctx: &RunContext) -> PathBuf {
@@ -521,7 +534,7 @@ fn checkpoint_path(ctx: &RunContext) -> PathBuf {
 
 /// The progress saved in the run folder by an earlier run of the same experiment (re-running
 /// into a folder continues it, as for the Jansen-Rit fits); a different experiment is refused.
-fn load_progress<T: DeserializeOwned>(ctx: &RunContext) -> Result<Option<T>> {
+fn load_progress<T: DeserializeOwned + Serialize>(ctx: &RunContext) -> Result<Option<T>> {
     let path = checkpoint_path(ctx);
     if !path.exists() {
         if ctx.resume {
@@ -531,8 +544,27 @@ fn load_progress<T: DeserializeOwned>(ctx: &RunContext) -> Result<Option<T>> {
     }
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let cp: Checkpoint<T> =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let parsed: Result<Checkpoint<T>, _> = serde_json::from_str(&text);
+    let damaged = match &parsed {
+        Err(e) => Some(format!("it cannot be read ({e})")),
+        Ok(cp) if cp.progress_sha256 != progress_sha256(&cp.progress)? => {
+            Some("its checksum does not match its contents".to_string())
+        }
+        Ok(_) => None,
+    };
+    if let Some(why) = damaged {
+        // Kept for inspection, never resumed from: the scan starts over.
+        let aside = path.with_extension("json.damaged");
+        std::fs::rename(&path, &aside)
+            .with_context(|| format!("cannot move {} aside", path.display()))?;
+        eprintln!(
+            "{} is damaged ({why}); moved to {} and starting the scan over",
+            path.display(),
+            aside.display()
+        );
+        return Ok(None);
+    }
+    let cp = parsed.expect("checked above");
     if cp.experiment_hash != ctx.experiment_hash() {
         bail!(
             "{} was written by a different experiment (hash {}, this one {}): refusing to \
@@ -550,6 +582,7 @@ fn save_progress<T: Serialize>(ctx: &RunContext, progress: &T) -> Result<()> {
         &checkpoint_path(ctx),
         &Checkpoint {
             experiment_hash: ctx.experiment_hash(),
+            progress_sha256: progress_sha256(progress)?,
             progress,
         },
     )
