@@ -220,6 +220,31 @@ fn resume_matches_uninterrupted_run() {
     fc["wall_time_s"] = 0.into();
     assert_eq!(fa, fc);
 
+    // `fit compare` reads SOC run folders (α in the loss column): the resumed run ends where
+    // the uninterrupted one does.
+    let cmp = fresh_dir("compare");
+    let (sa, sc, so) = (
+        a.display().to_string(),
+        c.display().to_string(),
+        cmp.display().to_string(),
+    );
+    fit::cli::run_from_args(&["fit", "compare", &sa, &sc, "--out", &so]).unwrap();
+    let text = std::fs::read_to_string(cmp.join("compare.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and one row per run:\n{text}");
+    // Columns after the run folder: steps, final α, best α, … — equal for both runs.
+    let tail = |l: &str| -> Vec<String> {
+        l.rsplit_once("\",")
+            .unwrap()
+            .1
+            .split(',')
+            .take(3)
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(tail(lines[1]), tail(lines[2]), "{text}");
+    let _ = std::fs::remove_dir_all(&cmp);
+
     let empty = fresh_dir("empty");
     let err = run_small(&empty, &["--resume"]).unwrap_err();
     assert!(err.contains("no checkpoint"), "{err}");

@@ -95,7 +95,8 @@ fn read_trajectory(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     Ok((header, rows))
 }
 
-/// Reads `trajectory.csv` of a run folder (or of each start of a grid of fits).
+/// Reads `trajectory.csv` of a run folder (or SOC's `steps.csv`, or each start of a grid of
+/// fits).
 pub fn read_run(dir: &Path) -> Result<Vec<RunSummary>> {
     if !dir.is_dir() {
         bail!(
@@ -115,6 +116,25 @@ pub fn read_run(dir: &Path) -> Result<Vec<RunSummary>> {
             config,
             truth,
         }]);
+    }
+    // SOC minimises the spectral abscissa: its `steps.csv` (`step,alpha,…`) is compared with
+    // α in the loss column (the table and plots then show α per step).
+    let soc = dir.join("steps.csv");
+    if soc.exists() {
+        let (mut header, rows) = read_csv(&soc)?;
+        if header.len() >= 2 && header[0] == "step" && header[1] == "alpha" {
+            if rows.is_empty() {
+                bail!("{}: no rows (the run wrote no step)", soc.display());
+            }
+            header[1] = "loss".to_string();
+            return Ok(vec![RunSummary {
+                dir: dir.to_path_buf(),
+                header,
+                rows,
+                config,
+                truth,
+            }]);
+        }
     }
     let starts = dir.join("starts");
     if starts.exists() {
@@ -138,7 +158,10 @@ pub fn read_run(dir: &Path) -> Result<Vec<RunSummary>> {
         }
         return Ok(out);
     }
-    bail!("{}: no trajectory.csv (is it a run folder?)", dir.display())
+    bail!(
+        "{}: no trajectory.csv (nor an SOC steps.csv; is it a run folder?)",
+        dir.display()
+    )
 }
 
 fn leaves(path: String, v: &Value, out: &mut BTreeMap<String, String>) {
