@@ -248,7 +248,7 @@ pub struct FolderObserver {
     /// Progress bar.
     pub bar: indicatif::ProgressBar,
     /// The bar's message for a row.
-    pub message: Box<dyn Fn(&fitting::family::StepReport) -> String>,
+    pub message: RowMessage,
     pause_at: Option<usize>,
 }
 
@@ -370,4 +370,83 @@ impl fitting::driver::Observer for FolderObserver {
         self.bar.set_position(done as u64);
         self.bar.set_message((self.message)(r));
     }
+}
+
+/// The progress line shown for a trajectory row.
+pub type RowMessage = Box<dyn Fn(&fitting::family::StepReport) -> String>;
+
+/// How a family's run is shown and recorded around the driver (see [`drive`]).
+pub struct DriveSpec<'a> {
+    /// The trajectory file (`trajectory.csv`, SOC's `steps.csv`, …).
+    pub trajectory: &'a Path,
+    /// Progress-bar prefix.
+    pub prefix: &'static str,
+    /// Steps the progress bar counts to.
+    pub total: usize,
+    /// The seed recorded in each checkpoint's manifest.
+    pub seed: u64,
+    /// The backend recorded in each checkpoint's manifest.
+    pub backend: String,
+    /// The driver's `checkpoint_every`.
+    pub checkpoint_every: usize,
+    /// The progress line of a row (`None`: the observer's default).
+    pub message: Option<RowMessage>,
+}
+
+/// The newest intact checkpoint of the run folder, if any; `--resume` on a folder without one
+/// is an error.
+pub fn resume_point(
+    ctx: &crate::context::RunContext,
+) -> Result<Option<crate::checkpoint::Checkpoint>> {
+    let resumed = crate::checkpoint::latest(&ctx.out_dir)?;
+    if ctx.resume && resumed.is_none() {
+        anyhow::bail!("--resume: {} holds no checkpoint", ctx.out_dir.display());
+    }
+    Ok(resumed)
+}
+
+/// Runs `family` (already restored from `resumed`, if any) on the one driver with the run
+/// folder's observer: progress bar, trajectory rows, checkpoints with the manifest of `hash`
+/// and `config`. Every way the run can end but finishing is returned as the CLI's error.
+pub fn drive<F: fitting::family::Family + ?Sized>(
+    ctx: &crate::context::RunContext,
+    family: &mut F,
+    resumed: Option<&crate::checkpoint::Checkpoint>,
+    hash: String,
+    config: serde_json::Value,
+    spec: DriveSpec<'_>,
+) -> Result<fitting::driver::Outcome> {
+    let bar = crate::progress::progress_bar(spec.total as u64, ctx.quiet);
+    bar.set_prefix(spec.prefix);
+    bar.set_position(family.steps_done() as u64);
+    let writer = crate::checkpoint::Writer {
+        run: ctx.out_dir.clone(),
+        hash,
+        config,
+        seed: spec.seed,
+        backend: spec.backend,
+    };
+    let columns = family.columns();
+    let mut observer = FolderObserver::open(
+        writer,
+        spec.trajectory,
+        &columns,
+        family.step_column(),
+        resumed,
+        bar.clone(),
+    )?;
+    if let Some(m) = spec.message {
+        observer.message = m;
+    }
+    let outcome = fitting::driver::run(
+        family,
+        &mut observer,
+        fitting::driver::Settings {
+            checkpoint_every: spec.checkpoint_every,
+        },
+    )?;
+    drop(observer);
+    bar.finish_and_clear();
+    crate::train::outcome_error(&outcome, spec.total, &ctx.out_dir)?;
+    Ok(outcome)
 }

@@ -14,8 +14,7 @@ use crate::context::RunContext;
 use crate::objective::{Objective, Target, TargetFiles};
 use crate::optimizer::Optimizer;
 use crate::plot::{Series, line_plot};
-use crate::progress::progress_bar;
-use crate::run_dir::{FolderObserver, read_csv, write_json};
+use crate::run_dir::{read_csv, write_json};
 use crate::simulate::{load, write_resolved};
 use crate::yaml::resolved_tree;
 use anyhow::{Result, anyhow, bail};
@@ -107,7 +106,7 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
     header.extend(names.iter().cloned());
     header.extend(["grad_norm".to_string(), "wall_time".to_string()]);
 
-    let resumed = checkpoint::latest(&ctx.out_dir)?;
+    let resumed = crate::run_dir::resume_point(ctx)?;
     let (values, shapes) = initial_values(&setup, &obj)?;
     let flat = flatten(&values);
     let mut fam = NetworkFamily {
@@ -155,43 +154,31 @@ pub fn run_fit(ctx: &RunContext) -> Result<()> {
         }
     }
     write_resolved(ctx)?;
-    let bar = progress_bar(cfg.steps as u64, ctx.quiet);
-    bar.set_prefix(optimizer.name);
-    bar.set_position(fam.step as u64);
-    let writer = checkpoint::Writer {
-        run: ctx.out_dir.clone(),
-        hash: hash.clone(),
-        config: config_json.clone(),
-        seed: setup.exp.integration.noise.seed,
-        backend: setup.backend.name().to_string(),
-    };
-    let mut observer = FolderObserver::open(
-        writer,
-        &traj_path,
-        &header,
-        fam.step_column(),
-        resumed.as_ref(),
-        bar.clone(),
-    )?;
     let shown_names = names.clone();
-    observer.message = Box::new(move |r| {
-        let shown: Vec<String> = shown_names
-            .iter()
-            .zip(&r.row[1..])
-            .take(4)
-            .map(|(n, v)| format!("{n}={v:.5}"))
-            .collect();
-        format!("loss {:.5} {}", r.row[0], shown.join(" "))
-    });
-    let outcome = fitting::driver::run(
+    let outcome = crate::run_dir::drive(
+        ctx,
         &mut fam,
-        &mut observer,
-        fitting::driver::Settings {
+        resumed.as_ref(),
+        hash.clone(),
+        config_json.clone(),
+        crate::run_dir::DriveSpec {
+            trajectory: &traj_path,
+            prefix: optimizer.name,
+            total: cfg.steps,
+            seed: setup.exp.integration.noise.seed,
+            backend: setup.backend.name().to_string(),
             checkpoint_every: cfg.checkpoint_every,
+            message: Some(Box::new(move |r| {
+                let shown: Vec<String> = shown_names
+                    .iter()
+                    .zip(&r.row[1..])
+                    .take(4)
+                    .map(|(n, v)| format!("{n}={v:.5}"))
+                    .collect();
+                format!("loss {:.5} {}", r.row[0], shown.join(" "))
+            })),
         },
     )?;
-    bar.finish_and_clear();
-    outcome_error(&outcome, cfg.steps, &ctx.out_dir)?;
     let fitting::driver::Outcome::Finished { last_step, .. } = outcome else {
         bail!("the fit ended without finishing");
     };

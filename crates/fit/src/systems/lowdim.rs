@@ -18,7 +18,7 @@ use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, heatmap, line_plot, scatter_plot};
 use crate::progress::progress_bar;
-use crate::run_dir::{CsvAppender, FolderObserver, read_csv, write_json};
+use crate::run_dir::{CsvAppender, read_csv, write_json};
 use crate::systems::Outputs;
 use crate::yaml::resolved_tree;
 use crate::yaml::{model_name, parse_experiment};
@@ -1294,10 +1294,7 @@ fn run_adam_workflow(
     let out_dir = &ctx.out_dir;
     let hash = ctx.experiment_hash();
     let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
-    let resumed = checkpoint::latest(out_dir)?;
-    if ctx.resume && resumed.is_none() {
-        bail!("--resume: {} holds no checkpoint", out_dir.display());
-    }
+    let resumed = crate::run_dir::resume_point(ctx)?;
     let mut fam = AdamFamily {
         search: AdamSearch::new(&model, &starts, &adam, device)?,
         steps: opt.steps,
@@ -1307,35 +1304,22 @@ fn run_adam_workflow(
         fam.restore(&checkpoint::snapshot_of(c))?;
     }
     let traj_path = out(ctx, "adam_trajectory.csv");
-    let bar = progress_bar(opt.steps as u64, ctx.quiet);
-    bar.set_prefix("adam");
-    bar.set_position(fam.steps_done() as u64);
-    let writer = checkpoint::Writer {
-        run: out_dir.clone(),
+    crate::run_dir::drive(
+        ctx,
+        &mut fam,
+        resumed.as_ref(),
         hash,
         config,
-        seed: opt.seed,
-        backend: ctx.backend.name().to_string(),
-    };
-    let columns = fam.columns();
-    let mut observer = FolderObserver::open(
-        writer,
-        &traj_path,
-        &columns,
-        fam.step_column(),
-        resumed.as_ref(),
-        bar.clone(),
-    )?;
-    let outcome = fitting::driver::run(
-        &mut fam,
-        &mut observer,
-        fitting::driver::Settings {
+        crate::run_dir::DriveSpec {
+            trajectory: &traj_path,
+            prefix: "adam",
+            total: opt.steps,
+            seed: opt.seed,
+            backend: ctx.backend.name().to_string(),
             checkpoint_every: opt.checkpoint_every,
+            message: None,
         },
     )?;
-    drop(observer);
-    bar.finish_and_clear();
-    crate::train::outcome_error(&outcome, opt.steps, out_dir)?;
     let adam_x = fam.search.x().to_vec();
     // The loss history is the trajectory file (it holds the rows of earlier runs on resume).
     let (_, rows) = read_csv(&traj_path)?;

@@ -25,8 +25,7 @@ use crate::checkpoint;
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
-use crate::progress::progress_bar;
-use crate::run_dir::{FolderObserver, read_csv, write_json};
+use crate::run_dir::{read_csv, write_json};
 use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, bail};
@@ -649,10 +648,7 @@ fn run_prepared(
     .collect();
     header.extend(THETA_NAMES.iter().map(|s| s.to_string()));
     // Like the Jansen-Rit fits: a run folder with a checkpoint is continued.
-    let resumed = checkpoint::latest(out)?;
-    if ctx.resume && resumed.is_none() {
-        bail!("--resume: {} holds no checkpoint", out.display());
-    }
+    let resumed = crate::run_dir::resume_point(ctx)?;
     let total = exp.optimization.steps;
     let stop_within = exp.optimization.stop_within;
     let mut fam = RateFamily {
@@ -671,40 +667,27 @@ fn run_prepared(
         fam.restore(&checkpoint::snapshot_of(c))
             .context("corrupt ratenet checkpoint")?;
     }
-    let bar = progress_bar(total as u64, ctx.quiet);
-    bar.set_prefix("ratenet");
-    bar.set_position(fam.fit.steps_done() as u64);
-    let writer = checkpoint::Writer {
-        run: out.clone(),
+    crate::run_dir::drive(
+        ctx,
+        &mut fam,
+        resumed.as_ref(),
         hash,
         config,
-        seed: exp.seed,
-        backend: ctx.backend.name().to_string(),
-    };
-    let columns = fam.columns();
-    let mut observer = FolderObserver::open(
-        writer,
-        &traj_path,
-        &columns,
-        fam.step_column(),
-        resumed.as_ref(),
-        bar.clone(),
-    )?;
-    observer.message = Box::new(|r| {
-        format!(
-            "loss {:.3e}  E {:.3} Hz  I {:.3} Hz",
-            r.row[1], r.row[3], r.row[4]
-        )
-    });
-    let outcome = fitting::driver::run(
-        &mut fam,
-        &mut observer,
-        fitting::driver::Settings {
+        crate::run_dir::DriveSpec {
+            trajectory: &traj_path,
+            prefix: "ratenet",
+            total,
+            seed: exp.seed,
+            backend: ctx.backend.name().to_string(),
             checkpoint_every: exp.optimization.checkpoint_every,
+            message: Some(Box::new(|r| {
+                format!(
+                    "loss {:.3e}  E {:.3} Hz  I {:.3} Hz",
+                    r.row[1], r.row[3], r.row[4]
+                )
+            })),
         },
     )?;
-    bar.finish_and_clear();
-    crate::train::outcome_error(&outcome, total, out)?;
     let (last, last_loss, mut reached) = (fam.last.take(), fam.last_loss, fam.reached);
     let wall = fam.wall0;
     let start = fam.t0;

@@ -23,8 +23,7 @@ use crate::checkpoint;
 use crate::context::RunContext;
 use crate::npy::{read_npy, write_npy};
 use crate::plot::{Series, line_plot, scatter_plot};
-use crate::progress::progress_bar;
-use crate::run_dir::{FolderObserver, read_csv, write_json};
+use crate::run_dir::{read_csv, write_json};
 use crate::systems::Outputs;
 use crate::yaml::{parse_experiment, resolved_tree};
 use anyhow::{Context, Result, anyhow, bail};
@@ -411,10 +410,7 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     let hash = ctx.experiment_hash();
     let config = serde_json::to_value(resolved_tree(&ctx.exp_path, &ctx.text, &ctx.overrides)?)?;
     let steps_path = out.join("steps.csv");
-    let resumed = checkpoint::latest(out)?;
-    if ctx.resume && resumed.is_none() {
-        bail!("--resume: {} holds no checkpoint", out.display());
-    }
+    let resumed = crate::run_dir::resume_point(ctx)?;
     let max_steps = exp.optimization.max_steps;
     if exp.optimization.checkpoint_every == 0 {
         bail!(
@@ -443,36 +439,25 @@ pub fn run(ctx: &RunContext) -> Result<()> {
     write_eigen(&out.join("eigenvalues_initial.npy"), &eig0)?;
     let alpha0 = eig0.iter().map(|e| e.0).fold(f64::NEG_INFINITY, f64::max);
 
-    let bar = progress_bar(max_steps as u64, ctx.quiet);
-    bar.set_prefix("soc");
-    bar.set_position(fam.opt.steps() as u64);
-    let writer = checkpoint::Writer {
-        run: out.clone(),
+    let target = cfg.alpha_target;
+    crate::run_dir::drive(
+        ctx,
+        &mut fam,
+        resumed.as_ref(),
         hash,
         config,
-        seed: cfg.seed,
-        backend: "faer".to_string(),
-    };
-    let columns = fam.columns();
-    let mut observer = FolderObserver::open(
-        writer,
-        &steps_path,
-        &columns,
-        fam.step_column(),
-        resumed.as_ref(),
-        bar.clone(),
-    )?;
-    let target = cfg.alpha_target;
-    observer.message = Box::new(move |r| format!("α {:.4} (target {target})", r.row[1]));
-    let outcome = fitting::driver::run(
-        &mut fam,
-        &mut observer,
-        fitting::driver::Settings {
+        crate::run_dir::DriveSpec {
+            trajectory: &steps_path,
+            prefix: "soc",
+            total: max_steps,
+            seed: cfg.seed,
+            backend: "faer".to_string(),
             checkpoint_every: exp.optimization.checkpoint_every,
+            message: Some(Box::new(move |r| {
+                format!("α {:.4} (target {target})", r.row[1])
+            })),
         },
     )?;
-    bar.finish_and_clear();
-    crate::train::outcome_error(&outcome, max_steps, out)?;
     let wall_total = fam.wall0 + fam.t0.elapsed().as_secs_f64();
     let alpha_final = fam.alpha_final;
     let opt = fam.opt;
