@@ -884,3 +884,30 @@ fn every_model_matches_tvb_library_on_dk84() {
         );
     }
 }
+
+/// The adjoint of the integer-delay reads is a gather over the transposed delay table; it must
+/// equal the scatter it replaced (the interpolated delays' form) for every model and coupling,
+/// with and without a gradient horizon (whose cut the two forms implement differently).
+#[test]
+fn delay_adjoint_gather_equals_the_scatter() {
+    for (model, coupling) in valid_pairs() {
+        for hz in [None, Some(20), Some(9), Some(1)] {
+            let (mut problem, params) = zoo(model, coupling, Method::Heun, 60, 1e-3);
+            problem.grad_horizon = hz;
+            let (out, tapes) = network_kernel::forward(&problem, &params, true);
+            let g: Vec<f64> = (0..out.trace.len())
+                .map(|k| (k % 11) as f64 / 11.0 - 0.45)
+                .collect();
+            let gather = network_kernel::backward(&problem, &params, &tapes, &g);
+            let scatter = network_kernel::backward_scatter(&problem, &params, &tapes, &g);
+            let scale = scatter.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(scale > 0.0, "{model:?}/{coupling:?}: zero gradient");
+            for (k, (a, b)) in gather.iter().zip(&scatter).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * scale,
+                    "{model:?}/{coupling:?}, horizon {hz:?}, entry {k}: gather {a} vs scatter {b}"
+                );
+            }
+        }
+    }
+}

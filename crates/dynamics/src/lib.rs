@@ -12,6 +12,7 @@
 pub mod connectome;
 pub mod coupling;
 pub mod couplings;
+pub mod exp;
 pub mod model;
 pub mod models;
 pub mod rev;

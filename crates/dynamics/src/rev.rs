@@ -153,7 +153,7 @@ impl Scalar for Rev {
     }
     #[inline]
     fn exp(self) -> Self {
-        let e = self.v.exp();
+        let e = crate::exp::exp(self.v);
         self.unary(e, e)
     }
     #[inline]

@@ -100,6 +100,9 @@ struct DelayTable {
     o32: Option<Vec<i32>>,
     /// With interpolation: `∂τ_ij/∂v` in slots (`−L_ij/(dt·v²)`), for the speed gradient.
     dslot_dv: Option<Vec<f64>>,
+    /// Smallest and largest entry of `o`: one bound check per gather instead of one per term.
+    o_min: isize,
+    o_max: isize,
 }
 
 impl DelayTable {
@@ -108,12 +111,74 @@ impl DelayTable {
             .iter()
             .map(|&v| i32::try_from(v).ok())
             .collect::<Option<Vec<i32>>>();
+        let o_min = o.iter().copied().min().unwrap_or(0);
+        let o_max = o.iter().copied().max().unwrap_or(0);
         Self {
             m,
             w,
             o,
             o32,
             dslot_dv,
+            o_min,
+            o_max,
+        }
+    }
+
+    /// The transposed table of integer delays `lag` (`[target, source]`, `n` regions, history
+    /// rows of `row` values): for source `j`, the entries `W_ij` at offset `lag_ij·row + i`.
+    /// The adjoint gathers with it what the forward pass's reads of source `j` owe it (see
+    /// [`Plan::backward_one`]).
+    fn transposed(n: usize, row: usize, weights: &[f64], lag: &[usize]) -> Self {
+        let mut w = vec![0.0; n * n];
+        let mut o = vec![0isize; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                w[j * n + i] = weights[i * n + j];
+                o[j * n + i] = (lag[i * n + j] * row + i) as isize;
+            }
+        }
+        Self::new(n, w, o, None)
+    }
+
+    /// `out[i] = Σ_j w[i·m + j]·hist[base + o[i·m + j]]` for the `out.len()` rows of the table.
+    ///
+    /// Each sum has four partial sums (term `j` goes to partial `j mod 4`, combined as
+    /// `(s0 + s1) + (s2 + s3)`, then the `m mod 4` last terms in order): a serial sum would be
+    /// latency-bound at ~4 cycles per term. With AVX2 the four partials are the lanes of one
+    /// register filled by one hardware gather ([`gather_avx2`]); the order of every sum is the
+    /// same, so both paths give the same bits.
+    #[inline]
+    fn gather_into(&self, avx2: bool, hist: &[f64], base: usize, out: &mut [f64]) {
+        let m = self.m;
+        let base = base as isize;
+        // Every read lies in hist: one check of the extreme offsets covers all of them.
+        assert!(base + self.o_min >= 0 && ((base + self.o_max) as usize) < hist.len());
+        assert!(self.w.len() >= out.len() * m && self.o.len() >= out.len() * m);
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(o32)) = (avx2, &self.o32) {
+            // SAFETY: AVX2 was detected at run time; every `base + o` is inside `hist` (the
+            // bound above), and `w`/`o32` hold `out.len()·m` entries.
+            unsafe { gather_avx2(&self.w, o32, m, hist.as_ptr().offset(base), out) };
+            return;
+        }
+        let _ = avx2;
+        for (i, out) in out.iter_mut().enumerate() {
+            let w = &self.w[i * m..(i + 1) * m];
+            let o = &self.o[i * m..(i + 1) * m];
+            let mut acc = [0.0f64; 4];
+            let quads = m / 4;
+            for q in 0..quads {
+                for l in 0..4 {
+                    let j = 4 * q + l;
+                    // SAFETY: see the bound above.
+                    acc[l] += w[j] * unsafe { *hist.get_unchecked((base + o[j]) as usize) };
+                }
+            }
+            let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            for j in 4 * quads..m {
+                s += w[j] * hist[(base + o[j]) as usize];
+            }
+            *out = s;
         }
     }
 }
@@ -329,6 +394,8 @@ struct Plan<'a> {
     /// The delay table shared by every parameter set (integer delays); `None` when each set
     /// builds its own from its conduction speed.
     table: Option<DelayTable>,
+    /// [`DelayTable::transposed`] of `table`, for the adjoint's gather.
+    table_t: Option<DelayTable>,
     rowsum: Vec<f64>,
     scale: f64,
     /// Whether the CPU has AVX2 (the hardware gather of [`gather_avx2`]).
@@ -351,6 +418,9 @@ impl<'a> Plan<'a> {
             )),
             DelayInterpolation::Linear { .. } => None,
         };
+        let table_t = table
+            .as_ref()
+            .map(|_| DelayTable::transposed(n, lay.nch * n, &p.weights, &p.lag));
         let rowsum = (0..n)
             .map(|i| p.weights[i * n..(i + 1) * n].iter().sum())
             .collect();
@@ -359,6 +429,7 @@ impl<'a> Plan<'a> {
             lay,
             tab: p.method.tableau(),
             table,
+            table_t,
             rowsum,
             scale: if p.noise.is_some() {
                 p.dt.sqrt() * p.sigma
@@ -413,50 +484,14 @@ impl<'a> Plan<'a> {
 
     /// Delayed coupling sums of every target and channel:
     /// `csum[h·n + i] = Σ_j W_ij pre_h,j(t − lag_ij)`, reading the history whose newest row is
-    /// `newest`.
-    ///
-    /// This N² gather is the irreducible cost of a step. Each target's sum has four partial
-    /// sums (source `j` goes to partial `j mod 4`, combined as `(s0 + s1) + (s2 + s3)`, then the
-    /// `m mod 4` last sources in order): a serial sum would be latency-bound at ~4 cycles per
-    /// term. With AVX2 the four partials are the lanes of one register filled by one hardware
-    /// gather, and four targets are summed at once to hide the add latency; the order of every
-    /// target's sum is the same, so both paths give the same bits.
+    /// `newest`. This N² gather is the irreducible cost of a step
+    /// ([`DelayTable::gather_into`]).
     #[inline]
     fn gather(&self, t: &DelayTable, hist: &[f64], newest: usize, csum: &mut [f64]) {
-        let (n, m) = (self.p.n, t.m);
-        // Every index is (newest − lag)·row + h·n + j with lag ≤ newest (checked by
-        // `validate` and the history layout), so it lies in [0, (newest + 1)·row).
-        assert!((newest + 1) * self.row() <= hist.len());
-        assert!(t.w.len() == n * m && t.o.len() == n * m && csum.len() >= self.lay.nch * n);
+        let n = self.p.n;
         for h in 0..self.lay.nch {
             let base = newest * self.row() + h * n;
-            let out = &mut csum[h * n..(h + 1) * n];
-            #[cfg(target_arch = "x86_64")]
-            if let (true, Some(o32)) = (self.avx2, &t.o32) {
-                // SAFETY: AVX2 was detected at run time; every `base + o` is inside `hist`
-                // (the bound above), and `w`/`o32` hold `n·m` entries.
-                unsafe { gather_avx2(&t.w, o32, m, hist.as_ptr().add(base), out) };
-                continue;
-            }
-            let base = base as isize;
-            for i in 0..n {
-                let w = &t.w[i * m..(i + 1) * m];
-                let o = &t.o[i * m..(i + 1) * m];
-                let mut acc = [0.0f64; 4];
-                let quads = m / 4;
-                for q in 0..quads {
-                    for l in 0..4 {
-                        let j = 4 * q + l;
-                        // SAFETY: see the bound above.
-                        acc[l] += w[j] * unsafe { *hist.get_unchecked((base + o[j]) as usize) };
-                    }
-                }
-                let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-                for j in 4 * quads..m {
-                    s += w[j] * hist[(base + o[j]) as usize];
-                }
-                out[i] = s;
-            }
+            t.gather_into(self.avx2, hist, base, &mut csum[h * n..(h + 1) * n]);
         }
     }
 
@@ -633,7 +668,49 @@ impl<'a> Plan<'a> {
 
     /// Forward pass of one parameter set. Writes the monitored trace, final state and history;
     /// returns the tape when `record` is set, and the continuing noise source.
+    ///
+    /// On a CPU with AVX2 the same body runs compiled for it ([`Plan::forward_one_avx2`]):
+    /// the four-lane model evaluations and `exp` become 256-bit instructions. Only the
+    /// instruction set differs (no fused multiply-add is enabled), so both give the same bits.
     fn forward_one<M: NodeModel, C: CouplingFunction>(
+        &self,
+        params: &[f64],
+        b: usize,
+        trace: &mut [f64],
+        final_state: &mut [f64],
+        final_history: &mut [f64],
+        record: bool,
+    ) -> (Option<Tape>, NoiseSource) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe {
+                self.forward_one_avx2::<M, C>(params, b, trace, final_state, final_history, record)
+            };
+        }
+        self.forward_one_body::<M, C>(params, b, trace, final_state, final_history, record)
+    }
+
+    /// [`Plan::forward_one_body`] compiled with AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn forward_one_avx2<M: NodeModel, C: CouplingFunction>(
+        &self,
+        params: &[f64],
+        b: usize,
+        trace: &mut [f64],
+        final_state: &mut [f64],
+        final_history: &mut [f64],
+        record: bool,
+    ) -> (Option<Tape>, NoiseSource) {
+        self.forward_one_body::<M, C>(params, b, trace, final_state, final_history, record)
+    }
+
+    #[inline(always)]
+    fn forward_one_body<M: NodeModel, C: CouplingFunction>(
         &self,
         params: &[f64],
         b: usize,
@@ -754,8 +831,41 @@ impl<'a> Plan<'a> {
         (tape, noise.remaining(src))
     }
 
-    /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`.
+    /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`
+    /// (compiled with AVX2 where the CPU has it, as [`Plan::forward_one`]).
     fn backward_one<M: NodeModel, C: CouplingFunction>(
+        &self,
+        params: &[f64],
+        b: usize,
+        tape: &Tape,
+        grad_trace: &[f64],
+    ) -> Vec<f64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe { self.backward_one_avx2::<M, C>(params, b, tape, grad_trace) };
+        }
+        self.backward_one_body::<M, C>(params, b, tape, grad_trace)
+    }
+
+    /// [`Plan::backward_one_body`] compiled with AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn backward_one_avx2<M: NodeModel, C: CouplingFunction>(
+        &self,
+        params: &[f64],
+        b: usize,
+        tape: &Tape,
+        grad_trace: &[f64],
+    ) -> Vec<f64> {
+        self.backward_one_body::<M, C>(params, b, tape, grad_trace)
+    }
+
+    #[inline(always)]
+    fn backward_one_body<M: NodeModel, C: CouplingFunction>(
         &self,
         params: &[f64],
         b: usize,
@@ -774,9 +884,17 @@ impl<'a> Plan<'a> {
         let k_seg = p.segment;
         let nvars = p.monitor.variables.len();
         let mut lam = vec![0.0; ns * n];
-        // Adjoint of the pre-synaptic history: reverse step k reads row k + nh and scatters into
-        // rows k…k + nh − 1, so only nh + 1 rows are live at a time. They are kept in a window
-        // of `window` rows starting at row `lo`, slid down (amortised) as the sweep goes back.
+        // The adjoint of the delayed reads, two ways. Interpolated delays scatter: reverse step
+        // k adds its coupling adjoint onto history rows k…k + nh − 1 of `mu` (the pre-synaptic
+        // values' adjoint) and reads row k + nh, complete by then. Integer delays gather, the
+        // transpose with the forward pass's vectorised layout: `mu` holds the coupling adjoint
+        // of each step instead (row k for step k), and the adjoint of the pre-synaptic values
+        // of X_{k+1} is gathered from the nh later steps that read them,
+        // `Σ_i W_ij λc_{k+1+lag_ij, i}` ([`DelayTable::transposed`]). Either way only rows
+        // k…k + nh are live; they are kept in a window of `window` rows starting at row `lo`,
+        // slid down (amortised) as the sweep goes back.
+        let table_t = self.table_t.as_ref().filter(|_| table.dslot_dv.is_none());
+        let mut mu_row = vec![0.0; row];
         let window = (nh + 1 + 1024).min(steps + nh);
         let mut mu = vec![0.0; window * row];
         let mut lo = (steps + nh).saturating_sub(window);
@@ -863,7 +981,17 @@ impl<'a> Plan<'a> {
                 // The pre-synaptic values of X_{k+1} (row k + nh) have received every use by
                 // later steps.
                 let hrow = (k + nh - lo) * row;
-                self.pre_vjp_row::<M, C>(&pn, x_next, &mu[hrow..hrow + row], &mut lam, &mut dp);
+                let g_row = match table_t {
+                    Some(tt) => {
+                        for h in 0..nch {
+                            let base = (k + 1 - lo) * row + h * n;
+                            tt.gather_into(self.avx2, &mu, base, &mut mu_row[h * n..(h + 1) * n]);
+                        }
+                        &mu_row[..]
+                    }
+                    None => &mu[hrow..hrow + row],
+                };
+                self.pre_vjp_row::<M, C>(&pn, x_next, g_row, &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
                 let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
                 // This step's draws: from the noise array itself, or as regenerated above.
@@ -934,10 +1062,15 @@ impl<'a> Plan<'a> {
                         lamc[h * n + i] = gsum[h];
                     }
                 }
+                if table_t.is_some() {
+                    // Kept for the gather of the sources' adjoints (above, at earlier steps).
+                    let at = (k - lo) * row;
+                    mu[at..at + nch * n].copy_from_slice(&lamc[..nch * n]);
+                }
                 // Scatter the coupling adjoint onto the delayed sources: the transpose of the
                 // gather.
                 let m = table.m;
-                for h in 0..nch {
+                for h in (0..nch).filter(|_| table_t.is_none()) {
                     let base = ((k + nh - 1 - lo) * row + h * n) as isize;
                     for i in 0..n {
                         let g = lamc[h * n + i];
@@ -972,14 +1105,41 @@ impl<'a> Plan<'a> {
                 {
                     lam.fill(0.0);
                     lam_z.iter_mut().for_each(|z| *z = [0.0; 4]);
-                    let top = (k + nh - lo).min(window);
-                    mu[..top * row].fill(0.0);
+                    if table_t.is_some() {
+                        // The adjoints of steps ≥ k pass nothing to X_{≤k}, the only sources
+                        // still to be gathered.
+                        mu[(k - lo) * row..].fill(0.0);
+                    } else {
+                        let top = (k + nh - lo).min(window);
+                        mu[..top * row].fill(0.0);
+                    }
                 }
             }
         }
         // The initial history's pre-synaptic values depend on the coupling parameters too.
         let cv_row = ncv * n;
         let mut scratch_lam = vec![0.0; ns * n];
+        if table_t.is_some() {
+            // Gather the initial rows' adjoints as above, from the steps that exist: row r
+            // holds X_{r+1−nh}, read by step r + 1 − nh + lag (window row `step − lo`, lo = 0).
+            let mut init_mu = vec![0.0; nh * row];
+            for r in 0..nh {
+                for i in 0..n {
+                    for j in 0..n {
+                        let s = r + 1 + p.lag[i * n + j];
+                        if s < nh || s - nh >= steps {
+                            continue;
+                        }
+                        let at = (s - nh - lo) * row;
+                        for h in 0..nch {
+                            init_mu[r * row + h * n + j] +=
+                                p.weights[i * n + j] * mu[at + h * n + i];
+                        }
+                    }
+                }
+            }
+            mu[..nh * row].copy_from_slice(&init_mu);
+        }
         for r in 0..nh {
             let mut st = vec![0.0; ns * n];
             for (q, &cv) in M::CVAR.iter().enumerate() {
@@ -1347,6 +1507,26 @@ pub fn backward(
     grad_trace: &[f64],
 ) -> Vec<f64> {
     let plan = Plan::new(problem);
+    problem.model.visit(Backward {
+        plan: &plan,
+        params,
+        tapes,
+        grad_trace,
+    })
+}
+
+/// [`backward`] with the adjoint of the delayed reads as a scatter even for integer delays
+/// (the form the interpolated delays use). The gather that [`backward`] uses is its transpose
+/// with a different order of summation; this is the oracle that tests compare it with.
+#[doc(hidden)]
+pub fn backward_scatter(
+    problem: &NetworkProblem,
+    params: &[f64],
+    tapes: &[Tape],
+    grad_trace: &[f64],
+) -> Vec<f64> {
+    let mut plan = Plan::new(problem);
+    plan.table_t = None;
     problem.model.visit(Backward {
         plan: &plan,
         params,

@@ -86,7 +86,7 @@ impl CouplingFunction for SigmoidalJansenRit {
         let (cmax, cmin, rc, mid) = (p[1], p[2], p[3], p[4]);
         let g = g[0];
         let z = mid - x[0] + x[1];
-        let u = 1.0 / (1.0 + (rc * z).exp());
+        let u = 1.0 / (1.0 + crate::exp::exp(rc * z));
         let du = -(cmax - cmin) * u * (1.0 - u) * g;
         gx[0] -= du * rc;
         gx[1] += du * rc;

@@ -101,7 +101,7 @@ impl NodeModel for JansenRit {
         let (nu, r, v0, lc) = (p[10], p[11], p[12], p[13]);
         let c = c[0];
         let rate = |v: f64| {
-            let t = 1.0 / (1.0 + (r * (v0 - v)).exp());
+            let t = 1.0 / (1.0 + crate::exp::exp(r * (v0 - v)));
             (2.0 * nu * t, t)
         };
         let v1 = J * a1 * y[0];
