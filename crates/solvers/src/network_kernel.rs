@@ -498,7 +498,8 @@ impl<'a> Plan<'a> {
     /// Writes the pre-synaptic values of every source of `state` (`[S, n]`) into history row
     /// `row`: four sources per evaluation of the coupling's `pre` ([`F64x4`] lanes, `pl` the
     /// lane parameters of [`lane_params`]), the last `n mod 4` one by one.
-    #[inline]
+    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
+    #[inline(always)]
     fn push_pre<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
@@ -543,7 +544,8 @@ impl<'a> Plan<'a> {
     }
 
     /// The coupling input of target `i`.
-    #[inline]
+    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
+    #[inline(always)]
     fn coupling_input<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
@@ -577,7 +579,8 @@ impl<'a> Plan<'a> {
     /// One step of every region: advances `state` (`[S, n]`) in place, four regions per
     /// evaluation of the model ([`F64x4`] lanes, each bit-for-bit the scalar step), the last
     /// `n mod 4` one by one.
-    #[inline]
+    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
+    #[inline(always)]
     fn step_all<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
@@ -1165,7 +1168,8 @@ impl<'a> Plan<'a> {
 
     /// Adjoint of [`Plan::push_pre`] for one history row with adjoint `g_row` (`[channels, n]`):
     /// adds to the state adjoint `lam` and the (node-major) parameter gradient `dp`.
-    #[inline]
+    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
+    #[inline(always)]
     fn pre_vjp_row<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
