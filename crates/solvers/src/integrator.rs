@@ -104,7 +104,7 @@ impl Method {
     pub const ALL: [Method; 3] = [Method::Euler, Method::Heun, Method::Rk4];
 
     /// Its tableau.
-    pub fn tableau(self) -> &'static Tableau {
+    pub const fn tableau(self) -> &'static Tableau {
         match self {
             Self::Euler => &EULER,
             Self::Heun => &HEUN,
@@ -122,6 +122,25 @@ impl Method {
         Self::ALL.iter().map(|m| m.tableau().name).collect()
     }
 }
+
+/// The stage counts the step loops are monomorphised for (the `match`es on
+/// [`Tableau::stages`] here and in the network kernel): one copy of each model's step per count
+/// is compiled for every model and coupling, so unused counts are not instantiated. A method
+/// with another number of stages needs its arm in those `match`es; this fails to compile until
+/// it has one.
+pub const STAGE_COUNTS: [usize; 3] = [1, 2, 4];
+
+const _: () = {
+    let mut i = 0;
+    while i < Method::ALL.len() {
+        let s = Method::ALL[i].tableau().stages;
+        assert!(
+            s == STAGE_COUNTS[0] || s == STAGE_COUNTS[1] || s == STAGE_COUNTS[2],
+            "a method's stage count has no monomorphised step (see STAGE_COUNTS)"
+        );
+        i += 1;
+    }
+};
 
 #[inline(always)]
 fn clamp<M: NodeModel, S: Clamp>(x: &mut [S; MAX_STATE]) {
@@ -168,7 +187,6 @@ pub fn step<M: NodeModel>(
     match tab.stages {
         1 => step_stages::<M, f64, 1>(tab, dt, x, c, p, eta),
         2 => step_stages::<M, f64, 2>(tab, dt, x, c, p, eta),
-        3 => step_stages::<M, f64, 3>(tab, dt, x, c, p, eta),
         _ => step_stages::<M, f64, 4>(tab, dt, x, c, p, eta),
     }
 }
@@ -238,7 +256,6 @@ pub fn step_vjp<M: NodeModel>(
     match tab.stages {
         1 => step_vjp_stages::<M, 1>(tab, dt, x, c, p, eta, lam, gc, gp),
         2 => step_vjp_stages::<M, 2>(tab, dt, x, c, p, eta, lam, gc, gp),
-        3 => step_vjp_stages::<M, 3>(tab, dt, x, c, p, eta, lam, gc, gp),
         _ => step_vjp_stages::<M, 4>(tab, dt, x, c, p, eta, lam, gc, gp),
     }
 }

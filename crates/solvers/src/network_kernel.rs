@@ -497,10 +497,33 @@ impl<'a> Plan<'a> {
 
     /// Writes the pre-synaptic values of every source of `state` (`[S, n]`) into history row
     /// `row`: four sources per evaluation of the coupling's `pre` ([`F64x4`] lanes, `pl` the
-    /// lane parameters of [`lane_params`]), the last `n mod 4` one by one.
-    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
-    #[inline(always)]
+    /// lane parameters of [`lane_params`]), the last `n mod 4` one by one. Compiled for AVX2
+    /// where the CPU has it ([`with_avx2`]).
+    // Not inlined: one copy per model and coupling, shared by every caller (compile time).
+    #[inline(never)]
     fn push_pre<M: NodeModel, C: CouplingFunction>(
+        &self,
+        pn: &[f64],
+        pl: &[F64x4],
+        state: &[f64],
+        hist: &mut [f64],
+        row: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe {
+                with_avx2(
+                    #[inline(always)]
+                    || self.push_pre_body::<M, C>(pn, pl, state, hist, row),
+                )
+            };
+        }
+        self.push_pre_body::<M, C>(pn, pl, state, hist, row)
+    }
+
+    #[inline(always)]
+    fn push_pre_body<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
         pl: &[F64x4],
@@ -544,7 +567,7 @@ impl<'a> Plan<'a> {
     }
 
     /// The coupling input of target `i`.
-    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
+    // Always inlined, so that the AVX2 build of `step_all` covers it.
     #[inline(always)]
     fn coupling_input<M: NodeModel, C: CouplingFunction>(
         &self,
@@ -578,9 +601,12 @@ impl<'a> Plan<'a> {
 
     /// One step of every region: advances `state` (`[S, n]`) in place, four regions per
     /// evaluation of the model ([`F64x4`] lanes, each bit-for-bit the scalar step), the last
-    /// `n mod 4` one by one.
-    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
-    #[inline(always)]
+    /// `n mod 4` one by one. Compiled for AVX2 where the CPU has it ([`with_avx2`]): the
+    /// four-lane model evaluations and `exp` become 256-bit instructions. Only the instruction
+    /// set differs (no fused multiply-add is enabled), so both give the same bits.
+    // Not inlined: the forward pass and the adjoint's recomputation share one copy per model,
+    // coupling and stage count (this is most of the kernel's machine code, and compile time).
+    #[inline(never)]
     fn step_all<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
@@ -589,11 +615,33 @@ impl<'a> Plan<'a> {
         xi: Option<&[f64]>,
         state: &mut [f64],
     ) {
-        // One monomorphised loop per stage count: no branch on the method inside it.
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe {
+                with_avx2(
+                    #[inline(always)]
+                    || self.step_all_body::<M, C>(pn, pl, csum, xi, state),
+                )
+            };
+        }
+        self.step_all_body::<M, C>(pn, pl, csum, xi, state)
+    }
+
+    #[inline(always)]
+    fn step_all_body<M: NodeModel, C: CouplingFunction>(
+        &self,
+        pn: &[f64],
+        pl: &[F64x4],
+        csum: &[f64],
+        xi: Option<&[f64]>,
+        state: &mut [f64],
+    ) {
+        // One monomorphised loop per stage count (`integrator::STAGE_COUNTS`): no branch on the
+        // method inside it.
         match self.tab.stages {
             1 => self.step_all_st::<M, C, 1>(pn, pl, csum, xi, state),
             2 => self.step_all_st::<M, C, 2>(pn, pl, csum, xi, state),
-            3 => self.step_all_st::<M, C, 3>(pn, pl, csum, xi, state),
             _ => self.step_all_st::<M, C, 4>(pn, pl, csum, xi, state),
         }
     }
@@ -671,49 +719,7 @@ impl<'a> Plan<'a> {
 
     /// Forward pass of one parameter set. Writes the monitored trace, final state and history;
     /// returns the tape when `record` is set, and the continuing noise source.
-    ///
-    /// On a CPU with AVX2 the same body runs compiled for it ([`Plan::forward_one_avx2`]):
-    /// the four-lane model evaluations and `exp` become 256-bit instructions. Only the
-    /// instruction set differs (no fused multiply-add is enabled), so both give the same bits.
     fn forward_one<M: NodeModel, C: CouplingFunction>(
-        &self,
-        params: &[f64],
-        b: usize,
-        trace: &mut [f64],
-        final_state: &mut [f64],
-        final_history: &mut [f64],
-        record: bool,
-    ) -> (Option<Tape>, NoiseSource) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe {
-                self.forward_one_avx2::<M, C>(params, b, trace, final_state, final_history, record)
-            };
-        }
-        self.forward_one_body::<M, C>(params, b, trace, final_state, final_history, record)
-    }
-
-    /// [`Plan::forward_one_body`] compiled with AVX2.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn forward_one_avx2<M: NodeModel, C: CouplingFunction>(
-        &self,
-        params: &[f64],
-        b: usize,
-        trace: &mut [f64],
-        final_state: &mut [f64],
-        final_history: &mut [f64],
-        record: bool,
-    ) -> (Option<Tape>, NoiseSource) {
-        self.forward_one_body::<M, C>(params, b, trace, final_state, final_history, record)
-    }
-
-    #[inline(always)]
-    fn forward_one_body<M: NodeModel, C: CouplingFunction>(
         &self,
         params: &[f64],
         b: usize,
@@ -834,41 +840,8 @@ impl<'a> Plan<'a> {
         (tape, noise.remaining(src))
     }
 
-    /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`
-    /// (compiled with AVX2 where the CPU has it, as [`Plan::forward_one`]).
+    /// Adjoint of one parameter set: returns `∂L/∂params` `[P, n]` given `∂L/∂trace`.
     fn backward_one<M: NodeModel, C: CouplingFunction>(
-        &self,
-        params: &[f64],
-        b: usize,
-        tape: &Tape,
-        grad_trace: &[f64],
-    ) -> Vec<f64> {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe { self.backward_one_avx2::<M, C>(params, b, tape, grad_trace) };
-        }
-        self.backward_one_body::<M, C>(params, b, tape, grad_trace)
-    }
-
-    /// [`Plan::backward_one_body`] compiled with AVX2.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn backward_one_avx2<M: NodeModel, C: CouplingFunction>(
-        &self,
-        params: &[f64],
-        b: usize,
-        tape: &Tape,
-        grad_trace: &[f64],
-    ) -> Vec<f64> {
-        self.backward_one_body::<M, C>(params, b, tape, grad_trace)
-    }
-
-    #[inline(always)]
-    fn backward_one_body<M: NodeModel, C: CouplingFunction>(
         &self,
         params: &[f64],
         b: usize,
@@ -1168,8 +1141,6 @@ impl<'a> Plan<'a> {
 
     /// Adjoint of [`Plan::push_pre`] for one history row with adjoint `g_row` (`[channels, n]`):
     /// adds to the state adjoint `lam` and the (node-major) parameter gradient `dp`.
-    // Always inlined, so that the AVX2 build of the forward and adjoint bodies covers it.
-    #[inline(always)]
     fn pre_vjp_row<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
@@ -1205,6 +1176,19 @@ impl<'a> Plan<'a> {
             }
         }
     }
+}
+
+/// Runs `f` compiled for AVX2: `f`'s body (a closure with this as its only caller, whose
+/// callees are `#[inline(always)]`) is inlined here and so compiled with the target feature.
+/// (Four lines by hand: the `multiversion` crate generates this kind of dispatch from an
+/// attribute, which is not worth a dependency for two call sites.)
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// The `[P, n]` parameters of each group of [`LANES`] regions as lanes: `pl[g·P + k]` holds
