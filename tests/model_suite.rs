@@ -9,7 +9,8 @@
 //!   sub-sampling and temporal averages;
 //! * gradients of the fused op against finite differences (1e-6 relative);
 //! * the empirical order of every integrator by log-log slope;
-//! * a batch of parameter sets equals single runs, bit for bit;
+//! * a batch of parameter sets equals single runs, bit for bit (the per-set and the
+//!   batch-major four-lane kernels);
 //! * parity with tvb-library 2.10's `Simulator` (float64 history) on dk84, from the committed
 //!   fixtures of `tools/make_tvb_fixtures.py` (every registered model must have one).
 //!
@@ -743,6 +744,131 @@ fn a_batch_equals_single_runs_for_every_model() {
                 "{}",
                 m.info().name
             );
+        }
+    }
+}
+
+/// Batches of four or more sets with shared integer delays run four sets per SIMD register
+/// (the batch-major kernel, where the CPU has AVX2): every lane must equal the set's own run bit
+/// for bit (trace, final state, final history and the continuing noise), for every model ×
+/// coupling and method, with one noise stream for the batch or one per set, per-set initial
+/// states, the temporal-average and BOLD monitors, and a batch that is not a multiple of four.
+#[test]
+fn batch_major_lanes_equal_single_runs_bit_for_bit() {
+    let mut cases = Vec::new();
+    for (m, c) in valid_pairs() {
+        for method in Method::ALL {
+            cases.push((m, c, method, 0));
+        }
+    }
+    for &m in ModelKind::ALL {
+        for variant in 1..=3 {
+            cases.push((m, natural_coupling(m), Method::Heun, variant));
+        }
+    }
+    for (m, c, method, variant) in cases {
+        let sigma = if method.tableau().stochastic {
+            1e-2
+        } else {
+            0.0
+        };
+        let steps = 37;
+        let (mut problem, params) = zoo(m, c, method, steps, sigma);
+        let info = m.info();
+        let (ns, nh) = (info.state.len(), problem.horizon);
+        let batch = 6;
+        let np = problem.layout().np();
+        let all: Vec<f64> = (0..batch)
+            .flat_map(|b| {
+                let mut p = params.clone();
+                for k in 0..np {
+                    for i in 0..N {
+                        p[k * N + i] *= 1.0 + 0.003 * ((b * 5 + k + i) % 7) as f64;
+                    }
+                }
+                p
+            })
+            .collect();
+        match variant {
+            // One noise realisation per set (five: sets 0 and 5 share one).
+            1 if sigma > 0.0 => {
+                problem.noise = NoiseSource::realisations(7, 5, steps, ns, N, 1 << 20);
+            }
+            // Per-set initial states and a temporal average.
+            2 => {
+                let s0 = problem.init_state.to_vec();
+                let init: Vec<f64> = (0..batch)
+                    .flat_map(|b| {
+                        s0.iter()
+                            .enumerate()
+                            .map(move |(k, &v)| {
+                                let (lo, hi) = info.state[k / N].bounds;
+                                (v + 0.002 * (b + k % 3) as f64).clamp(lo, hi)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                problem.init_state = Arc::new(init);
+                problem.monitor = Monitor {
+                    kind: MonitorKind::TemporalAverage,
+                    stride: 4,
+                    variables: vec![info.voi],
+                };
+            }
+            3 => {
+                problem.monitor = Monitor {
+                    kind: MonitorKind::Bold(solvers::BoldMonitor {
+                        constants: solvers::BoldConstants::classical(),
+                        driver: vec![(info.voi, 1.0)],
+                        period: 5,
+                        transient: 3,
+                    }),
+                    stride: 1,
+                    variables: vec![info.voi],
+                };
+            }
+            _ => {}
+        }
+        problem.validate(batch).unwrap();
+        let (out, _) = network_kernel::forward(&problem, &all, false);
+        let label = format!(
+            "{} + {} ({}, variant {variant})",
+            info.name,
+            c.info().name,
+            method.tableau().name
+        );
+        let (tl, sl, hl) = (problem.trace_len(), ns * N, nh * info.cvar.len() * N);
+        for b in 0..batch {
+            let mut one = problem.clone();
+            if let NoiseSource::Realisations(r) = &problem.noise {
+                one.noise = r[b % r.len()].clone();
+            }
+            if problem.init_state.len() != sl {
+                one.init_state = Arc::new(problem.init_state[b * sl..(b + 1) * sl].to_vec());
+            }
+            let (single, _) =
+                network_kernel::forward(&one, &all[b * np * N..(b + 1) * np * N], false);
+            assert_eq!(
+                &out.trace[b * tl..(b + 1) * tl],
+                &single.trace[..],
+                "{label}: trace of set {b}"
+            );
+            assert_eq!(
+                &out.final_state[b * sl..(b + 1) * sl],
+                &single.final_state[..],
+                "{label}: final state of set {b}"
+            );
+            assert_eq!(
+                &out.final_history[b * hl..(b + 1) * hl],
+                &single.final_history[..],
+                "{label}: final history of set {b}"
+            );
+            if b == 0 {
+                assert_eq!(
+                    out.final_noise, single.final_noise,
+                    "{label}: continuing noise"
+                );
+            }
         }
     }
 }

@@ -31,6 +31,8 @@ use dynamics::{
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+mod batch;
+
 /// Everything about a network simulation except the parameters (which are differentiable).
 #[derive(Debug, Clone)]
 pub struct NetworkProblem {
@@ -751,9 +753,7 @@ impl<'a> Plan<'a> {
             }
             self.push_pre::<M, C>(&pn, &pl, &st, &mut hist, r);
         }
-        // Ring of the last nh coupling-variable states, for warm starts.
-        let mut ring = init_hist.to_vec();
-        let mut ring_pos = 0usize; // index of the oldest row
+        let mut obs = Observer::new::<M>(p, init_hist);
         let mut newest = nh - 1;
         let mut state = init_state.to_vec();
         let mut csum = vec![0.0; lay.nch * n];
@@ -762,22 +762,13 @@ impl<'a> Plan<'a> {
         let mut noise = NoiseCursor::new(src);
         let mut checkpoints = Vec::new();
         let mut noise_ckpt = Vec::new();
-        let nvars = p.monitor.variables.len();
-        let avg = p.monitor.kind == MonitorKind::TemporalAverage;
-        let bold = p.monitor.bold();
-        let h_bold = p.dt / 1000.0; // the haemodynamic model runs in seconds
-        let mut z: Vec<[f64; 4]> = if bold.is_some() {
-            vec![crate::bold::REST; n]
-        } else {
-            Vec::new()
-        };
         let mut bold_ckpt: Vec<[f64; 4]> = Vec::new();
         let mut csums = Vec::with_capacity(if record { p.steps * lay.nch * n } else { 0 });
         for k in 0..p.steps {
             if record && k % p.segment == 0 {
                 checkpoints.extend_from_slice(&state);
                 noise_ckpt.push(noise.mark());
-                bold_ckpt.extend_from_slice(&z);
+                bold_ckpt.extend_from_slice(&obs.z);
             }
             self.gather(&table, &hist, newest, &mut csum);
             if record {
@@ -793,40 +784,10 @@ impl<'a> Plan<'a> {
                 newest += 1;
             }
             self.push_pre::<M, C>(&pn, &pl, &state, &mut hist, newest);
-            for (q, &cv) in M::CVAR.iter().enumerate() {
-                ring[ring_pos * cv_row + q * n..ring_pos * cv_row + (q + 1) * n]
-                    .copy_from_slice(&state[cv * n..(cv + 1) * n]);
-            }
-            ring_pos = (ring_pos + 1) % nh;
-            if let Some(bm) = bold {
-                let sample = bm.sample_of(k, p.steps);
-                for (i, zi) in z.iter_mut().enumerate() {
-                    *zi = crate::bold::euler(&bm.constants, zi, bm.drive(&state, n, i), h_bold);
-                    if let Some(m) = sample {
-                        trace[m * n + i] = crate::bold::signal(&bm.constants, zi);
-                    }
-                }
-            }
-            if let Some((m, w)) = p.monitor.sample_of(k, p.steps) {
-                for (vi, &v) in p.monitor.variables.iter().enumerate() {
-                    let dst = &mut trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];
-                    let src = &state[v * n..(v + 1) * n];
-                    if avg {
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += w * s;
-                        }
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                }
-            }
+            obs.observe(k, &state, trace);
         }
         final_state.copy_from_slice(&state);
-        for r in 0..nh {
-            let src = (ring_pos + r) % nh;
-            final_history[r * cv_row..(r + 1) * cv_row]
-                .copy_from_slice(&ring[src * cv_row..(src + 1) * cv_row]);
-        }
+        obs.finish(final_history);
         let tape = record.then(|| {
             hist.truncate((newest + 1) * row);
             Tape {
@@ -1178,6 +1139,83 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// What a forward pass keeps of each step's new state: the monitored trace (with the BOLD
+/// monitor's haemodynamic states) and the ring of the last `horizon` coupling-variable states
+/// that becomes the final history (for warm starts). One per parameter set.
+struct Observer<'a> {
+    p: &'a NetworkProblem,
+    cvar: &'static [usize],
+    /// The last `horizon` rows `[V, n]` of the coupling variables; `ring_pos` is the oldest.
+    ring: Vec<f64>,
+    ring_pos: usize,
+    /// Haemodynamic states `[n]` (BOLD monitor only).
+    z: Vec<[f64; 4]>,
+}
+
+impl<'a> Observer<'a> {
+    fn new<M: NodeModel>(p: &'a NetworkProblem, init_hist: &[f64]) -> Self {
+        Self {
+            p,
+            cvar: M::CVAR,
+            ring: init_hist.to_vec(),
+            ring_pos: 0,
+            z: if p.monitor.bold().is_some() {
+                vec![crate::bold::REST; p.n]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Records `state` (`[S, n]`), the state after step `k`, into `trace`.
+    #[inline]
+    fn observe(&mut self, k: usize, state: &[f64], trace: &mut [f64]) {
+        let p = self.p;
+        let n = p.n;
+        let cv_row = self.cvar.len() * n;
+        let at = self.ring_pos * cv_row;
+        for (q, &cv) in self.cvar.iter().enumerate() {
+            self.ring[at + q * n..at + (q + 1) * n].copy_from_slice(&state[cv * n..(cv + 1) * n]);
+        }
+        self.ring_pos = (self.ring_pos + 1) % p.horizon;
+        if let Some(bm) = p.monitor.bold() {
+            let h_bold = p.dt / 1000.0; // the haemodynamic model runs in seconds
+            let sample = bm.sample_of(k, p.steps);
+            for (i, zi) in self.z.iter_mut().enumerate() {
+                *zi = crate::bold::euler(&bm.constants, zi, bm.drive(state, n, i), h_bold);
+                if let Some(m) = sample {
+                    trace[m * n + i] = crate::bold::signal(&bm.constants, zi);
+                }
+            }
+        }
+        if let Some((m, w)) = p.monitor.sample_of(k, p.steps) {
+            let nvars = p.monitor.variables.len();
+            let avg = p.monitor.kind == MonitorKind::TemporalAverage;
+            for (vi, &v) in p.monitor.variables.iter().enumerate() {
+                let dst = &mut trace[(m * nvars + vi) * n..(m * nvars + vi + 1) * n];
+                let src = &state[v * n..(v + 1) * n];
+                if avg {
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += w * s;
+                    }
+                } else {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+    }
+
+    /// Writes the final history `[horizon, V, n]`, oldest first.
+    fn finish(&self, final_history: &mut [f64]) {
+        let (nh, cv_row) = (self.p.horizon, self.cvar.len() * self.p.n);
+        for r in 0..nh {
+            let src = (self.ring_pos + r) % nh;
+            final_history[r * cv_row..(r + 1) * cv_row]
+                .copy_from_slice(&self.ring[src * cv_row..(src + 1) * cv_row]);
+        }
+    }
+}
+
 /// Runs `f` compiled for AVX2: `f`'s body (a closure with this as its only caller, whose
 /// callees are `#[inline(always)]`) is inlined here and so compiled with the target feature.
 /// (Four lines by hand: the `multiversion` crate generates this kind of dispatch from an
@@ -1366,6 +1404,14 @@ fn par_jobs<J: Send, T: Send>(jobs: Vec<J>, f: impl Fn(J) -> T + Sync) -> Vec<T>
     })
 }
 
+/// A unit of a batch's forward pass.
+enum Job<'o> {
+    /// Sets `b0…b0 + 3` in the lanes of [`Plan::forward_lanes`].
+    Lanes(usize, [batch::SetOutputs<'o>; LANES]),
+    /// One set through [`Plan::forward_one`].
+    One(usize, batch::SetOutputs<'o>),
+}
+
 struct Forward<'a> {
     plan: &'a Plan<'a>,
     params: &'a [f64],
@@ -1403,14 +1449,32 @@ impl<M: NodeModel> CouplingVisitor for ForwardWith<'_, M> {
             final_history: vec![0.0; batch * hl],
             final_noise: NoiseSource::None,
         };
-        let jobs: Vec<_> = split_parts(&mut out.trace, tl, batch)
+        let mut sets = split_parts(&mut out.trace, tl, batch)
             .zip(split_parts(&mut out.final_state, lay.ns * n, batch))
             .zip(split_parts(&mut out.final_history, hl, batch))
-            .enumerate()
-            .collect();
-        let results = par_jobs(jobs, |(b, ((trace, fs), fh))| {
-            let pb = &this.params[b * per..(b + 1) * per];
-            plan.forward_one::<M, C>(pb, b, trace, fs, fh, this.record)
+            .map(|((t, s), h)| (t, s, h));
+        // Four sets at a time in the lanes of the batch-major kernel where it applies, the rest
+        // one by one (the same numbers either way).
+        let quads = if plan.lanes_apply(batch, this.record) {
+            batch / LANES
+        } else {
+            0
+        };
+        let mut jobs = Vec::with_capacity(quads + batch - quads * LANES);
+        for q in 0..quads {
+            let four: [batch::SetOutputs<'_>; LANES] =
+                std::array::from_fn(|_| sets.next().expect("batch sets"));
+            jobs.push(Job::Lanes(q * LANES, four));
+        }
+        for (k, set) in sets.enumerate() {
+            jobs.push(Job::One(quads * LANES + k, set));
+        }
+        let results = par_jobs(jobs, |job| match job {
+            Job::Lanes(b0, four) => (None, plan.forward_lanes::<M, C>(this.params, b0, four)),
+            Job::One(b, (trace, fs, fh)) => {
+                let pb = &this.params[b * per..(b + 1) * per];
+                plan.forward_one::<M, C>(pb, b, trace, fs, fh, this.record)
+            }
         });
         let mut tapes = Vec::new();
         for (k, (tape, noise)) in results.into_iter().enumerate() {
