@@ -33,6 +33,26 @@ use std::sync::Arc;
 
 mod batch;
 
+/// Evaluates `$body` (a function's whole body) compiled for AVX2 when `$avx2` (the CPU has
+/// it, detected at run time), else as compiled for the baseline: the body is written once and
+/// expanded twice, the AVX2 copy through [`with_avx2`]. Use it as a function's tail
+/// expression: the AVX2 branch returns from the function.
+macro_rules! avx2_or_baseline {
+    ($avx2:expr, $body:block) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $avx2 {
+            // SAFETY: the caller passes the run-time detection of AVX2.
+            return unsafe {
+                with_avx2(
+                    #[inline(always)]
+                    || $body,
+                )
+            };
+        }
+        $body
+    }};
+}
+
 /// Everything about a network simulation except the parameters (which are differentiable).
 #[derive(Debug, Clone)]
 pub struct NetworkProblem {
@@ -511,61 +531,41 @@ impl<'a> Plan<'a> {
         hist: &mut [f64],
         row: usize,
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe {
-                with_avx2(
-                    #[inline(always)]
-                    || self.push_pre_body::<M, C>(pn, pl, state, hist, row),
-                )
-            };
-        }
-        self.push_pre_body::<M, C>(pn, pl, state, hist, row)
-    }
-
-    #[inline(always)]
-    fn push_pre_body<M: NodeModel, C: CouplingFunction>(
-        &self,
-        pn: &[f64],
-        pl: &[F64x4],
-        state: &[f64],
-        hist: &mut [f64],
-        row: usize,
-    ) {
-        let (n, lay) = (self.p.n, self.lay);
-        let np = lay.np();
-        let (ncv, nch) = (M::CVAR.len(), lay.nch);
-        let dst = &mut hist[row * self.row()..(row + 1) * self.row()];
-        let groups = n / LANES;
-        for g in 0..groups {
-            let i0 = g * LANES;
-            let mut x = [F64x4::default(); MAX_COUPLING];
-            for (q, &cv) in M::CVAR.iter().enumerate() {
-                x[q] = F64x4::load(&state[cv * n + i0..]);
+        avx2_or_baseline!(self.avx2, {
+            let (n, lay) = (self.p.n, self.lay);
+            let np = lay.np();
+            let (ncv, nch) = (M::CVAR.len(), lay.nch);
+            let dst = &mut hist[row * self.row()..(row + 1) * self.row()];
+            let groups = n / LANES;
+            for g in 0..groups {
+                let i0 = g * LANES;
+                let mut x = [F64x4::default(); MAX_COUPLING];
+                for (q, &cv) in M::CVAR.iter().enumerate() {
+                    x[q] = F64x4::load(&state[cv * n + i0..]);
+                }
+                let mut out = [F64x4::default(); MAX_COUPLING];
+                C::pre::<F64x4>(
+                    &x[..ncv],
+                    &pl[g * np + lay.npm..(g + 1) * np],
+                    &mut out[..nch],
+                );
+                for h in 0..nch {
+                    out[h].store(&mut dst[h * n + i0..]);
+                }
             }
-            let mut out = [F64x4::default(); MAX_COUPLING];
-            C::pre::<F64x4>(
-                &x[..ncv],
-                &pl[g * np + lay.npm..(g + 1) * np],
-                &mut out[..nch],
-            );
-            for h in 0..nch {
-                out[h].store(&mut dst[h * n + i0..]);
+            let mut x = [0.0; MAX_COUPLING];
+            let mut out = [0.0; MAX_COUPLING];
+            for j in groups * LANES..n {
+                for (q, &cv) in M::CVAR.iter().enumerate() {
+                    x[q] = state[cv * n + j];
+                }
+                let pc = &pn[j * np + lay.npm..(j + 1) * np];
+                C::pre::<f64>(&x[..ncv], pc, &mut out[..nch]);
+                for h in 0..nch {
+                    dst[h * n + j] = out[h];
+                }
             }
-        }
-        let mut x = [0.0; MAX_COUPLING];
-        let mut out = [0.0; MAX_COUPLING];
-        for j in groups * LANES..n {
-            for (q, &cv) in M::CVAR.iter().enumerate() {
-                x[q] = state[cv * n + j];
-            }
-            let pc = &pn[j * np + lay.npm..(j + 1) * np];
-            C::pre::<f64>(&x[..ncv], pc, &mut out[..nch]);
-            for h in 0..nch {
-                dst[h * n + j] = out[h];
-            }
-        }
+        })
     }
 
     /// The coupling input of target `i`.
@@ -617,35 +617,15 @@ impl<'a> Plan<'a> {
         xi: Option<&[f64]>,
         state: &mut [f64],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe {
-                with_avx2(
-                    #[inline(always)]
-                    || self.step_all_body::<M, C>(pn, pl, csum, xi, state),
-                )
-            };
-        }
-        self.step_all_body::<M, C>(pn, pl, csum, xi, state)
-    }
-
-    #[inline(always)]
-    fn step_all_body<M: NodeModel, C: CouplingFunction>(
-        &self,
-        pn: &[f64],
-        pl: &[F64x4],
-        csum: &[f64],
-        xi: Option<&[f64]>,
-        state: &mut [f64],
-    ) {
         // One monomorphised loop per stage count (`integrator::STAGE_COUNTS`): no branch on the
         // method inside it.
-        match self.tab.stages {
-            1 => self.step_all_st::<M, C, 1>(pn, pl, csum, xi, state),
-            2 => self.step_all_st::<M, C, 2>(pn, pl, csum, xi, state),
-            _ => self.step_all_st::<M, C, 4>(pn, pl, csum, xi, state),
-        }
+        avx2_or_baseline!(self.avx2, {
+            match self.tab.stages {
+                1 => self.step_all_st::<M, C, 1>(pn, pl, csum, xi, state),
+                2 => self.step_all_st::<M, C, 2>(pn, pl, csum, xi, state),
+                _ => self.step_all_st::<M, C, 4>(pn, pl, csum, xi, state),
+            }
+        })
     }
 
     #[inline(always)]
