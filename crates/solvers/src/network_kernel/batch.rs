@@ -24,14 +24,14 @@ pub(super) type SetOutputs<'o> = (&'o mut [f64], &'o mut [f64], &'o mut [f64]);
 
 impl Plan<'_> {
     /// Whether a forward pass of `batch` sets can run [`Plan::forward_lanes`]: sets share the
-    /// delay table (integer delays, offsets within 32 bits), there is no tape to record, and the CPU has AVX2 (the
+    /// delay table (integer delays), there is no tape to record, and the CPU has AVX2 (the
     /// lanes path is compiled only for it; without it every set runs on its own, with the
     /// same results).
     pub(super) fn lanes_apply(&self, batch: usize, record: bool) -> bool {
         cfg!(target_arch = "x86_64")
             && self.avx2
             && !record
-            && self.table.as_ref().is_some_and(|t| t.o32.is_some())
+            && self.table.is_some()
             && batch >= LANES
     }
 
@@ -204,11 +204,6 @@ impl Plan<'_> {
 /// lanes: the order of summation of [`DelayTable::gather_into`] (partial sum `j mod 4`,
 /// combined as `(s0 + s1) + (s2 + s3)`, then the `n mod 4` last terms), so each lane equals the
 /// per-set sum.
-///
-/// Written with AVX intrinsics: through the `[f64; 4]` of [`F64x4`], LLVM kept the four
-/// accumulators on the stack and reloaded the history's base pointer in the inner loop; here
-/// they stay in registers, and the offsets are read as 32-bit (`o32`, half the bytes).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn gather_lanes(
     t: &DelayTable,
@@ -218,75 +213,31 @@ fn gather_lanes(
     n: usize,
     csum: &mut [F64x4],
 ) {
-    let o32 = t
-        .o32
-        .as_deref()
-        .expect("lanes_apply requires 32-bit offsets");
     let m = t.m;
-    assert!(t.w.len() >= n * m && o32.len() >= n * m && csum.len() >= nch * n);
+    let quads = m / 4;
     for h in 0..nch {
         let base = (newest_row + h * n) as isize;
         // Every read lies in hist: one check of the extreme offsets covers all of them.
         assert!(base + t.o_min >= 0 && ((base + t.o_max) as usize) < hist.len());
-        // SAFETY: AVX2 is present (lanes_apply); `base + o` lies inside `hist` for every
-        // offset (the bound above), and `w`, `o32` hold `n·m` entries, `csum` `nch·n`.
-        unsafe {
-            gather_rows_avx2(
-                &t.w,
-                o32,
-                m,
-                hist.as_ptr().offset(base),
-                &mut csum[h * n..(h + 1) * n],
-            )
-        };
-    }
-}
-
-/// The rows of [`gather_lanes`] for one channel: `out[i] = Σ_j w[i·m + j] · base[o[i·m + j]]`.
-///
-/// # Safety
-/// AVX2 must be available; `w` and `o` hold `out.len()·m` entries and `base.offset(o[k])` lies
-/// inside one allocation of [`F64x4`] for every `k`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn gather_rows_avx2(w: &[f64], o: &[i32], m: usize, base: *const F64x4, out: &mut [F64x4]) {
-    use std::arch::x86_64::*;
-    let quads = m / 4;
-    for (i, out) in out.iter_mut().enumerate() {
-        // SAFETY (the whole row): indices stay below `out.len()·m`, and every history address
-        // is an aligned `F64x4` inside the history, by the contract above.
-        unsafe {
-            let w = w.as_ptr().add(i * m);
-            let o = o.as_ptr().add(i * m);
-            // A macro, not a closure, so the AVX code is certain to inline here.
-            macro_rules! term {
-                ($j:expr) => {{
-                    let j = $j;
-                    let v = _mm256_load_pd(base.offset(*o.add(j) as isize) as *const f64);
-                    // w·v, as the per-set kernel multiplies (no fused multiply-add).
-                    _mm256_mul_pd(v, _mm256_broadcast_sd(&*w.add(j)))
-                }};
-            }
-            let mut acc = [_mm256_setzero_pd(); 4];
+        for i in 0..n {
+            let w = &t.w[i * m..(i + 1) * m];
+            let o = &t.o[i * m..(i + 1) * m];
+            let mut acc = [F64x4::default(); 4];
             for q in 0..quads {
-                for (l, a) in acc.iter_mut().enumerate() {
-                    *a = _mm256_add_pd(*a, term!(4 * q + l));
+                for l in 0..4 {
+                    let j = 4 * q + l;
+                    // SAFETY: see the bound above.
+                    let v = unsafe { *hist.get_unchecked((base + o[j]) as usize) };
+                    acc[l] = acc[l] + v * w[j];
                 }
             }
-            let mut s = _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3]));
+            let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
             for j in 4 * quads..m {
-                s = _mm256_add_pd(s, term!(j));
+                s = s + hist[(base + o[j]) as usize] * w[j];
             }
-            _mm256_store_pd(out.0.as_mut_ptr(), s);
+            csum[h * n + i] = s;
         }
     }
-}
-
-/// Off x86_64 the lanes path is never taken ([`Plan::lanes_apply`]).
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn gather_lanes(_: &DelayTable, _: &[F64x4], _: usize, _: usize, _: usize, _: &mut [F64x4]) {
-    unreachable!("lanes_apply is false off x86_64")
 }
 
 /// Writes the pre-synaptic values of every source of `state` (`[S, n]` lanes) into the history
