@@ -1147,6 +1147,25 @@ impl<'a> Observer<'a> {
         }
     }
 
+    /// Whether [`Observer::observe`] at step `k` reads the state; where it does not,
+    /// [`Observer::skip`] has the same effect, and the batch-major kernel need not take the
+    /// set's state out of its lanes. The state is read by the BOLD monitor at every step, by
+    /// the other monitors at their sample steps, and by the warm-start ring in the last
+    /// `horizon` steps (earlier rows are overwritten before [`Observer::finish`] reads them).
+    #[inline]
+    fn needs_state(&self, k: usize) -> bool {
+        let p = self.p;
+        p.monitor.bold().is_some()
+            || p.monitor.sample_of(k, p.steps).is_some()
+            || k + p.horizon >= p.steps
+    }
+
+    /// [`Observer::observe`] of a step where [`Observer::needs_state`] is false.
+    #[inline]
+    fn skip(&mut self) {
+        self.ring_pos = (self.ring_pos + 1) % self.p.horizon;
+    }
+
     /// Records `state` (`[S, n]`), the state after step `k`, into `trace`.
     #[inline]
     fn observe(&mut self, k: usize, state: &[f64], trace: &mut [f64]) {

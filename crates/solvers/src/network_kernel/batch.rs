@@ -122,7 +122,11 @@ impl Plan<'_> {
         let mut set_state = vec![0.0; ns * n];
         let mut newest = nh - 1;
         for k in 0..p.steps {
-            gather_lanes(table, &hist, newest * row, nch, n, &mut csum);
+            // SAFETY: this body runs only where AVX2 was detected (`forward_lanes`).
+            #[allow(unused_unsafe)]
+            unsafe {
+                gather_lanes(table, &hist, newest * row, nch, n, &mut csum)
+            };
             let mut xis: [Option<&[f64]>; LANES] = [None; LANES];
             for (c, (cursor, buf)) in cursors.iter_mut().zip(bufs.iter_mut()).enumerate() {
                 let xi = cursor.next_raw(buf);
@@ -184,6 +188,10 @@ impl Plan<'_> {
             }
             push_pre_lanes::<M, C>(&pq, lay.npm, np, nch, n, &state, &mut hist[newest * row..]);
             for (l, (o, (trace, _, _))) in obs.iter_mut().zip(outs.iter_mut()).enumerate() {
+                if !o.needs_state(k) {
+                    o.skip();
+                    continue;
+                }
                 for (d, v) in set_state.iter_mut().zip(&state) {
                     *d = v.0[l];
                 }
@@ -204,7 +212,12 @@ impl Plan<'_> {
 /// lanes: the order of summation of [`DelayTable::gather_into`] (partial sum `j mod 4`,
 /// combined as `(s0 + s1) + (s2 + s3)`, then the `n mod 4` last terms), so each lane equals the
 /// per-set sum.
-#[inline(always)]
+///
+/// A function of its own, not inlined into the step loop: there the whole step competes for
+/// registers and the loop's pointers were spilled and reloaded every iteration, in a loop that
+/// is bound by its loads. Compiled for AVX2, the only way it is called.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2"))]
+#[inline(never)]
 fn gather_lanes(
     t: &DelayTable,
     hist: &[F64x4],
@@ -214,28 +227,27 @@ fn gather_lanes(
     csum: &mut [F64x4],
 ) {
     let m = t.m;
-    let quads = m / 4;
     for h in 0..nch {
         let base = (newest_row + h * n) as isize;
         // Every read lies in hist: one check of the extreme offsets covers all of them.
         assert!(base + t.o_min >= 0 && ((base + t.o_max) as usize) < hist.len());
-        for i in 0..n {
-            let w = &t.w[i * m..(i + 1) * m];
-            let o = &t.o[i * m..(i + 1) * m];
+        for (i, c) in csum[h * n..(h + 1) * n].iter_mut().enumerate() {
+            // Whole chunks of four: no per-term bounds checks on the weights and offsets.
+            let (w4, wt) = t.w[i * m..(i + 1) * m].as_chunks::<4>();
+            let (o4, ot) = t.o[i * m..(i + 1) * m].as_chunks::<4>();
             let mut acc = [F64x4::default(); 4];
-            for q in 0..quads {
+            for (wq, oq) in w4.iter().zip(o4) {
                 for l in 0..4 {
-                    let j = 4 * q + l;
                     // SAFETY: see the bound above.
-                    let v = unsafe { *hist.get_unchecked((base + o[j]) as usize) };
-                    acc[l] = acc[l] + v * w[j];
+                    let v = unsafe { *hist.get_unchecked((base + oq[l]) as usize) };
+                    acc[l] = acc[l] + v * wq[l];
                 }
             }
             let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            for j in 4 * quads..m {
-                s = s + hist[(base + o[j]) as usize] * w[j];
+            for (wj, oj) in wt.iter().zip(ot) {
+                s = s + hist[(base + oj) as usize] * *wj;
             }
-            csum[h * n + i] = s;
+            *c = s;
         }
     }
 }
