@@ -4,7 +4,7 @@
 //! command) runs four sets at a time with the lanes of [`F64x4`] across the sets instead of
 //! across regions. The history is `[slot, channel, source]` of four-lane values, so the delayed
 //! read of source `j` by target `i` is one contiguous 32-byte load for all four sets, where the
-//! per-set kernel needs a hardware gather per four terms ([`DelayTable::gather_into`]); the
+//! per-set kernel needs four scalar loads per four terms ([`DelayTable::gather_into`]); the
 //! gather is most of a step's cost. The model's step is the same generic definition evaluated
 //! in four lanes.
 //!
