@@ -15,7 +15,7 @@ use crate::progress::progress_bar;
 use crate::run_dir::{CsvAppender, write_json};
 use crate::simulate::{load, write_resolved};
 use crate::train::{FitParams, column_names, evaluate};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use solvers::network_kernel;
@@ -309,6 +309,12 @@ impl ChunkStatistics<'_> {
             // The region-averaged spectrum of each point, by FFT on the host (the tensor
             // program's DFT matmul was a sixth of the grid's CPU time; no gradient is needed).
             let t = obj.welch.len();
+            ensure!(
+                trace.len() == b * t * n,
+                "{}: the simulations returned {} values, not {b} points x {t} samples x {n} regions",
+                self.exp_path.display(),
+                trace.len()
+            );
             let mut rows = vec![0.0; b * n * t];
             for (src, dst) in trace.chunks_exact(t * n).zip(rows.chunks_exact_mut(n * t)) {
                 for (k, step) in src.chunks_exact(n).enumerate() {
