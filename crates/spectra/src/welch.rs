@@ -94,23 +94,8 @@ impl Welch {
             .collect();
         let wss: f64 = window.iter().map(|w| w * w).sum();
         let scale = 1.0 / (cfg.fs * wss);
-        let mut c = vec![0.0; l * nf];
-        let mut s = vec![0.0; l * nf];
-        for k in 0..l {
-            for f in 0..nf {
-                let onesided = if f == 0 || (l.is_multiple_of(2) && f == l / 2) {
-                    1.0
-                } else {
-                    2.0
-                };
-                // sqrt so that re² + im² carries the scale; angle reduced mod L for exactness.
-                let amp = window[k] * (scale * onesided).sqrt();
-                let angle = 2.0 * PI * ((k * f) % l) as f64 / l as f64;
-                c[k * nf + f] = amp * angle.cos();
-                s[k * nf + f] = amp * angle.sin();
-            }
-        }
-        let bin_scale = (0..nf)
+        // The density's factor per bin: c_f = 1 at DC and (even L) Nyquist, else 2.
+        let bin_scale: Vec<f64> = (0..nf)
             .map(|f| {
                 let onesided = if f == 0 || (l.is_multiple_of(2) && f == l / 2) {
                     1.0
@@ -120,6 +105,17 @@ impl Welch {
                 scale * onesided
             })
             .collect();
+        let mut c = vec![0.0; l * nf];
+        let mut s = vec![0.0; l * nf];
+        for k in 0..l {
+            for f in 0..nf {
+                // sqrt so that re² + im² carries the scale; angle reduced mod L for exactness.
+                let amp = window[k] * bin_scale[f].sqrt();
+                let angle = 2.0 * PI * ((k * f) % l) as f64 / l as f64;
+                c[k * nf + f] = amp * angle.cos();
+                s[k * nf + f] = amp * angle.sin();
+            }
+        }
         let freqs = (0..nf).map(|f| f as f64 * cfg.fs / l as f64).collect();
         let mat = |v: Vec<f64>| Tensor::<2>::from_data(TensorData::new(v, [l, nf]), device);
         Ok(Self {
@@ -181,9 +177,7 @@ impl Welch {
             .mean_dim(1)
             .reshape([b, r, nf])
     }
-}
 
-impl Welch {
     /// [`Welch::psd`] of host data `x` (`rows` signals of [`Welch::len`] values, row-major)
     /// → `[rows, F]`, by a fast Fourier transform of each segment: O(L log L) per segment
     /// instead of the DFT matmul's O(L·F). Not differentiable; for statistics of many
