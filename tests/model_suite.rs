@@ -22,8 +22,11 @@ mod common;
 use backend::{BackendKind, f64_device};
 use burn::tensor::{Tensor, TensorData};
 use dynamics::{
-    CouplingKind, MAX_STATE, ModelInfo, ModelKind, ModelVisitor, NodeModel, drift_vjp_derived,
+    CouplingFunction, CouplingKind, CouplingVisitor, MAX_STATE, ModelInfo, ModelKind, ModelVisitor,
+    NodeModel, drift_vjp_derived,
 };
+use solvers::integrator;
+use solvers::lanes::{F64x4, LANES};
 use solvers::network_kernel::{self, Layout, NetworkProblem};
 use solvers::reference::simulate_reference;
 use solvers::{Method, Monitor, MonitorKind, NoiseSource, Simulation, simulate};
@@ -223,6 +226,184 @@ impl ModelVisitor for DriftChecks {
 fn drift_vjps_match_finite_differences_and_hand_written_ones() {
     for &m in ModelKind::ALL {
         m.visit(DriftChecks);
+    }
+}
+
+/// Every model's drift VJP and step adjoint in four lanes ([`F64x4`], what the network
+/// adjoint runs on four regions at once) against the scalar ones, lane by lane, bit for bit.
+struct LaneChecks;
+
+impl ModelVisitor for LaneChecks {
+    type Output = ();
+    fn visit<M: NodeModel>(self) {
+        let info = ModelInfo::of::<M>();
+        let pts: Vec<_> = (0..LANES)
+            .map(|k| {
+                let (mut x, c, p) = sample_point(&info, k);
+                if k == LANES - 1 {
+                    // Bounded variables at the edge of their bounds, so that the step's stage values
+                    // cross them and the clamp masks cut.
+                    for (v, s) in info.state.iter().enumerate() {
+                        if s.bounds.1 < f64::INFINITY {
+                            x[v] = s.bounds.1 - 1e-9;
+                        }
+                    }
+                }
+                (x, c, p)
+            })
+            .collect();
+        let (ns, nc, np) = (M::NS, pts[0].1.len(), M::NP);
+        let pack = |f: &dyn Fn(usize, usize) -> f64, len: usize| -> Vec<F64x4> {
+            (0..len)
+                .map(|q| F64x4(std::array::from_fn(|l| f(l, q))))
+                .collect()
+        };
+        let lam = |l: usize, v: usize| 0.7 - 0.3 * v as f64 + 0.11 * l as f64;
+        // Nonzero starting accumulators: the VJPs add to their outputs.
+        let acc = |l: usize, q: usize| 0.25 * (l + 1) as f64 - 0.5 * q as f64;
+        let x4 = pack(&|l, v| pts[l].0[v], ns);
+        let c4 = pack(&|l, q| pts[l].1[q], nc);
+        let p4 = pack(&|l, j| pts[l].2[j], np);
+        let lam4 = pack(&lam, ns);
+        let (mut gx4, mut gc4, mut gp4) = (pack(&acc, ns), pack(&acc, nc), pack(&acc, np));
+        M::drift_vjp(&x4, &c4, &p4, &lam4, &mut gx4, &mut gc4, &mut gp4);
+        for (l, (x, c, p)) in pts.iter().enumerate() {
+            let lm: Vec<f64> = (0..ns).map(|v| lam(l, v)).collect();
+            let (mut gx, mut gc, mut gp): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+                (0..ns).map(|q| acc(l, q)).collect(),
+                (0..nc).map(|q| acc(l, q)).collect(),
+                (0..np).map(|q| acc(l, q)).collect(),
+            );
+            M::drift_vjp(x, c, p, &lm, &mut gx, &mut gc, &mut gp);
+            let lanes = gx4.iter().chain(&gc4).chain(&gp4).map(|v| v.0[l]);
+            for (k, (a, b)) in lanes.zip(gx.iter().chain(&gc).chain(&gp)).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{} drift_vjp lane {l} output {k}: {a} vs {b}",
+                    M::NAME
+                );
+            }
+        }
+        for method in Method::ALL {
+            let tab = method.tableau();
+            let mut x4s = [F64x4::default(); MAX_STATE];
+            let mut e4 = [F64x4::default(); MAX_STATE];
+            let mut l4 = [F64x4::default(); MAX_STATE];
+            for v in 0..ns {
+                x4s[v] = x4[v];
+                e4[v] = F64x4(std::array::from_fn(|l| {
+                    1e-3 * (l as f64 - 1.5) * (v + 1) as f64
+                }));
+                l4[v] = lam4[v];
+            }
+            let (mut gc4, mut gp4) = (pack(&acc, nc), pack(&acc, np));
+            let y4 = integrator::step_vjp::<M, F64x4>(
+                tab,
+                M::DT,
+                &x4s,
+                &c4,
+                &p4,
+                &e4,
+                &l4,
+                &mut gc4,
+                &mut gp4,
+            );
+            for (l, (x, c, p)) in pts.iter().enumerate() {
+                let (mut xs, mut e, mut lm) =
+                    ([0.0; MAX_STATE], [0.0; MAX_STATE], [0.0; MAX_STATE]);
+                for v in 0..ns {
+                    (xs[v], e[v], lm[v]) = (x[v], e4[v].0[l], l4[v].0[l]);
+                }
+                let mut gc: Vec<f64> = (0..nc).map(|q| acc(l, q)).collect();
+                let mut gp: Vec<f64> = (0..np).map(|q| acc(l, q)).collect();
+                let y = integrator::step_vjp::<M, f64>(
+                    tab,
+                    M::DT,
+                    &xs,
+                    c,
+                    p,
+                    &e,
+                    &lm,
+                    &mut gc,
+                    &mut gp,
+                );
+                let lanes = y4[..ns].iter().chain(&gc4).chain(&gp4).map(|v| v.0[l]);
+                for (k, (a, b)) in lanes.zip(y[..ns].iter().chain(&gc).chain(&gp)).enumerate() {
+                    assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "{} {} step_vjp lane {l} output {k}: {a} vs {b}",
+                        M::NAME,
+                        tab.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn lane_adjoints_equal_the_scalar_ones_bit_for_bit() {
+    for &m in ModelKind::ALL {
+        m.visit(LaneChecks);
+    }
+}
+
+/// Every coupling's pre-synaptic VJP in four lanes (what the adjoint runs on four sources at
+/// once) against the scalar one, lane by lane, bit for bit.
+struct PreLaneChecks(usize);
+
+impl CouplingVisitor for PreLaneChecks {
+    type Output = ();
+    fn visit<C: CouplingFunction>(self) {
+        let ncv = self.0;
+        let Ok(nch) = C::channels(ncv) else {
+            return;
+        };
+        let np = C::NP;
+        let x = |l: usize, q: usize| 7.0 - 2.5 * q as f64 + 0.8 * l as f64;
+        let p = |l: usize, k: usize| C::PARAMS[k].default + 0.3 + 0.05 * (l + k) as f64;
+        let g = |l: usize, h: usize| 1.0 - 0.4 * h as f64 - 0.15 * l as f64;
+        let acc = |l: usize, k: usize| 0.5 - 0.25 * (l + k) as f64;
+        let lanes = |f: &dyn Fn(usize, usize) -> f64, len: usize| -> Vec<F64x4> {
+            (0..len)
+                .map(|q| F64x4(std::array::from_fn(|l| f(l, q))))
+                .collect()
+        };
+        let (mut gx4, mut gp4) = (lanes(&acc, ncv), lanes(&acc, np));
+        C::pre_vjp(
+            &lanes(&x, ncv),
+            &lanes(&p, np),
+            &lanes(&g, nch),
+            &mut gx4,
+            &mut gp4,
+        );
+        for l in 0..LANES {
+            let one = |f: &dyn Fn(usize, usize) -> f64, len: usize| -> Vec<f64> {
+                (0..len).map(|q| f(l, q)).collect()
+            };
+            let (mut gx, mut gp) = (one(&acc, ncv), one(&acc, np));
+            C::pre_vjp(&one(&x, ncv), &one(&p, np), &one(&g, nch), &mut gx, &mut gp);
+            let lane = gx4.iter().chain(&gp4).map(|v| v.0[l]);
+            for (k, (a, b)) in lane.zip(gx.iter().chain(&gp)).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{} pre_vjp ({ncv} coupling variables) lane {l} output {k}: {a} vs {b}",
+                    C::NAME
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn coupling_lane_vjps_equal_the_scalar_ones_bit_for_bit() {
+    for &c in CouplingKind::ALL {
+        for ncv in [1usize, 2] {
+            c.visit(PreLaneChecks(ncv));
+        }
     }
 }
 

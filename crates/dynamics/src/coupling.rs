@@ -16,9 +16,9 @@
 //!
 //! Rows are targets and columns sources, as in TVB.
 
-use crate::model::ParamInfo;
+use crate::model::{MAX_COUPLING, MAX_STATE, ParamInfo};
 use crate::rev::{Rev, vjp};
-use crate::scalar::Scalar;
+use crate::scalar::{Lanes, Scalar};
 
 /// Largest number of coupling parameters.
 pub const MAX_COUPLING_PARAMS: usize = 8;
@@ -46,11 +46,12 @@ pub trait CouplingFunction: Send + Sync + 'static {
     /// target's current coupling variables, `rowsum = Σ_j w_ij`, `p` its coupling parameters.
     fn post<S: Scalar>(sum: &[S], x_i: &[S], rowsum: f64, p: &[S], out: &mut [S]);
 
-    /// VJP of [`Self::pre`]: adds `gᵀ∂pre/∂x` to `gx` and `gᵀ∂pre/∂p` to `gp`. Derived from
-    /// [`Self::pre`] by default.
+    /// VJP of [`Self::pre`]: adds `gᵀ∂pre/∂x` to `gx` and `gᵀ∂pre/∂p` to `gp`, in every lane
+    /// of `S` (`f64`, or several sources at once). Derived from [`Self::pre`] by default, lane
+    /// by lane ([`pre_vjp_lanewise`]); a hand-written one is written once over [`Lanes`].
     #[inline]
-    fn pre_vjp(x: &[f64], p: &[f64], g: &[f64], gx: &mut [f64], gp: &mut [f64]) {
-        pre_vjp_derived::<Self>(x, p, g, gx, gp);
+    fn pre_vjp<S: Lanes>(x: &[S], p: &[S], g: &[S], gx: &mut [S], gp: &mut [S]) {
+        pre_vjp_lanewise::<Self, S>(x, p, g, gx, gp);
     }
 
     /// VJP of [`Self::post`]: adds `gᵀ∂post/∂sum` to `gsum`, `gᵀ∂post/∂x_i` to `gx` and
@@ -95,6 +96,47 @@ pub fn pre_vjp_derived<C: CouplingFunction + ?Sized>(
     }
     for k in 0..np {
         gp[k] += grad[nx + k];
+    }
+}
+
+/// [`pre_vjp_derived`] in every lane of `S` in turn (the default
+/// [`CouplingFunction::pre_vjp`]): each lane gets exactly the scalar derived VJP's additions.
+pub fn pre_vjp_lanewise<C: CouplingFunction + ?Sized, S: Lanes>(
+    x: &[S],
+    p: &[S],
+    g: &[S],
+    gx: &mut [S],
+    gp: &mut [S],
+) {
+    let (nx, np, ng) = (x.len(), C::NP, g.len());
+    for l in 0..S::WIDTH {
+        let lane = |v: &[S], out: &mut [f64]| {
+            for (o, v) in out.iter_mut().zip(v) {
+                *o = v.lane(l);
+            }
+        };
+        let (mut xl, mut gxl) = ([0.0; MAX_STATE], [0.0; MAX_STATE]);
+        let (mut pl, mut gpl) = ([0.0; MAX_COUPLING_PARAMS], [0.0; MAX_COUPLING_PARAMS]);
+        let mut gl = [0.0; MAX_COUPLING];
+        lane(x, &mut xl[..nx]);
+        lane(&p[..np], &mut pl[..np]);
+        lane(g, &mut gl[..ng]);
+        // Accumulate onto the lanes' current values, as the scalar VJP adds to its outputs.
+        lane(&gx[..nx], &mut gxl[..nx]);
+        lane(&gp[..np], &mut gpl[..np]);
+        pre_vjp_derived::<C>(
+            &xl[..nx],
+            &pl[..np],
+            &gl[..ng],
+            &mut gxl[..nx],
+            &mut gpl[..np],
+        );
+        for (v, &f) in gx[..nx].iter_mut().zip(&gxl[..nx]) {
+            v.set_lane(l, f);
+        }
+        for (v, &f) in gp[..np].iter_mut().zip(&gpl[..np]) {
+            v.set_lane(l, f);
+        }
     }
 }
 

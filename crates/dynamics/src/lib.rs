@@ -24,9 +24,9 @@ pub use coupling::{CouplingFunction, CouplingInfo};
 pub use couplings::{CouplingKind, CouplingVisitor};
 pub use model::{
     MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE, ModelInfo, NodeModel, ParamInfo, StateInfo,
-    drift_tensor, drift_vjp_derived,
+    drift_tensor, drift_vjp_derived, drift_vjp_lanewise,
 };
 pub use models::{ModelKind, ModelVisitor};
 pub use rev::Rev;
-pub use scalar::Scalar;
+pub use scalar::{Lanes, Scalar};
 pub use tensor_scalar::TensorScalar;

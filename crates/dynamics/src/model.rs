@@ -18,7 +18,7 @@
 //! heterogeneous across regions and every one is differentiable.
 
 use crate::rev::{Rev, vjp};
-use crate::scalar::Scalar;
+use crate::scalar::{Lanes, Scalar};
 use crate::tensor_scalar::eval_tensor;
 use burn::tensor::Tensor;
 
@@ -127,18 +127,74 @@ pub trait NodeModel: Send + Sync + 'static {
     fn drift<S: Scalar>(x: &[S], c: &[S], p: &[S], dx: &mut [S]);
 
     /// Vector–Jacobian product of the drift: with `λ = ∂L/∂dx`, adds `λᵀ∂f/∂x` to `gx`,
-    /// `λᵀ∂f/∂c` to `gc` and `λᵀ∂f/∂p` to `gp`. Derived from [`Self::drift`] by default.
+    /// `λᵀ∂f/∂c` to `gc` and `λᵀ∂f/∂p` to `gp`, in every lane of `S` (`f64`, or several
+    /// regions at once). Derived from [`Self::drift`] by default, lane by lane
+    /// ([`drift_vjp_lanewise`]); a hand-written one is written once over [`Lanes`], so that
+    /// the adjoint runs it on four regions per instruction.
     #[inline]
-    fn drift_vjp(
-        x: &[f64],
-        c: &[f64],
-        p: &[f64],
-        lam: &[f64],
-        gx: &mut [f64],
-        gc: &mut [f64],
-        gp: &mut [f64],
+    fn drift_vjp<S: Lanes>(
+        x: &[S],
+        c: &[S],
+        p: &[S],
+        lam: &[S],
+        gx: &mut [S],
+        gc: &mut [S],
+        gp: &mut [S],
     ) {
-        drift_vjp_derived::<Self>(x, c, p, lam, gx, gc, gp);
+        drift_vjp_lanewise::<Self, S>(x, c, p, lam, gx, gc, gp);
+    }
+}
+
+/// [`drift_vjp_derived`] in every lane of `S` in turn (the default [`NodeModel::drift_vjp`]):
+/// each lane gets exactly the scalar derived VJP's additions.
+pub fn drift_vjp_lanewise<M: NodeModel + ?Sized, S: Lanes>(
+    x: &[S],
+    c: &[S],
+    p: &[S],
+    lam: &[S],
+    gx: &mut [S],
+    gc: &mut [S],
+    gp: &mut [S],
+) {
+    let (ns, nc, np) = (M::NS, c.len(), M::NP);
+    for l in 0..S::WIDTH {
+        let lane = |v: &[S], out: &mut [f64]| {
+            for (o, v) in out.iter_mut().zip(v) {
+                *o = v.lane(l);
+            }
+        };
+        let (mut xl, mut laml) = ([0.0; MAX_STATE], [0.0; MAX_STATE]);
+        let (mut cl, mut pl) = ([0.0; MAX_COUPLING], [0.0; MAX_MODEL_PARAMS]);
+        let (mut gxl, mut gcl, mut gpl) = (
+            [0.0; MAX_STATE],
+            [0.0; MAX_COUPLING],
+            [0.0; MAX_MODEL_PARAMS],
+        );
+        lane(&x[..ns], &mut xl[..ns]);
+        lane(&lam[..ns], &mut laml[..ns]);
+        lane(c, &mut cl[..nc]);
+        lane(&p[..np], &mut pl[..np]);
+        // Accumulate onto the lanes' current values, as the scalar VJP adds to its outputs.
+        lane(&gx[..ns], &mut gxl[..ns]);
+        lane(&gc[..nc], &mut gcl[..nc]);
+        lane(&gp[..np], &mut gpl[..np]);
+        drift_vjp_derived::<M>(
+            &xl[..ns],
+            &cl[..nc],
+            &pl[..np],
+            &laml[..ns],
+            &mut gxl[..ns],
+            &mut gcl[..nc],
+            &mut gpl[..np],
+        );
+        let back = |v: &mut [S], from: &[f64]| {
+            for (v, &f) in v.iter_mut().zip(from) {
+                v.set_lane(l, f);
+            }
+        };
+        back(&mut gx[..ns], &gxl[..ns]);
+        back(&mut gc[..nc], &gcl[..nc]);
+        back(&mut gp[..np], &gpl[..np]);
     }
 }
 

@@ -12,7 +12,7 @@
 //! Constants enter through `x * 2.0`, `x + 1.0` or [`Scalar::cst`]; with `f64` these compile to
 //! exactly the arithmetic a hand-written drift would do, so the fast path loses nothing.
 
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 /// Arithmetic a drift may use. `Copy` so that equations read like the paper's.
 pub trait Scalar:
@@ -68,5 +68,44 @@ impl Scalar for f64 {
     #[inline(always)]
     fn tanh(self) -> Self {
         f64::tanh(self)
+    }
+}
+
+/// A [`Scalar`] packing [`Lanes::WIDTH`] independent `f64` values, every operation lane-wise:
+/// `f64` itself (one lane) and the kernels' four-lane SIMD type. The hand-written
+/// vector–Jacobian products ([`crate::NodeModel::drift_vjp`]) are written over it once, so the
+/// adjoint evaluates several regions per instruction while each lane stays bit-for-bit the
+/// scalar result. Unlike [`Scalar`], it is a plain value: no tape ([`crate::Rev`]) or tensor
+/// ([`crate::TensorScalar`]) implements it.
+pub trait Lanes: Scalar + Default + AddAssign + SubAssign + MulAssign {
+    /// Number of lanes.
+    const WIDTH: usize;
+    /// Lane `l`.
+    fn lane(self, l: usize) -> f64;
+    /// Sets lane `l` to `v`.
+    fn set_lane(&mut self, l: usize, v: f64);
+    /// Lanes `s[0..WIDTH]`.
+    fn load(s: &[f64]) -> Self;
+    /// Writes the lanes to `d[0..WIDTH]`.
+    fn store(self, d: &mut [f64]);
+}
+
+impl Lanes for f64 {
+    const WIDTH: usize = 1;
+    #[inline(always)]
+    fn lane(self, _l: usize) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn set_lane(&mut self, _l: usize, v: f64) {
+        *self = v;
+    }
+    #[inline(always)]
+    fn load(s: &[f64]) -> Self {
+        s[0]
+    }
+    #[inline(always)]
+    fn store(self, d: &mut [f64]) {
+        d[0] = self;
     }
 }

@@ -165,10 +165,10 @@ fn has_bounds<M: NodeModel>() -> bool {
 
 /// Clamp mask: 1 where the unclamped value lies inside the bounds (gradient passes), else 0.
 #[inline(always)]
-fn pass_mask<M: NodeModel>(x: &[f64; MAX_STATE], m: &mut [f64; MAX_STATE]) {
+fn pass_mask<M: NodeModel, S: Clamp>(x: &[S; MAX_STATE], m: &mut [S; MAX_STATE]) {
     for v in 0..M::NS {
         let (lo, hi) = M::STATE[v].bounds;
-        m[v] = if x[v] < lo || x[v] > hi { 0.0 } else { 1.0 };
+        m[v] = x[v].pass(lo, hi);
     }
 }
 
@@ -214,7 +214,7 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
             for v in 0..ns {
                 let mut acc = zero;
                 for j in 0..s {
-                    acc = acc + k[j][v] * tab.a[s][j];
+                    acc += k[j][v] * tab.a[s][j];
                 }
                 xs[v] = x[v] + acc * dt + eta[v] * tab.c[s];
             }
@@ -229,7 +229,7 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
     for v in 0..ns {
         let mut acc = zero;
         for s in 0..ST {
-            acc = acc + k[s][v] * tab.b[s];
+            acc += k[s][v] * tab.b[s];
         }
         out[v] = x[v] + acc * dt + eta[v];
     }
@@ -240,57 +240,61 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
 }
 
 /// Adjoint of [`step`]: given `lam = ∂L/∂X'`, returns `∂L/∂X`, adds `∂L/∂c` to `gc` and
-/// `∂L/∂p` to `gp`. The noise is data and receives no gradient.
+/// `∂L/∂p` to `gp`. The noise is data and receives no gradient. In any clampable number type:
+/// with [`F64x4`](crate::lanes::F64x4), four nodes at once, each lane bit-for-bit the scalar
+/// adjoint (the model's [`NodeModel::drift_vjp`] is written over [`dynamics::Lanes`]).
 #[inline(always)]
-pub fn step_vjp<M: NodeModel>(
+pub fn step_vjp<M: NodeModel, S: Clamp>(
     tab: &Tableau,
     dt: f64,
-    x: &[f64; MAX_STATE],
-    c: &[f64],
-    p: &[f64],
-    eta: &[f64; MAX_STATE],
-    lam: &[f64; MAX_STATE],
-    gc: &mut [f64],
-    gp: &mut [f64],
-) -> [f64; MAX_STATE] {
+    x: &[S; MAX_STATE],
+    c: &[S],
+    p: &[S],
+    eta: &[S; MAX_STATE],
+    lam: &[S; MAX_STATE],
+    gc: &mut [S],
+    gp: &mut [S],
+) -> [S; MAX_STATE] {
     match tab.stages {
-        1 => step_vjp_stages::<M, 1>(tab, dt, x, c, p, eta, lam, gc, gp),
-        2 => step_vjp_stages::<M, 2>(tab, dt, x, c, p, eta, lam, gc, gp),
-        _ => step_vjp_stages::<M, 4>(tab, dt, x, c, p, eta, lam, gc, gp),
+        1 => step_vjp_stages::<M, S, 1>(tab, dt, x, c, p, eta, lam, gc, gp),
+        2 => step_vjp_stages::<M, S, 2>(tab, dt, x, c, p, eta, lam, gc, gp),
+        _ => step_vjp_stages::<M, S, 4>(tab, dt, x, c, p, eta, lam, gc, gp),
     }
 }
 
 #[inline(always)]
-fn step_vjp_stages<M: NodeModel, const ST: usize>(
+fn step_vjp_stages<M: NodeModel, S: Clamp, const ST: usize>(
     tab: &Tableau,
     dt: f64,
-    x: &[f64; MAX_STATE],
-    c: &[f64],
-    p: &[f64],
-    eta: &[f64; MAX_STATE],
-    lam: &[f64; MAX_STATE],
-    gc: &mut [f64],
-    gp: &mut [f64],
-) -> [f64; MAX_STATE] {
+    x: &[S; MAX_STATE],
+    c: &[S],
+    p: &[S],
+    eta: &[S; MAX_STATE],
+    lam: &[S; MAX_STATE],
+    gc: &mut [S],
+    gp: &mut [S],
+) -> [S; MAX_STATE] {
     let ns = M::NS;
     let bounded = has_bounds::<M>();
-    // Replay the step, keeping stage inputs and clamp masks.
-    let mut k = [[0.0; MAX_STATE]; MAX_STAGES];
-    let mut xs = [[0.0; MAX_STATE]; MAX_STAGES];
-    let mut mask = [[1.0; MAX_STATE]; MAX_STAGES];
+    let (zero, one) = (S::cst(0.0), S::cst(1.0));
+    // Replay the step, keeping stage inputs and clamp masks (the same sums in the same order
+    // as `step_stages`).
+    let mut k = [[zero; MAX_STATE]; MAX_STAGES];
+    let mut xs = [[zero; MAX_STATE]; MAX_STAGES];
+    let mut mask = [[one; MAX_STATE]; MAX_STAGES];
     xs[0] = *x;
     for s in 0..ST {
         if s > 0 {
             for v in 0..ns {
-                let mut acc = 0.0;
+                let mut acc = zero;
                 for j in 0..s {
-                    acc += tab.a[s][j] * k[j][v];
+                    acc += k[j][v] * tab.a[s][j];
                 }
-                xs[s][v] = x[v] + dt * acc + tab.c[s] * eta[v];
+                xs[s][v] = x[v] + acc * dt + eta[v] * tab.c[s];
             }
             if bounded {
-                pass_mask::<M>(&xs[s], &mut mask[s]);
-                clamp::<M, f64>(&mut xs[s]);
+                pass_mask::<M, S>(&xs[s], &mut mask[s]);
+                clamp::<M, S>(&mut xs[s]);
             }
         }
         // The last stage's slope is needed only for the clamp mask of the result.
@@ -301,21 +305,21 @@ fn step_vjp_stages<M: NodeModel, const ST: usize>(
     }
     let mut lam_out = *lam;
     if bounded {
-        let mut out = [0.0; MAX_STATE];
+        let mut out = [zero; MAX_STATE];
         for v in 0..ns {
-            let mut acc = 0.0;
+            let mut acc = zero;
             for s in 0..ST {
-                acc += tab.b[s] * k[s][v];
+                acc += k[s][v] * tab.b[s];
             }
-            out[v] = x[v] + dt * acc + eta[v];
+            out[v] = x[v] + acc * dt + eta[v];
         }
-        let mut m = [1.0; MAX_STATE];
-        pass_mask::<M>(&out, &mut m);
+        let mut m = [one; MAX_STATE];
+        pass_mask::<M, S>(&out, &mut m);
         for v in 0..ns {
             lam_out[v] *= m[v];
         }
     }
-    let mut lam_k = [[0.0; MAX_STATE]; MAX_STAGES];
+    let mut lam_k = [[zero; MAX_STATE]; MAX_STAGES];
     for s in 0..ST {
         let w = dt * tab.b[s];
         for v in 0..ns {
@@ -323,9 +327,9 @@ fn step_vjp_stages<M: NodeModel, const ST: usize>(
         }
     }
     let mut lam_x = lam_out;
-    let mut gcs = [0.0; MAX_COUPLING];
+    let mut gcs = [zero; MAX_COUPLING];
     for s in (1..ST).rev() {
-        let mut gx = [0.0; MAX_STATE];
+        let mut gx = [zero; MAX_STATE];
         M::drift_vjp(
             &xs[s][..ns],
             c,
@@ -343,7 +347,7 @@ fn step_vjp_stages<M: NodeModel, const ST: usize>(
             let w = dt * tab.a[s][j];
             if w != 0.0 {
                 for v in 0..ns {
-                    lam_k[j][v] += w * gx[v];
+                    lam_k[j][v] += gx[v] * w;
                 }
             }
         }
@@ -358,7 +362,7 @@ fn step_vjp_stages<M: NodeModel, const ST: usize>(
         gp,
     );
     for (g, s) in gc.iter_mut().zip(&gcs) {
-        *g += s;
+        *g += *s;
     }
     lam_x
 }

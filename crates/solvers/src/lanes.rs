@@ -7,8 +7,8 @@
 //! SSE2/AVX2 instructions, and so does `exp` ([`dynamics::exp`], the one the scalar path calls
 //! too); `ln` and `tanh` call the scalar libm functions per lane.
 
-use dynamics::Scalar;
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use dynamics::{Lanes, Scalar};
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 /// Lanes per [`F64x4`].
 pub const LANES: usize = 4;
@@ -74,6 +74,21 @@ lane_op!(Sub, sub, -);
 lane_op!(Mul, mul, *);
 lane_op!(Div, div, /);
 
+macro_rules! lane_assign {
+    ($tr:ident, $f:ident, $op:tt) => {
+        impl $tr for F64x4 {
+            #[inline(always)]
+            fn $f(&mut self, o: Self) {
+                *self = *self $op o;
+            }
+        }
+    };
+}
+
+lane_assign!(AddAssign, add_assign, +);
+lane_assign!(SubAssign, sub_assign, -);
+lane_assign!(MulAssign, mul_assign, *);
+
 impl Neg for F64x4 {
     type Output = Self;
     #[inline(always)]
@@ -105,11 +120,39 @@ impl Scalar for F64x4 {
     }
 }
 
+impl Lanes for F64x4 {
+    const WIDTH: usize = LANES;
+    #[inline(always)]
+    fn lane(self, l: usize) -> f64 {
+        self.0[l]
+    }
+    #[inline(always)]
+    fn set_lane(&mut self, l: usize, v: f64) {
+        self.0[l] = v;
+    }
+    #[inline(always)]
+    fn load(s: &[f64]) -> Self {
+        F64x4::load(s)
+    }
+    #[inline(always)]
+    fn store(self, d: &mut [f64]) {
+        F64x4::store(self, d)
+    }
+}
+
 /// A number the integrator can clamp to a state variable's bounds.
-pub trait Clamp: Scalar {
+pub trait Clamp: Lanes {
     /// `lo` where `self < lo`, `hi` where `self > hi`, else unchanged (NaN stays NaN), as the
     /// scalar integrator clamps.
     fn clamp_to(self, lo: f64, hi: f64) -> Self;
+    /// The clamp's gradient mask: `0` where `self < lo` or `self > hi` (the clamp cut the
+    /// value), else `1` (NaN included).
+    fn pass(self, lo: f64, hi: f64) -> Self;
+}
+
+#[inline(always)]
+fn pass_f64(x: f64, lo: f64, hi: f64) -> f64 {
+    if x < lo || x > hi { 0.0 } else { 1.0 }
 }
 
 #[inline(always)]
@@ -128,12 +171,20 @@ impl Clamp for f64 {
     fn clamp_to(self, lo: f64, hi: f64) -> Self {
         clamp_f64(self, lo, hi)
     }
+    #[inline(always)]
+    fn pass(self, lo: f64, hi: f64) -> Self {
+        pass_f64(self, lo, hi)
+    }
 }
 
 impl Clamp for F64x4 {
     #[inline(always)]
     fn clamp_to(self, lo: f64, hi: f64) -> Self {
         self.map(|x| clamp_f64(x, lo, hi))
+    }
+    #[inline(always)]
+    fn pass(self, lo: f64, hi: f64) -> Self {
+        self.map(|x| pass_f64(x, lo, hi))
     }
 }
 
@@ -153,5 +204,7 @@ mod tests {
         let c = F64x4([-2.0, 0.5, 3.0, f64::NAN]).clamp_to(0.0, 1.0);
         assert_eq!(&c.0[..3], &[0.0, 0.5, 1.0]);
         assert!(c.0[3].is_nan());
+        let m = F64x4([-2.0, 0.5, 3.0, f64::NAN]).pass(0.0, 1.0);
+        assert_eq!(m.0, [0.0, 1.0, 0.0, 1.0]);
     }
 }

@@ -19,14 +19,21 @@
 //! Memory: the forward pass keeps the pre-synaptic history of the whole run (`channels·n` values
 //! per step) and, when gradients are needed, the full state and the noise generator every
 //! `segment` steps; the adjoint recomputes each segment's states and noise from its checkpoint.
+//!
+//! Vectorisation: the forward step, the step's adjoint (`Plan::adjoint_step`) and the adjoint
+//! of the pre-synaptic function (`Plan::pre_vjp_row`) evaluate four regions per model (or
+//! coupling) evaluation in [`F64x4`] lanes, the model's equations and its VJP being written over
+//! [`dynamics::Scalar`] / [`dynamics::Lanes`]; every lane is the scalar computation bit for
+//! bit, so results do not depend on `n mod 4` or on the CPU's vector width.
 
 use crate::integrator::{Method, Tableau, step_stages, step_vjp};
-use crate::lanes::{F64x4, LANES};
+use crate::lanes::{Clamp, F64x4, LANES};
 use crate::monitor::{Monitor, MonitorKind};
 use crate::noise::{NoiseCursor, NoiseMark, NoiseSource};
+use dynamics::coupling::MAX_COUPLING_PARAMS;
 use dynamics::{
-    CouplingFunction, CouplingKind, CouplingVisitor, MAX_COUPLING, MAX_STATE, ModelKind,
-    ModelVisitor, NodeModel,
+    CouplingFunction, CouplingKind, CouplingVisitor, MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE,
+    ModelKind, ModelVisitor, NodeModel,
 };
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -815,7 +822,11 @@ impl<'a> Plan<'a> {
         let window = (nh + 1 + 1024).min(steps + nh);
         let mut mu = vec![0.0; window * row];
         let mut lo = (steps + nh).saturating_sub(window);
-        let mut dp = vec![0.0; np * n]; // node-major
+        // The coupling parameters' gradient node-major (`[n, P]`, only its columns `npm..`
+        // used), the model parameters' parameter-major (`[npm, n]`, loaded four regions at a
+        // time by the vectorised adjoint step).
+        let mut dp = vec![0.0; np * n];
+        let mut dpm = vec![0.0; lay.npm * n];
         let mut states = vec![0.0; (k_seg + 1) * ns * n];
         // The noise of the segment, kept from its recomputation so the reverse sweep does not
         // draw it a second time (the coupling sums come from the forward pass's tape).
@@ -908,7 +919,7 @@ impl<'a> Plan<'a> {
                     }
                     None => &mu[hrow..hrow + row],
                 };
-                self.pre_vjp_row::<M, C>(&pn, x_next, g_row, &mut lam, &mut dp);
+                self.pre_vjp_row::<M, C>(&pn, &pl, x_next, g_row, &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
                 let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
                 // This step's draws: from the noise array itself, or as regenerated above.
@@ -920,65 +931,9 @@ impl<'a> Plan<'a> {
                     }
                     _ => Some(&etas[r * ns * n..(r + 1) * ns * n]),
                 };
-                for i in 0..n {
-                    let mut y = [0.0; MAX_STATE];
-                    let mut e = [0.0; MAX_STATE];
-                    let mut l = [0.0; MAX_STATE];
-                    for v in 0..ns {
-                        y[v] = x[v * n + i];
-                        l[v] = lam[v * n + i];
-                    }
-                    if let Some(xi) = xi {
-                        for v in 0..ns {
-                            e[v] = self.scale * xi[v * n + i];
-                        }
-                    }
-                    let mut c = [0.0; MAX_COUPLING];
-                    self.coupling_input::<M, C>(&pn, csum, x, i, &mut c);
-                    let mut gc = [0.0; MAX_COUPLING];
-                    let dpi = &mut dp[i * np..(i + 1) * np];
-                    let ly = step_vjp::<M>(
-                        self.tab,
-                        p.dt,
-                        &y,
-                        &c[..nch],
-                        &pn[i * np..i * np + lay.npm],
-                        &e,
-                        &l,
-                        &mut gc[..nch],
-                        &mut dpi[..lay.npm],
-                    );
-                    for v in 0..ns {
-                        lam[v * n + i] = ly[v];
-                    }
-                    // Through the post function to the sums and the target's own state.
-                    let mut sum = [0.0; MAX_COUPLING];
-                    for h in 0..nch {
-                        sum[h] = csum[h * n + i];
-                    }
-                    let mut xi = [0.0; MAX_COUPLING];
-                    for (q, &cv) in M::CVAR.iter().enumerate() {
-                        xi[q] = x[cv * n + i];
-                    }
-                    let mut gsum = [0.0; MAX_COUPLING];
-                    let mut gxi = [0.0; MAX_COUPLING];
-                    C::post_vjp(
-                        &sum[..nch],
-                        &xi[..ncv],
-                        self.rowsum[i],
-                        &pn[i * np + lay.npm..(i + 1) * np],
-                        &gc[..nch],
-                        &mut gsum[..nch],
-                        &mut gxi[..ncv],
-                        &mut dpi[lay.npm..],
-                    );
-                    for (q, &cv) in M::CVAR.iter().enumerate() {
-                        lam[cv * n + i] += gxi[q];
-                    }
-                    for h in 0..nch {
-                        lamc[h * n + i] = gsum[h];
-                    }
-                }
+                self.adjoint_step::<M, C>(
+                    &pn, &pl, x, csum, xi, &mut lam, &mut dpm, &mut dp, &mut lamc,
+                );
                 if table_t.is_some() {
                     // Kept for the gather of the sources' adjoints (above, at earlier steps).
                     let at = (k - lo) * row;
@@ -1065,6 +1020,7 @@ impl<'a> Plan<'a> {
             }
             self.pre_vjp_row::<M, C>(
                 &pn,
+                &pl,
                 &st,
                 &mu[r * row..(r + 1) * row],
                 &mut scratch_lam,
@@ -1072,49 +1028,263 @@ impl<'a> Plan<'a> {
             );
         }
         let mut out = vec![0.0; np * n];
+        out[..lay.npm * n].copy_from_slice(&dpm);
         for i in 0..n {
-            for k in 0..np {
+            for k in lay.npm..np {
                 out[k * n + i] = dp[i * np + k];
             }
         }
         out
     }
 
+    /// The adjoint of one step of every region: with `lam` holding `∂L/∂X_{k+1}` (`[S, n]`),
+    /// leaves `∂L/∂X_k` there (through the step and the post function's use of the target
+    /// state), adds the model parameters' gradient to `dpm` (`[npm, n]`) and the coupling
+    /// parameters' to `dp` (node-major), and writes the coupling sums' adjoint to `lamc`
+    /// (`[channels, n]`). `x` is X_k, `csum` and `xi` the step's coupling sums and raw noise.
+    /// Four regions per evaluation of the step's adjoint ([`F64x4`] lanes, each bit-for-bit the
+    /// scalar adjoint), the last `n mod 4` one by one; compiled for AVX2 where the CPU has it.
+    // Not inlined: one copy per model and coupling (compile time), as `step_all`.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn adjoint_step<M: NodeModel, C: CouplingFunction>(
+        &self,
+        pn: &[f64],
+        pl: &[F64x4],
+        x: &[f64],
+        csum: &[f64],
+        xi: Option<&[f64]>,
+        lam: &mut [f64],
+        dpm: &mut [f64],
+        dp: &mut [f64],
+        lamc: &mut [f64],
+    ) {
+        avx2_or_baseline!(self.avx2, {
+            let (n, np, npm) = (self.p.n, self.lay.np(), self.lay.npm);
+            let groups = n / LANES;
+            for g in 0..groups {
+                let pm = &pl[g * np..g * np + npm];
+                self.adjoint_regions::<M, C, F64x4>(
+                    g * LANES,
+                    pn,
+                    pm,
+                    x,
+                    csum,
+                    xi,
+                    lam,
+                    dpm,
+                    dp,
+                    lamc,
+                );
+            }
+            for i in groups * LANES..n {
+                let pm = &pn[i * np..i * np + npm];
+                self.adjoint_regions::<M, C, f64>(i, pn, pm, x, csum, xi, lam, dpm, dp, lamc);
+            }
+        })
+    }
+
+    /// [`Plan::adjoint_step`] of the regions `i0 … i0 + S::WIDTH − 1`, `pm` their model
+    /// parameters in lanes.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn adjoint_regions<M: NodeModel, C: CouplingFunction, S: Clamp>(
+        &self,
+        i0: usize,
+        pn: &[f64],
+        pm: &[S],
+        x: &[f64],
+        csum: &[f64],
+        xi: Option<&[f64]>,
+        lam: &mut [f64],
+        dpm: &mut [f64],
+        dp: &mut [f64],
+        lamc: &mut [f64],
+    ) {
+        let (n, lay) = (self.p.n, self.lay);
+        let (ns, np, npm, nch, ncv) = (lay.ns, lay.np(), lay.npm, lay.nch, lay.ncv);
+        let mut y = [S::default(); MAX_STATE];
+        let mut e = [S::default(); MAX_STATE];
+        let mut l = [S::default(); MAX_STATE];
+        for v in 0..ns {
+            y[v] = S::load(&x[v * n + i0..]);
+            l[v] = S::load(&lam[v * n + i0..]);
+        }
+        if let Some(xi) = xi {
+            for v in 0..ns {
+                e[v] = S::load(&xi[v * n + i0..]) * self.scale;
+            }
+        }
+        let mut c = [S::default(); MAX_COUPLING];
+        for ln in 0..S::WIDTH {
+            let mut cl = [0.0; MAX_COUPLING];
+            self.coupling_input::<M, C>(pn, csum, x, i0 + ln, &mut cl);
+            for h in 0..nch {
+                c[h].set_lane(ln, cl[h]);
+            }
+        }
+        let mut gp = [S::default(); MAX_MODEL_PARAMS];
+        for k in 0..npm {
+            gp[k] = S::load(&dpm[k * n + i0..]);
+        }
+        let mut gc = [S::default(); MAX_COUPLING];
+        let ly = step_vjp::<M, S>(
+            self.tab,
+            self.p.dt,
+            &y,
+            &c[..nch],
+            pm,
+            &e,
+            &l,
+            &mut gc[..nch],
+            &mut gp[..npm],
+        );
+        for k in 0..npm {
+            gp[k].store(&mut dpm[k * n + i0..]);
+        }
+        for v in 0..ns {
+            ly[v].store(&mut lam[v * n + i0..]);
+        }
+        // Through the post function to the sums and the target's own state, region by region.
+        for ln in 0..S::WIDTH {
+            let i = i0 + ln;
+            let mut sum = [0.0; MAX_COUPLING];
+            for h in 0..nch {
+                sum[h] = csum[h * n + i];
+            }
+            let mut xc = [0.0; MAX_COUPLING];
+            for (q, &cv) in M::CVAR.iter().enumerate() {
+                xc[q] = x[cv * n + i];
+            }
+            let mut gch = [0.0; MAX_COUPLING];
+            for h in 0..nch {
+                gch[h] = gc[h].lane(ln);
+            }
+            let mut gsum = [0.0; MAX_COUPLING];
+            let mut gxi = [0.0; MAX_COUPLING];
+            C::post_vjp(
+                &sum[..nch],
+                &xc[..ncv],
+                self.rowsum[i],
+                &pn[i * np + npm..(i + 1) * np],
+                &gch[..nch],
+                &mut gsum[..nch],
+                &mut gxi[..ncv],
+                &mut dp[i * np + npm..(i + 1) * np],
+            );
+            for (q, &cv) in M::CVAR.iter().enumerate() {
+                lam[cv * n + i] += gxi[q];
+            }
+            for h in 0..nch {
+                lamc[h * n + i] = gsum[h];
+            }
+        }
+    }
+
     /// Adjoint of [`Plan::push_pre`] for one history row with adjoint `g_row` (`[channels, n]`):
-    /// adds to the state adjoint `lam` and the (node-major) parameter gradient `dp`.
+    /// adds to the state adjoint `lam` and the (node-major) parameter gradient `dp`. Sources
+    /// whose adjoint is zero in every channel are skipped (they add nothing); four sources per
+    /// evaluation of the coupling's `pre_vjp` ([`F64x4`] lanes, `pl` the lane parameters of
+    /// [`lane_params`]) where all four have an adjoint, the others one by one, so every source
+    /// gets the scalar VJP's bits. Compiled for AVX2 where the CPU has it.
+    // Not inlined: one copy per model and coupling (compile time), as `push_pre`.
+    #[inline(never)]
     fn pre_vjp_row<M: NodeModel, C: CouplingFunction>(
         &self,
         pn: &[f64],
+        pl: &[F64x4],
         state: &[f64],
         g_row: &[f64],
         lam: &mut [f64],
         dp: &mut [f64],
     ) {
+        avx2_or_baseline!(self.avx2, {
+            let (n, lay) = (self.p.n, self.lay);
+            let (np, npm, nch, ncv) = (lay.np(), lay.npm, lay.nch, lay.ncv);
+            let npc = np - npm;
+            let groups = n / LANES;
+            for grp in 0..groups {
+                let j0 = grp * LANES;
+                let mut g = [F64x4::default(); MAX_COUPLING];
+                let mut all = true;
+                for h in 0..nch {
+                    g[h] = F64x4::load(&g_row[h * n + j0..]);
+                    all &= g[h].0.iter().all(|&v| v != 0.0);
+                }
+                if !all {
+                    for j in j0..j0 + LANES {
+                        self.pre_vjp_source::<M, C>(pn, state, g_row, j, lam, dp);
+                    }
+                    continue;
+                }
+                let mut x = [F64x4::default(); MAX_COUPLING];
+                for (q, &cv) in M::CVAR.iter().enumerate() {
+                    x[q] = F64x4::load(&state[cv * n + j0..]);
+                }
+                let mut gx = [F64x4::default(); MAX_COUPLING];
+                // The sources' coupling-parameter gradients into lanes and back (`dp` is
+                // node-major).
+                let mut gp = [F64x4::default(); MAX_COUPLING_PARAMS + 1];
+                for k in 0..npc {
+                    gp[k] = F64x4(std::array::from_fn(|l| dp[(j0 + l) * np + npm + k]));
+                }
+                C::pre_vjp::<F64x4>(
+                    &x[..ncv],
+                    &pl[grp * np + npm..(grp + 1) * np],
+                    &g[..nch],
+                    &mut gx[..ncv],
+                    &mut gp[..npc],
+                );
+                for k in 0..npc {
+                    for l in 0..LANES {
+                        dp[(j0 + l) * np + npm + k] = gp[k].0[l];
+                    }
+                }
+                for (q, &cv) in M::CVAR.iter().enumerate() {
+                    let at = cv * n + j0;
+                    (F64x4::load(&lam[at..]) + gx[q]).store(&mut lam[at..]);
+                }
+            }
+            for j in groups * LANES..n {
+                self.pre_vjp_source::<M, C>(pn, state, g_row, j, lam, dp);
+            }
+        })
+    }
+
+    /// [`Plan::pre_vjp_row`] of source `j` alone.
+    #[inline(always)]
+    fn pre_vjp_source<M: NodeModel, C: CouplingFunction>(
+        &self,
+        pn: &[f64],
+        state: &[f64],
+        g_row: &[f64],
+        j: usize,
+        lam: &mut [f64],
+        dp: &mut [f64],
+    ) {
         let (n, lay) = (self.p.n, self.lay);
         let np = lay.np();
-        for j in 0..n {
-            let mut g = [0.0; MAX_COUPLING];
-            let mut any = false;
-            for h in 0..lay.nch {
-                g[h] = g_row[h * n + j];
-                any |= g[h] != 0.0;
-            }
-            if !any {
-                continue;
-            }
-            let mut x = [0.0; MAX_COUPLING];
-            for (q, &cv) in M::CVAR.iter().enumerate() {
-                x[q] = state[cv * n + j];
-            }
-            let mut gx = [0.0; MAX_COUPLING];
-            let (pre_p, dpj) = (
-                &pn[j * np + lay.npm..(j + 1) * np],
-                &mut dp[j * np + lay.npm..(j + 1) * np],
-            );
-            C::pre_vjp(&x[..lay.ncv], pre_p, &g[..lay.nch], &mut gx[..lay.ncv], dpj);
-            for (q, &cv) in M::CVAR.iter().enumerate() {
-                lam[cv * n + j] += gx[q];
-            }
+        let mut g = [0.0; MAX_COUPLING];
+        let mut any = false;
+        for h in 0..lay.nch {
+            g[h] = g_row[h * n + j];
+            any |= g[h] != 0.0;
+        }
+        if !any {
+            return;
+        }
+        let mut x = [0.0; MAX_COUPLING];
+        for (q, &cv) in M::CVAR.iter().enumerate() {
+            x[q] = state[cv * n + j];
+        }
+        let mut gx = [0.0; MAX_COUPLING];
+        let (pre_p, dpj) = (
+            &pn[j * np + lay.npm..(j + 1) * np],
+            &mut dp[j * np + lay.npm..(j + 1) * np],
+        );
+        C::pre_vjp::<f64>(&x[..lay.ncv], pre_p, &g[..lay.nch], &mut gx[..lay.ncv], dpj);
+        for (q, &cv) in M::CVAR.iter().enumerate() {
+            lam[cv * n + j] += gx[q];
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::coupling::CouplingFunction;
 use crate::model::ParamInfo;
-use crate::scalar::Scalar;
+use crate::scalar::{Lanes, Scalar};
 
 /// `Difference` (tvb-library `coupling.Difference`): diffusive coupling.
 pub struct Difference;
@@ -39,7 +39,7 @@ impl CouplingFunction for Difference {
 
     // Hand-written for speed, as Linear's; checked against the derived ones by the suite.
     #[inline]
-    fn pre_vjp(x: &[f64], p: &[f64], g: &[f64], gx: &mut [f64], gp: &mut [f64]) {
+    fn pre_vjp<S: Lanes>(x: &[S], p: &[S], g: &[S], gx: &mut [S], gp: &mut [S]) {
         // The same identity pre-synaptic function as Linear's.
         super::Linear::pre_vjp(x, p, g, gx, gp);
     }

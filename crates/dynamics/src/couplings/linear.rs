@@ -2,7 +2,7 @@
 
 use crate::coupling::CouplingFunction;
 use crate::model::ParamInfo;
-use crate::scalar::Scalar;
+use crate::scalar::{Lanes, Scalar};
 
 /// `Linear` (tvb-library `coupling.Linear`): pre = `x_j`, post = `a·Σ + b`.
 pub struct Linear;
@@ -45,9 +45,9 @@ impl CouplingFunction for Linear {
     // Hand-written because they run N times per step in the adjoint (the tape costs more than
     // the arithmetic); the coupling suite checks them against the derived ones.
     #[inline]
-    fn pre_vjp(_x: &[f64], _p: &[f64], g: &[f64], gx: &mut [f64], _gp: &mut [f64]) {
+    fn pre_vjp<S: Lanes>(_x: &[S], _p: &[S], g: &[S], gx: &mut [S], _gp: &mut [S]) {
         for (a, b) in gx.iter_mut().zip(g) {
-            *a += b;
+            *a += *b;
         }
     }
 

@@ -27,7 +27,7 @@
 //! `models.wong_wang.ReducedWongWang`.
 
 use crate::model::{NodeModel, ParamInfo, StateInfo, param as p};
-use crate::scalar::Scalar;
+use crate::scalar::{Lanes, Scalar};
 
 /// Deco et al. (2013).
 pub struct ReducedWongWang;
@@ -68,36 +68,37 @@ impl NodeModel for ReducedWongWang {
     /// Hand-written for speed (minute-long BOLD fits run it twice per region and step); the
     /// model suite checks it against the derived VJP.
     #[allow(non_snake_case)]
-    #[inline]
-    fn drift_vjp(
-        x: &[f64],
-        c: &[f64],
-        p: &[f64],
-        lam: &[f64],
-        gx: &mut [f64],
-        gc: &mut [f64],
-        gp: &mut [f64],
+    #[inline(always)]
+    fn drift_vjp<S: Lanes>(
+        x: &[S],
+        c: &[S],
+        p: &[S],
+        lam: &[S],
+        gx: &mut [S],
+        gc: &mut [S],
+        gp: &mut [S],
     ) {
         let (a, b, d, gamma) = (p[0], p[1], p[2], p[3]);
         let (tau_s, w, J_N, I_o) = (p[4], p[5], p[6], p[7]);
         let (s, l) = (x[0], lam[0]);
+        let one = S::cst(1.0);
         let xin = w * J_N * s + I_o + J_N * c[0];
         let y = a * xin - b;
-        let e = crate::exp::exp(-d * y);
-        let one_e = 1.0 - e;
+        let e = (-d * y).exp();
+        let one_e = one - e;
         let h = y / one_e;
         // dH/dy and dH/dd of H = y / (1 − exp(−d y)).
         let dh_dy = (one_e - y * d * e) / (one_e * one_e);
         let dh_dd = -y * y * e / (one_e * one_e);
-        let k = l * (1.0 - s) * gamma; // λ ∂dS/∂H
+        let k = l * (one - s) * gamma; // λ ∂dS/∂H
         let gy = k * dh_dy; // λ ∂dS/∂y
         let gxin = gy * a;
-        gx[0] += l * (-1.0 / tau_s - h * gamma) + gxin * w * J_N;
+        gx[0] += l * (-(one / tau_s) - h * gamma) + gxin * w * J_N;
         gc[0] += gxin * J_N;
         gp[0] += gy * xin;
         gp[1] -= gy;
         gp[2] += k * dh_dd;
-        gp[3] += l * (1.0 - s) * h;
+        gp[3] += l * (one - s) * h;
         gp[4] += l * s / (tau_s * tau_s);
         gp[5] += gxin * J_N * s;
         gp[6] += gxin * (w * s + c[0]);

@@ -242,12 +242,12 @@ fn gather_lanes(
                 for l in 0..4 {
                     // SAFETY: see the bound above.
                     let v = unsafe { *hist.get_unchecked((base + oq[l]) as usize) };
-                    acc[l] = acc[l] + v * wq[l];
+                    acc[l] += v * wq[l];
                 }
             }
             let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
             for (wj, oj) in wt.iter().zip(ot) {
-                s = s + hist[(base + oj) as usize] * *wj;
+                s += hist[(base + oj) as usize] * *wj;
             }
             *c = s;
         }
