@@ -18,7 +18,7 @@
 
 use crate::model::{MAX_COUPLING, MAX_STATE, ParamInfo};
 use crate::rev::{Rev, vjp};
-use crate::scalar::{Lanes, Scalar};
+use crate::scalar::{Lanes, Scalar, get_lane, set_lane};
 
 /// Largest number of coupling parameters.
 pub const MAX_COUPLING_PARAMS: usize = 8;
@@ -110,20 +110,15 @@ pub fn pre_vjp_lanewise<C: CouplingFunction + ?Sized, S: Lanes>(
 ) {
     let (nx, np, ng) = (x.len(), C::NP, g.len());
     for l in 0..S::WIDTH {
-        let lane = |v: &[S], out: &mut [f64]| {
-            for (o, v) in out.iter_mut().zip(v) {
-                *o = v.lane(l);
-            }
-        };
         let (mut xl, mut gxl) = ([0.0; MAX_STATE], [0.0; MAX_STATE]);
         let (mut pl, mut gpl) = ([0.0; MAX_COUPLING_PARAMS], [0.0; MAX_COUPLING_PARAMS]);
         let mut gl = [0.0; MAX_COUPLING];
-        lane(x, &mut xl[..nx]);
-        lane(&p[..np], &mut pl[..np]);
-        lane(g, &mut gl[..ng]);
+        get_lane(x, l, &mut xl[..nx]);
+        get_lane(&p[..np], l, &mut pl[..np]);
+        get_lane(g, l, &mut gl[..ng]);
         // Accumulate onto the lanes' current values, as the scalar VJP adds to its outputs.
-        lane(&gx[..nx], &mut gxl[..nx]);
-        lane(&gp[..np], &mut gpl[..np]);
+        get_lane(&gx[..nx], l, &mut gxl[..nx]);
+        get_lane(&gp[..np], l, &mut gpl[..np]);
         pre_vjp_derived::<C>(
             &xl[..nx],
             &pl[..np],
@@ -131,12 +126,8 @@ pub fn pre_vjp_lanewise<C: CouplingFunction + ?Sized, S: Lanes>(
             &mut gxl[..nx],
             &mut gpl[..np],
         );
-        for (v, &f) in gx[..nx].iter_mut().zip(&gxl[..nx]) {
-            v.set_lane(l, f);
-        }
-        for (v, &f) in gp[..np].iter_mut().zip(&gpl[..np]) {
-            v.set_lane(l, f);
-        }
+        set_lane(&mut gx[..nx], l, &gxl[..nx]);
+        set_lane(&mut gp[..np], l, &gpl[..np]);
     }
 }
 

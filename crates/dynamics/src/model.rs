@@ -18,7 +18,7 @@
 //! heterogeneous across regions and every one is differentiable.
 
 use crate::rev::{Rev, vjp};
-use crate::scalar::{Lanes, Scalar};
+use crate::scalar::{Lanes, Scalar, get_lane, set_lane};
 use crate::tensor_scalar::eval_tensor;
 use burn::tensor::Tensor;
 
@@ -158,11 +158,6 @@ pub fn drift_vjp_lanewise<M: NodeModel + ?Sized, S: Lanes>(
 ) {
     let (ns, nc, np) = (M::NS, c.len(), M::NP);
     for l in 0..S::WIDTH {
-        let lane = |v: &[S], out: &mut [f64]| {
-            for (o, v) in out.iter_mut().zip(v) {
-                *o = v.lane(l);
-            }
-        };
         let (mut xl, mut laml) = ([0.0; MAX_STATE], [0.0; MAX_STATE]);
         let (mut cl, mut pl) = ([0.0; MAX_COUPLING], [0.0; MAX_MODEL_PARAMS]);
         let (mut gxl, mut gcl, mut gpl) = (
@@ -170,14 +165,14 @@ pub fn drift_vjp_lanewise<M: NodeModel + ?Sized, S: Lanes>(
             [0.0; MAX_COUPLING],
             [0.0; MAX_MODEL_PARAMS],
         );
-        lane(&x[..ns], &mut xl[..ns]);
-        lane(&lam[..ns], &mut laml[..ns]);
-        lane(c, &mut cl[..nc]);
-        lane(&p[..np], &mut pl[..np]);
+        get_lane(&x[..ns], l, &mut xl[..ns]);
+        get_lane(&lam[..ns], l, &mut laml[..ns]);
+        get_lane(c, l, &mut cl[..nc]);
+        get_lane(&p[..np], l, &mut pl[..np]);
         // Accumulate onto the lanes' current values, as the scalar VJP adds to its outputs.
-        lane(&gx[..ns], &mut gxl[..ns]);
-        lane(&gc[..nc], &mut gcl[..nc]);
-        lane(&gp[..np], &mut gpl[..np]);
+        get_lane(&gx[..ns], l, &mut gxl[..ns]);
+        get_lane(&gc[..nc], l, &mut gcl[..nc]);
+        get_lane(&gp[..np], l, &mut gpl[..np]);
         drift_vjp_derived::<M>(
             &xl[..ns],
             &cl[..nc],
@@ -187,14 +182,9 @@ pub fn drift_vjp_lanewise<M: NodeModel + ?Sized, S: Lanes>(
             &mut gcl[..nc],
             &mut gpl[..np],
         );
-        let back = |v: &mut [S], from: &[f64]| {
-            for (v, &f) in v.iter_mut().zip(from) {
-                v.set_lane(l, f);
-            }
-        };
-        back(&mut gx[..ns], &gxl[..ns]);
-        back(&mut gc[..nc], &gcl[..nc]);
-        back(&mut gp[..np], &gpl[..np]);
+        set_lane(&mut gx[..ns], l, &gxl[..ns]);
+        set_lane(&mut gc[..nc], l, &gcl[..nc]);
+        set_lane(&mut gp[..np], l, &gpl[..np]);
     }
 }
 

@@ -109,3 +109,19 @@ impl Lanes for f64 {
         d[0] = self;
     }
 }
+
+/// Lane `l` of every value of `v`, into `out` (the lane-by-lane default VJPs).
+#[inline]
+pub(crate) fn get_lane<S: Lanes>(v: &[S], l: usize, out: &mut [f64]) {
+    for (o, v) in out.iter_mut().zip(v) {
+        *o = v.lane(l);
+    }
+}
+
+/// Sets lane `l` of every value of `v` from `from`.
+#[inline]
+pub(crate) fn set_lane<S: Lanes>(v: &mut [S], l: usize, from: &[f64]) {
+    for (v, &f) in v.iter_mut().zip(from) {
+        v.set_lane(l, f);
+    }
+}
