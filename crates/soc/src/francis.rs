@@ -32,6 +32,31 @@ impl ColMajor<'_> {
 /// place and post-multiplies `z` (column-major, n × n) by the orthogonal transformation.
 /// Returns `false` if the iteration did not converge.
 pub fn hessenberg_qr(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { hessenberg_qr_avx2(h, z, n) };
+    }
+    hessenberg_qr_generic(h, z, n)
+}
+
+/// [`hessenberg_qr_generic`] compiled for AVX2 (VEX-encoded instructions). The same IEEE
+/// operations in the same order (no fused multiply-add is enabled), so the same bits.
+///
+/// Why: the SOC step calls faer, whose matmul kernels run AVX-512 on CPUs that have it and
+/// return with the upper halves of the vector registers in use; legacy-SSE2 code after that
+/// runs with a false dependency on those halves. On the AMD EPYC (Zen 4) development machine
+/// the SSE2 build of this loop took 113 ms per SOC step at N = 200 and 780 ms at N = 400; with
+/// a `vzeroupper` before it, 30 and 193–203 ms; this AVX2 build, 29–38 and 185–208 ms
+/// (`fit bench --suite soc`, one core).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn hessenberg_qr_avx2(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
+    hessenberg_qr_generic(h, z, n)
+}
+
+#[inline(always)]
+fn hessenberg_qr_generic(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
     if n <= 1 {
         return true;
     }

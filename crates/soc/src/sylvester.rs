@@ -92,7 +92,26 @@ fn split_point(t: MatRef<'_, f64>) -> usize {
 /// The blocks ([`BASE`] × [`BASE`] or smaller in the recursion) are first copied into contiguous local arrays, `A`
 /// and `B` by rows and `C` by columns, so that both sums run over contiguous slices without
 /// bounds checks; the arithmetic (and its order) is that of the plain indexed loops.
-fn solve_small(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c: MatMut<'_, f64>) {
+fn solve_small(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, c: MatMut<'_, f64>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { solve_small_avx2(a, b, sigma, c) };
+    }
+    solve_small_generic(a, b, sigma, c)
+}
+
+/// [`solve_small_generic`] compiled for AVX2 (VEX-encoded instructions; see
+/// [`crate::francis::hessenberg_qr`] for why that matters). The same operations in the same
+/// order, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn solve_small_avx2(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, c: MatMut<'_, f64>) {
+    solve_small_generic(a, b, sigma, c)
+}
+
+#[inline(always)]
+fn solve_small_generic(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c: MatMut<'_, f64>) {
     let (m, n) = (c.nrows(), c.ncols());
     // On the stack for the recursion's base cases; the heap only for a direct call on larger
     // blocks (the tests' reference path).
