@@ -229,6 +229,13 @@ fn drift_vjps_match_finite_differences_and_hand_written_ones() {
     }
 }
 
+/// `len` four-lane values, lane `l` of value `q` being `f(l, q)`.
+fn lanes4(f: &dyn Fn(usize, usize) -> f64, len: usize) -> Vec<F64x4> {
+    (0..len)
+        .map(|q| F64x4(std::array::from_fn(|l| f(l, q))))
+        .collect()
+}
+
 /// Every model's drift VJP and step adjoint in four lanes ([`F64x4`], what the network
 /// adjoint runs on four regions at once) against the scalar ones, lane by lane, bit for bit.
 struct LaneChecks;
@@ -253,19 +260,14 @@ impl ModelVisitor for LaneChecks {
             })
             .collect();
         let (ns, nc, np) = (M::NS, pts[0].1.len(), M::NP);
-        let pack = |f: &dyn Fn(usize, usize) -> f64, len: usize| -> Vec<F64x4> {
-            (0..len)
-                .map(|q| F64x4(std::array::from_fn(|l| f(l, q))))
-                .collect()
-        };
         let lam = |l: usize, v: usize| 0.7 - 0.3 * v as f64 + 0.11 * l as f64;
         // Nonzero starting accumulators: the VJPs add to their outputs.
         let acc = |l: usize, q: usize| 0.25 * (l + 1) as f64 - 0.5 * q as f64;
-        let x4 = pack(&|l, v| pts[l].0[v], ns);
-        let c4 = pack(&|l, q| pts[l].1[q], nc);
-        let p4 = pack(&|l, j| pts[l].2[j], np);
-        let lam4 = pack(&lam, ns);
-        let (mut gx4, mut gc4, mut gp4) = (pack(&acc, ns), pack(&acc, nc), pack(&acc, np));
+        let x4 = lanes4(&|l, v| pts[l].0[v], ns);
+        let c4 = lanes4(&|l, q| pts[l].1[q], nc);
+        let p4 = lanes4(&|l, j| pts[l].2[j], np);
+        let lam4 = lanes4(&lam, ns);
+        let (mut gx4, mut gc4, mut gp4) = (lanes4(&acc, ns), lanes4(&acc, nc), lanes4(&acc, np));
         M::drift_vjp(&x4, &c4, &p4, &lam4, &mut gx4, &mut gc4, &mut gp4);
         for (l, (x, c, p)) in pts.iter().enumerate() {
             let lm: Vec<f64> = (0..ns).map(|v| lam(l, v)).collect();
@@ -297,7 +299,7 @@ impl ModelVisitor for LaneChecks {
                 }));
                 l4[v] = lam4[v];
             }
-            let (mut gc4, mut gp4) = (pack(&acc, nc), pack(&acc, np));
+            let (mut gc4, mut gp4) = (lanes4(&acc, nc), lanes4(&acc, np));
             let y4 = integrator::step_vjp::<M, F64x4>(
                 tab,
                 M::DT,
@@ -366,16 +368,11 @@ impl CouplingVisitor for PreLaneChecks {
         let p = |l: usize, k: usize| C::PARAMS[k].default + 0.3 + 0.05 * (l + k) as f64;
         let g = |l: usize, h: usize| 1.0 - 0.4 * h as f64 - 0.15 * l as f64;
         let acc = |l: usize, k: usize| 0.5 - 0.25 * (l + k) as f64;
-        let lanes = |f: &dyn Fn(usize, usize) -> f64, len: usize| -> Vec<F64x4> {
-            (0..len)
-                .map(|q| F64x4(std::array::from_fn(|l| f(l, q))))
-                .collect()
-        };
-        let (mut gx4, mut gp4) = (lanes(&acc, ncv), lanes(&acc, np));
+        let (mut gx4, mut gp4) = (lanes4(&acc, ncv), lanes4(&acc, np));
         C::pre_vjp(
-            &lanes(&x, ncv),
-            &lanes(&p, np),
-            &lanes(&g, nch),
+            &lanes4(&x, ncv),
+            &lanes4(&p, np),
+            &lanes4(&g, nch),
             &mut gx4,
             &mut gp4,
         );

@@ -32,8 +32,8 @@ use crate::monitor::{Monitor, MonitorKind};
 use crate::noise::{NoiseCursor, NoiseMark, NoiseSource};
 use dynamics::coupling::MAX_COUPLING_PARAMS;
 use dynamics::{
-    CouplingFunction, CouplingKind, CouplingVisitor, MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE,
-    ModelKind, ModelVisitor, NodeModel,
+    CouplingFunction, CouplingKind, CouplingVisitor, Lanes, MAX_COUPLING, MAX_MODEL_PARAMS,
+    MAX_STATE, ModelKind, ModelVisitor, NodeModel,
 };
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -608,6 +608,26 @@ impl<'a> Plan<'a> {
         );
     }
 
+    /// [`Plan::coupling_input`] of the regions `i0 … i0 + S::WIDTH − 1`, in lanes.
+    #[inline(always)]
+    fn coupling_lanes<M: NodeModel, C: CouplingFunction, S: Lanes>(
+        &self,
+        pn: &[f64],
+        csum: &[f64],
+        state: &[f64],
+        i0: usize,
+    ) -> [S; MAX_COUPLING] {
+        let mut c = [S::default(); MAX_COUPLING];
+        for ln in 0..S::WIDTH {
+            let mut cl = [0.0; MAX_COUPLING];
+            self.coupling_input::<M, C>(pn, csum, state, i0 + ln, &mut cl);
+            for h in 0..self.lay.nch {
+                c[h].set_lane(ln, cl[h]);
+            }
+        }
+        c
+    }
+
     /// One step of every region: advances `state` (`[S, n]`) in place, four regions per
     /// evaluation of the model ([`F64x4`] lanes, each bit-for-bit the scalar step), the last
     /// `n mod 4` one by one. Compiled for AVX2 where the CPU has it ([`with_avx2`]): the
@@ -659,14 +679,7 @@ impl<'a> Plan<'a> {
                     e[v] = F64x4::load(&xi[v * n + i0..]) * self.scale;
                 }
             }
-            let mut c = [F64x4::default(); MAX_COUPLING];
-            for l in 0..LANES {
-                let mut cl = [0.0; MAX_COUPLING];
-                self.coupling_input::<M, C>(pn, csum, state, i0 + l, &mut cl);
-                for h in 0..nch {
-                    c[h].0[l] = cl[h];
-                }
-            }
+            let c = self.coupling_lanes::<M, C, F64x4>(pn, csum, state, i0);
             let y = step_stages::<M, F64x4, ST>(
                 self.tab,
                 self.p.dt,
@@ -1115,14 +1128,7 @@ impl<'a> Plan<'a> {
                 e[v] = S::load(&xi[v * n + i0..]) * self.scale;
             }
         }
-        let mut c = [S::default(); MAX_COUPLING];
-        for ln in 0..S::WIDTH {
-            let mut cl = [0.0; MAX_COUPLING];
-            self.coupling_input::<M, C>(pn, csum, x, i0 + ln, &mut cl);
-            for h in 0..nch {
-                c[h].set_lane(ln, cl[h]);
-            }
-        }
+        let c = self.coupling_lanes::<M, C, S>(pn, csum, x, i0);
         let mut gp = [S::default(); MAX_MODEL_PARAMS];
         for k in 0..npm {
             gp[k] = S::load(&dpm[k * n + i0..]);
