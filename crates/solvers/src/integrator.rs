@@ -150,8 +150,10 @@ fn clamp<M: NodeModel, S: Clamp>(x: &mut [S; MAX_STATE]) {
     }
 }
 
+/// Whether a model's state has bounds (clamped by the integrator); only then does the
+/// adjoint read `rec[0]` of a [`StageRecord`].
 #[inline(always)]
-fn has_bounds<M: NodeModel>() -> bool {
+pub const fn has_bounds<M: NodeModel>() -> bool {
     let mut k = 0;
     while k < M::NS {
         let (lo, hi) = M::STATE[k].bounds;
@@ -203,6 +205,35 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
     p: &[S],
     eta: &[S; MAX_STATE],
 ) -> [S; MAX_STATE] {
+    // The record is never read: the compiler drops its stores.
+    let mut rec = stage_record();
+    step_stages_rec::<M, S, ST>(tab, dt, x, c, p, eta, &mut rec)
+}
+
+/// What the adjoint of a step needs from its forward evaluation ([`step_stages_rec`] writes
+/// it, [`step_vjp_recorded`] reads it): `rec[s]`, `s ≥ 1`, is stage input `X_s` before
+/// clamping, and `rec[0]` the result before clamping. With these the adjoint needs no
+/// re-evaluation of the drift to rebuild the stage inputs.
+pub type StageRecord<S> = [[S; MAX_STATE]; MAX_STAGES];
+
+/// An all-zero [`StageRecord`]. (Written as an array expression: `Default::default()` of the
+/// nested array is an out-of-line call with a copy, which cost a third of the forward step.)
+#[inline(always)]
+pub fn stage_record<S: Clamp>() -> StageRecord<S> {
+    [[S::cst(0.0); MAX_STATE]; MAX_STAGES]
+}
+
+/// [`step_stages`], also writing the step's [`StageRecord`] into `rec`.
+#[inline(always)]
+pub fn step_stages_rec<M: NodeModel, S: Clamp, const ST: usize>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[S; MAX_STATE],
+    c: &[S],
+    p: &[S],
+    eta: &[S; MAX_STATE],
+    rec: &mut StageRecord<S>,
+) -> [S; MAX_STATE] {
     let ns = M::NS;
     let zero = S::cst(0.0);
     let mut k = [[zero; MAX_STATE]; MAX_STAGES];
@@ -218,6 +249,7 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
                 }
                 xs[v] = x[v] + acc * dt + eta[v] * tab.c[s];
             }
+            rec[s] = xs;
             if has_bounds::<M>() {
                 clamp::<M, S>(&mut xs);
             }
@@ -233,6 +265,7 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
         }
         out[v] = x[v] + acc * dt + eta[v];
     }
+    rec[0] = out;
     if has_bounds::<M>() {
         clamp::<M, S>(&mut out);
     }
@@ -274,47 +307,66 @@ fn step_vjp_stages<M: NodeModel, S: Clamp, const ST: usize>(
     gc: &mut [S],
     gp: &mut [S],
 ) -> [S; MAX_STATE] {
+    // Replay the step for its record (the same sums in the same order as `step_stages`).
+    let mut rec = stage_record();
+    step_stages_rec::<M, S, ST>(tab, dt, x, c, p, eta, &mut rec);
+    step_vjp_recorded_stages::<M, S, ST>(tab, dt, x, &rec, c, p, lam, gc, gp)
+}
+
+/// [`step_vjp`] from the step's [`StageRecord`] (written by [`step_stages_rec`] in the forward
+/// evaluation), without replaying the step: the noise is inside the recorded stage inputs.
+/// The same bits as [`step_vjp`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn step_vjp_recorded<M: NodeModel, S: Clamp>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[S; MAX_STATE],
+    rec: &StageRecord<S>,
+    c: &[S],
+    p: &[S],
+    lam: &[S; MAX_STATE],
+    gc: &mut [S],
+    gp: &mut [S],
+) -> [S; MAX_STATE] {
+    match tab.stages {
+        1 => step_vjp_recorded_stages::<M, S, 1>(tab, dt, x, rec, c, p, lam, gc, gp),
+        2 => step_vjp_recorded_stages::<M, S, 2>(tab, dt, x, rec, c, p, lam, gc, gp),
+        _ => step_vjp_recorded_stages::<M, S, 4>(tab, dt, x, rec, c, p, lam, gc, gp),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn step_vjp_recorded_stages<M: NodeModel, S: Clamp, const ST: usize>(
+    tab: &Tableau,
+    dt: f64,
+    x: &[S; MAX_STATE],
+    rec: &StageRecord<S>,
+    c: &[S],
+    p: &[S],
+    lam: &[S; MAX_STATE],
+    gc: &mut [S],
+    gp: &mut [S],
+) -> [S; MAX_STATE] {
     let ns = M::NS;
     let bounded = has_bounds::<M>();
     let (zero, one) = (S::cst(0.0), S::cst(1.0));
-    // Replay the step, keeping stage inputs and clamp masks (the same sums in the same order
-    // as `step_stages`).
-    let mut k = [[zero; MAX_STATE]; MAX_STAGES];
+    // The stage inputs as the drift saw them (clamped), and the clamp masks.
     let mut xs = [[zero; MAX_STATE]; MAX_STAGES];
     let mut mask = [[one; MAX_STATE]; MAX_STAGES];
     xs[0] = *x;
-    for s in 0..ST {
-        if s > 0 {
-            for v in 0..ns {
-                let mut acc = zero;
-                for j in 0..s {
-                    acc += k[j][v] * tab.a[s][j];
-                }
-                xs[s][v] = x[v] + acc * dt + eta[v] * tab.c[s];
-            }
-            if bounded {
-                pass_mask::<M, S>(&xs[s], &mut mask[s]);
-                clamp::<M, S>(&mut xs[s]);
-            }
-        }
-        // The last stage's slope is needed only for the clamp mask of the result.
-        if s + 1 < ST || bounded {
-            let (_, tail) = k.split_at_mut(s);
-            M::drift(&xs[s][..ns], c, p, &mut tail[0][..ns]);
+    for s in 1..ST {
+        xs[s] = rec[s];
+        if bounded {
+            pass_mask::<M, S>(&xs[s], &mut mask[s]);
+            clamp::<M, S>(&mut xs[s]);
         }
     }
     let mut lam_out = *lam;
     if bounded {
-        let mut out = [zero; MAX_STATE];
-        for v in 0..ns {
-            let mut acc = zero;
-            for s in 0..ST {
-                acc += k[s][v] * tab.b[s];
-            }
-            out[v] = x[v] + acc * dt + eta[v];
-        }
         let mut m = [one; MAX_STATE];
-        pass_mask::<M, S>(&out, &mut m);
+        pass_mask::<M, S>(&rec[0], &mut m);
         for v in 0..ns {
             lam_out[v] *= m[v];
         }

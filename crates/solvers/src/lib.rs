@@ -14,11 +14,13 @@
 //!   checkpointing).
 //! * [`simulate_op`]: that kernel registered as one custom autodiff operation on burn, so the
 //!   whole simulation is a single node of the tape.
+//! * [`huge_pages`]: large traces and tapes allocated on 2 MiB pages (fewer page faults).
 //! * [`threads`]: how many worker threads the process may use (SLURM allocation, affinity).
 //! * [`reference`]: the same simulation written as per-step burn tensor operations; slow, but
 //!   obviously right, it is the oracle that checks the fused kernel and its gradients.
 
 pub mod bold;
+pub mod huge_pages;
 pub mod integrator;
 pub mod lanes;
 pub mod monitor;

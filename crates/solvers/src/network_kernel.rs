@@ -26,7 +26,10 @@
 //! [`dynamics::Scalar`] / [`dynamics::Lanes`]; every lane is the scalar computation bit for
 //! bit, so results do not depend on `n mod 4` or on the CPU's vector width.
 
-use crate::integrator::{Method, Tableau, step_stages, step_vjp};
+use crate::huge_pages;
+use crate::integrator::{
+    Method, StageRecord, Tableau, has_bounds, stage_record, step_stages_rec, step_vjp_recorded,
+};
 use crate::lanes::{Clamp, F64x4, LANES};
 use crate::monitor::{Monitor, MonitorKind};
 use crate::noise::{NoiseCursor, NoiseMark, NoiseSource};
@@ -39,6 +42,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 mod batch;
+mod gather;
+
+use gather::GatherPath;
 
 /// Evaluates `$body` (a function's whole body) compiled for AVX2 when `$avx2` (the CPU has
 /// it, detected at run time), else as compiled for the baseline: the body is written once and
@@ -125,7 +131,8 @@ struct DelayTable {
     m: usize,
     w: Vec<f64>,
     o: Vec<isize>,
-    /// `o` as 32-bit indices for the AVX2 path ([`gather_avx2`]), when every offset fits.
+    /// `o` as 32-bit indices for the AVX2 paths ([`gather::gather_avx2`]), when every offset
+    /// fits.
     o32: Option<Vec<i32>>,
     /// With interpolation: `∂τ_ij/∂v` in slots (`−L_ij/(dt·v²)`), for the speed gradient.
     dslot_dv: Option<Vec<f64>>,
@@ -174,23 +181,23 @@ impl DelayTable {
     /// Each sum has four partial sums (term `j` goes to partial `j mod 4`, combined as
     /// `(s0 + s1) + (s2 + s3)`, then the `m mod 4` last terms in order): a serial sum would be
     /// latency-bound at ~4 cycles per term. With AVX2 the four partials are the lanes of one
-    /// register pair filled by scalar loads ([`gather_avx2`]); the order of every sum is the
-    /// same, so both paths give the same bits.
+    /// register ([`gather::gather_avx2`], by `path`); the order of every sum is the same, so
+    /// every path gives the same bits.
     #[inline]
-    fn gather_into(&self, avx2: bool, hist: &[f64], base: usize, out: &mut [f64]) {
+    fn gather_into(&self, path: GatherPath, hist: &[f64], base: usize, out: &mut [f64]) {
         let m = self.m;
         let base = base as isize;
         // Every read lies in hist: one check of the extreme offsets covers all of them.
         assert!(base + self.o_min >= 0 && ((base + self.o_max) as usize) < hist.len());
         assert!(self.w.len() >= out.len() * m && self.o.len() >= out.len() * m);
         #[cfg(target_arch = "x86_64")]
-        if let (true, Some(o32)) = (avx2, &self.o32) {
-            // SAFETY: AVX2 was detected at run time; every `base + o` is inside `hist` (the
-            // bound above), and `w`/`o32` hold `out.len()·m` entries.
-            unsafe { gather_avx2(&self.w, o32, m, hist.as_ptr().offset(base), out) };
+        if let (false, Some(o32)) = (path == GatherPath::Portable, &self.o32) {
+            // SAFETY: AVX2 was detected at run time (the path is not portable); every
+            // `base + o` is inside `hist` (the bound above), and `w`/`o32` hold `out.len()·m`
+            // entries.
+            unsafe { gather::gather_avx2(path, &self.w, o32, m, hist.as_ptr().offset(base), out) };
             return;
         }
-        let _ = avx2;
         for (i, out) in out.iter_mut().enumerate() {
             let w = &self.w[i * m..(i + 1) * m];
             let o = &self.o[i * m..(i + 1) * m];
@@ -427,8 +434,10 @@ struct Plan<'a> {
     table_t: Option<DelayTable>,
     rowsum: Vec<f64>,
     scale: f64,
-    /// Whether the CPU has AVX2 (for [`gather_avx2`] and the AVX2 builds of the kernels).
+    /// Whether the CPU has AVX2 (for the AVX2 builds of the kernels).
     avx2: bool,
+    /// How the per-set delayed sums are gathered on this CPU.
+    gather: GatherPath,
 }
 
 impl<'a> Plan<'a> {
@@ -453,6 +462,10 @@ impl<'a> Plan<'a> {
         let rowsum = (0..n)
             .map(|i| p.weights[i * n..(i + 1) * n].iter().sum())
             .collect();
+        let gather = match &table {
+            Some(t) => GatherPath::detect(has_avx2(), t.m, &t.w, t.o32.as_deref()),
+            None => GatherPath::detect(has_avx2(), 0, &[], None),
+        };
         Self {
             p,
             lay,
@@ -466,6 +479,7 @@ impl<'a> Plan<'a> {
                 0.0
             },
             avx2: has_avx2(),
+            gather,
         }
     }
 
@@ -520,7 +534,7 @@ impl<'a> Plan<'a> {
         let n = self.p.n;
         for h in 0..self.lay.nch {
             let base = newest * self.row() + h * n;
-            t.gather_into(self.avx2, hist, base, &mut csum[h * n..(h + 1) * n]);
+            t.gather_into(self.gather, hist, base, &mut csum[h * n..(h + 1) * n]);
         }
     }
 
@@ -635,38 +649,47 @@ impl<'a> Plan<'a> {
     /// set differs (no fused multiply-add is enabled), so both give the same bits.
     // Not inlined: the forward pass and the adjoint's recomputation share one copy per model,
     // coupling and stage count (this is most of the kernel's machine code, and compile time).
+    ///
+    /// With `REC` (the adjoint's recomputation), also writes into `rec` (`[stages, S, n]`) each
+    /// region's [`StageRecord`] there: slot `s ≥ 1` the stage inputs, slot 0 the unclamped
+    /// result (models with bounds only).
     #[inline(never)]
-    fn step_all<M: NodeModel, C: CouplingFunction>(
+    fn step_all<M: NodeModel, C: CouplingFunction, const REC: bool>(
         &self,
         pn: &[f64],
         pl: &[F64x4],
         csum: &[f64],
         xi: Option<&[f64]>,
         state: &mut [f64],
+        rec: &mut [f64],
     ) {
         // One monomorphised loop per stage count (`integrator::STAGE_COUNTS`): no branch on the
         // method inside it.
         avx2_or_baseline!(self.avx2, {
             match self.tab.stages {
-                1 => self.step_all_st::<M, C, 1>(pn, pl, csum, xi, state),
-                2 => self.step_all_st::<M, C, 2>(pn, pl, csum, xi, state),
-                _ => self.step_all_st::<M, C, 4>(pn, pl, csum, xi, state),
+                1 => self.step_all_st::<M, C, 1, REC>(pn, pl, csum, xi, state, rec),
+                2 => self.step_all_st::<M, C, 2, REC>(pn, pl, csum, xi, state, rec),
+                _ => self.step_all_st::<M, C, 4, REC>(pn, pl, csum, xi, state, rec),
             }
         })
     }
 
     #[inline(always)]
-    fn step_all_st<M: NodeModel, C: CouplingFunction, const ST: usize>(
+    fn step_all_st<M: NodeModel, C: CouplingFunction, const ST: usize, const REC: bool>(
         &self,
         pn: &[f64],
         pl: &[F64x4],
         csum: &[f64],
         xi: Option<&[f64]>,
         state: &mut [f64],
+        rec: &mut [f64],
     ) {
         let (n, lay) = (self.p.n, self.lay);
         let (np, nch) = (lay.np(), lay.nch);
         let groups = n / LANES;
+        assert!(!REC || rec.len() >= ST * M::NS * n);
+        // Slot 0 (the unclamped result) is read by the adjoint only for models with bounds.
+        let first = if has_bounds::<M>() { 0 } else { 1 };
         for g in 0..groups {
             let i0 = g * LANES;
             let mut x = [F64x4::default(); MAX_STATE];
@@ -680,16 +703,25 @@ impl<'a> Plan<'a> {
                 }
             }
             let c = self.coupling_lanes::<M, C, F64x4>(pn, csum, state, i0);
-            let y = step_stages::<M, F64x4, ST>(
+            let mut sr: StageRecord<F64x4> = stage_record();
+            let y = step_stages_rec::<M, F64x4, ST>(
                 self.tab,
                 self.p.dt,
                 &x,
                 &c[..nch],
                 &pl[g * np..g * np + lay.npm],
                 &e,
+                &mut sr,
             );
             for v in 0..M::NS {
                 y[v].store(&mut state[v * n + i0..]);
+            }
+            if REC {
+                for (s, sv) in sr.iter().enumerate().take(ST).skip(first) {
+                    for v in 0..M::NS {
+                        sv[v].store(&mut rec[(s * M::NS + v) * n + i0..]);
+                    }
+                }
             }
         }
         for i in groups * LANES..n {
@@ -705,16 +737,25 @@ impl<'a> Plan<'a> {
             }
             let mut c = [0.0; MAX_COUPLING];
             self.coupling_input::<M, C>(pn, csum, state, i, &mut c);
-            let y = step_stages::<M, f64, ST>(
+            let mut sr: StageRecord<f64> = stage_record();
+            let y = step_stages_rec::<M, f64, ST>(
                 self.tab,
                 self.p.dt,
                 &x,
                 &c[..nch],
                 &pn[i * np..i * np + lay.npm],
                 &e,
+                &mut sr,
             );
             for v in 0..M::NS {
                 state[v * n + i] = y[v];
+            }
+            if REC {
+                for (s, sv) in sr.iter().enumerate().take(ST).skip(first) {
+                    for v in 0..M::NS {
+                        rec[(s * M::NS + v) * n + i] = sv[v];
+                    }
+                }
             }
         }
     }
@@ -741,7 +782,7 @@ impl<'a> Plan<'a> {
         // steps); tracked runs keep every row for the adjoint.
         let window = if record { p.steps + 1 } else { nh.max(1024) };
         let rows = nh + window;
-        let mut hist = vec![0.0; rows * row];
+        let mut hist = huge_pages::zeroed(rows * row);
         let cv_row = lay.ncv * n;
         for r in 0..nh {
             // The initial history holds coupling variables; lay them out as a state so that
@@ -763,7 +804,7 @@ impl<'a> Plan<'a> {
         let mut checkpoints = Vec::new();
         let mut noise_ckpt = Vec::new();
         let mut bold_ckpt: Vec<[f64; 4]> = Vec::new();
-        let mut csums = Vec::with_capacity(if record { p.steps * lay.nch * n } else { 0 });
+        let mut csums = huge_pages::with_capacity(if record { p.steps * lay.nch * n } else { 0 });
         for k in 0..p.steps {
             if record && k % p.segment == 0 {
                 checkpoints.extend_from_slice(&state);
@@ -775,7 +816,7 @@ impl<'a> Plan<'a> {
                 csums.extend_from_slice(&csum);
             }
             let xi = noise.next_raw(&mut buf);
-            self.step_all::<M, C>(&pn, &pl, &csum, xi, &mut state);
+            self.step_all::<M, C, false>(&pn, &pl, &csum, xi, &mut state, &mut []);
             if newest + 1 == rows {
                 // Slide: keep the last nh − 1 rows at the front; the new row follows them.
                 hist.copy_within((rows - (nh - 1)) * row..rows * row, 0);
@@ -841,9 +882,14 @@ impl<'a> Plan<'a> {
         let mut dp = vec![0.0; np * n];
         let mut dpm = vec![0.0; lay.npm * n];
         let mut states = vec![0.0; (k_seg + 1) * ns * n];
-        // The noise of the segment, kept from its recomputation so the reverse sweep does not
-        // draw it a second time (the coupling sums come from the forward pass's tape).
-        let mut etas = vec![0.0; k_seg * ns * n];
+        // One step's noise draws, for the recomputation.
+        let mut eta = vec![0.0; ns * n];
+        // Each step's stage inputs (the noise included), kept from the recomputation so that
+        // the adjoint step neither evaluates the drift again to rebuild them nor draws the
+        // noise a second time ([`StageRecord`]; the coupling sums come from the forward
+        // pass's tape).
+        let srow = self.tab.stages * ns * n;
+        let mut stage_rec = vec![0.0; k_seg * srow];
         let mut lamc = vec![0.0; nch * n];
         let bold = p.monitor.bold();
         let h_bold = p.dt / 1000.0;
@@ -862,10 +908,11 @@ impl<'a> Plan<'a> {
             for k in k0..k1 {
                 let r = k - k0;
                 let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
-                let xi = noise.next_raw(&mut etas[r * ns * n..(r + 1) * ns * n]);
+                let xi = noise.next_raw(&mut eta);
                 let (prev, next) = states.split_at_mut((r + 1) * ns * n);
                 next[..ns * n].copy_from_slice(&prev[r * ns * n..]);
-                self.step_all::<M, C>(&pn, &pl, csum, xi, &mut next[..ns * n]);
+                let rec = &mut stage_rec[r * srow..(r + 1) * srow];
+                self.step_all::<M, C, true>(&pn, &pl, csum, xi, &mut next[..ns * n], rec);
                 if let Some(bm) = bold {
                     for i in 0..n {
                         let u = bm.drive(&next[..ns * n], n, i);
@@ -926,7 +973,7 @@ impl<'a> Plan<'a> {
                     Some(tt) => {
                         for h in 0..nch {
                             let base = (k + 1 - lo) * row + h * n;
-                            tt.gather_into(self.avx2, &mu, base, &mut mu_row[h * n..(h + 1) * n]);
+                            tt.gather_into(self.gather, &mu, base, &mut mu_row[h * n..(h + 1) * n]);
                         }
                         &mu_row[..]
                     }
@@ -935,17 +982,9 @@ impl<'a> Plan<'a> {
                 self.pre_vjp_row::<M, C>(&pn, &pl, x_next, g_row, &mut lam, &mut dp);
                 let x = &states[r * ns * n..(r + 1) * ns * n];
                 let csum = &tape.csums[k * nch * n..(k + 1) * nch * n];
-                // This step's draws: from the noise array itself, or as regenerated above.
-                let xi: Option<&[f64]> = match (p.noise.for_set(b), &tape.noise[seg]) {
-                    (NoiseSource::None, _) => None,
-                    (NoiseSource::Draws(d, _), NoiseMark::Draws(pos)) => {
-                        let at = pos + r * ns * n;
-                        Some(&d[at..at + ns * n])
-                    }
-                    _ => Some(&etas[r * ns * n..(r + 1) * ns * n]),
-                };
+                let rec = &stage_rec[r * srow..(r + 1) * srow];
                 self.adjoint_step::<M, C>(
-                    &pn, &pl, x, csum, xi, &mut lam, &mut dpm, &mut dp, &mut lamc,
+                    &pn, &pl, x, csum, rec, &mut lam, &mut dpm, &mut dp, &mut lamc,
                 );
                 if table_t.is_some() {
                     // Kept for the gather of the sources' adjoints (above, at earlier steps).
@@ -1054,7 +1093,8 @@ impl<'a> Plan<'a> {
     /// leaves `∂L/∂X_k` there (through the step and the post function's use of the target
     /// state), adds the model parameters' gradient to `dpm` (`[npm, n]`) and the coupling
     /// parameters' to `dp` (node-major), and writes the coupling sums' adjoint to `lamc`
-    /// (`[channels, n]`). `x` is X_k, `csum` and `xi` the step's coupling sums and raw noise.
+    /// (`[channels, n]`). `x` is X_k, `csum` the step's coupling sums and `rec` its stage
+    /// record (`[stages, S, n]`, written by [`Plan::step_all`] in the recomputation).
     /// Four regions per evaluation of the step's adjoint ([`F64x4`] lanes, each bit-for-bit the
     /// scalar adjoint), the last `n mod 4` one by one; compiled for AVX2 where the CPU has it.
     // Not inlined: one copy per model and coupling (compile time), as `step_all`.
@@ -1066,7 +1106,7 @@ impl<'a> Plan<'a> {
         pl: &[F64x4],
         x: &[f64],
         csum: &[f64],
-        xi: Option<&[f64]>,
+        rec: &[f64],
         lam: &mut [f64],
         dpm: &mut [f64],
         dp: &mut [f64],
@@ -1083,7 +1123,7 @@ impl<'a> Plan<'a> {
                     pm,
                     x,
                     csum,
-                    xi,
+                    rec,
                     lam,
                     dpm,
                     dp,
@@ -1092,7 +1132,7 @@ impl<'a> Plan<'a> {
             }
             for i in groups * LANES..n {
                 let pm = &pn[i * np..i * np + npm];
-                self.adjoint_regions::<M, C, f64>(i, pn, pm, x, csum, xi, lam, dpm, dp, lamc);
+                self.adjoint_regions::<M, C, f64>(i, pn, pm, x, csum, rec, lam, dpm, dp, lamc);
             }
         })
     }
@@ -1108,7 +1148,7 @@ impl<'a> Plan<'a> {
         pm: &[S],
         x: &[f64],
         csum: &[f64],
-        xi: Option<&[f64]>,
+        rec: &[f64],
         lam: &mut [f64],
         dpm: &mut [f64],
         dp: &mut [f64],
@@ -1117,15 +1157,16 @@ impl<'a> Plan<'a> {
         let (n, lay) = (self.p.n, self.lay);
         let (ns, np, npm, nch, ncv) = (lay.ns, lay.np(), lay.npm, lay.nch, lay.ncv);
         let mut y = [S::default(); MAX_STATE];
-        let mut e = [S::default(); MAX_STATE];
         let mut l = [S::default(); MAX_STATE];
         for v in 0..ns {
             y[v] = S::load(&x[v * n + i0..]);
             l[v] = S::load(&lam[v * n + i0..]);
         }
-        if let Some(xi) = xi {
+        let mut sr: StageRecord<S> = stage_record();
+        let first = if has_bounds::<M>() { 0 } else { 1 };
+        for (s, sv) in sr.iter_mut().enumerate().take(self.tab.stages).skip(first) {
             for v in 0..ns {
-                e[v] = S::load(&xi[v * n + i0..]) * self.scale;
+                sv[v] = S::load(&rec[(s * ns + v) * n + i0..]);
             }
         }
         let c = self.coupling_lanes::<M, C, S>(pn, csum, x, i0);
@@ -1134,13 +1175,13 @@ impl<'a> Plan<'a> {
             gp[k] = S::load(&dpm[k * n + i0..]);
         }
         let mut gc = [S::default(); MAX_COUPLING];
-        let ly = step_vjp::<M, S>(
+        let ly = step_vjp_recorded::<M, S>(
             self.tab,
             self.p.dt,
             &y,
+            &sr,
             &c[..nch],
             pm,
-            &e,
             &l,
             &mut gc[..nch],
             &mut gp[..npm],
@@ -1417,52 +1458,6 @@ fn lane_params(params: &[f64], np: usize, n: usize) -> Vec<F64x4> {
     pl
 }
 
-/// [`Plan::gather`] of one channel with AVX2: `out[i] = Σ_j w[i·m + j]·base[o[i·m + j]]`, with
-/// the scalar path's order of summation (partial sums 0, 1 are the lanes of one 128-bit
-/// accumulator, 2, 3 of another). Multiplies and adds are separate instructions (no FMA), as
-/// in the scalar path.
-///
-/// The delayed values are read by scalar loads into the register halves, not by the hardware
-/// gather (`vgatherdpd`): on the AMD Zen 1 machines these benchmarks run on, the gather took
-/// twice as long per term (9.1–10.0 µs against 4.7–4.8 µs per 84 × 84 step in a standalone
-/// comparison, same bits), and the loads are no slower where gathers are fast. Compiled for
-/// AVX2 so that the 128-bit instructions are VEX-encoded beside the kernels' 256-bit code.
-///
-/// # Safety
-/// AVX2 must be available; `w` and `o` hold `out.len()·m` entries, and `base.offset(o[k])` is
-/// inside one allocation for every `k`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn gather_avx2(w: &[f64], o: &[i32], m: usize, base: *const f64, out: &mut [f64]) {
-    use std::arch::x86_64::*;
-    let quads = m / 4;
-    for (i, out) in out.iter_mut().enumerate() {
-        let k0 = i * m;
-        // SAFETY: indices stay below `out.len()·m` and every address inside the history, by
-        // the contract above.
-        unsafe {
-            let (mut a01, mut a23) = (_mm_setzero_pd(), _mm_setzero_pd());
-            for q in 0..quads {
-                let k = k0 + 4 * q;
-                let p = o.as_ptr().add(k);
-                let at = |d: usize| base.offset(*p.add(d) as isize);
-                let lo = _mm_loadh_pd(_mm_load_sd(at(0)), at(1));
-                let hi = _mm_loadh_pd(_mm_load_sd(at(2)), at(3));
-                a01 = _mm_add_pd(a01, _mm_mul_pd(_mm_loadu_pd(w.as_ptr().add(k)), lo));
-                a23 = _mm_add_pd(a23, _mm_mul_pd(_mm_loadu_pd(w.as_ptr().add(k + 2)), hi));
-            }
-            let mut a = [0.0f64; 4];
-            _mm_storeu_pd(a.as_mut_ptr(), a01);
-            _mm_storeu_pd(a.as_mut_ptr().add(2), a23);
-            let mut s = (a[0] + a[1]) + (a[2] + a[3]);
-            for j in 4 * quads..m {
-                s += *w.get_unchecked(k0 + j) * *base.offset(*o.get_unchecked(k0 + j) as isize);
-            }
-            *out = s;
-        }
-    }
-}
-
 /// Node-major copy of `[P, n]` parameters: `pn[i·P + k]`.
 fn node_major(params: &[f64], np: usize, n: usize) -> Vec<f64> {
     let mut pn = vec![0.0; np * n];
@@ -1600,7 +1595,7 @@ impl<M: NodeModel> CouplingVisitor for ForwardWith<'_, M> {
         // Each parameter set writes straight into its part of the outputs (no per-set buffers
         // to copy: the full trace of one JR run is 40 MB).
         let mut out = SimulationOutput {
-            trace: vec![0.0; batch * tl],
+            trace: huge_pages::zeroed(batch * tl),
             final_state: vec![0.0; batch * lay.ns * n],
             final_history: vec![0.0; batch * hl],
             final_noise: NoiseSource::None,
@@ -1747,8 +1742,8 @@ pub fn backward_scatter(
 mod tests {
     use super::*;
 
-    /// The AVX2 path of the delayed sum (scalar loads into register halves) and the portable
-    /// loop give the same bits, and both sum in the documented order: partial `j mod 4`,
+    /// The AVX2 paths of the delayed sum (scalar loads, hardware gather) and the portable loop
+    /// give the same bits, and both sum in the documented order: partial `j mod 4`,
     /// combined as `(s0 + s1) + (s2 + s3)`, then the `m mod 4` last terms.
     #[test]
     fn delayed_sum_paths_agree_bit_for_bit() {
@@ -1785,11 +1780,15 @@ mod tests {
                 }
                 *e = s;
             }
-            for avx2 in [false, has_avx2()] {
+            let mut paths = vec![GatherPath::Portable];
+            if has_avx2() {
+                paths.extend([GatherPath::Loads, GatherPath::Hardware]);
+            }
+            for path in paths {
                 let mut out = vec![f64::NAN; targets];
-                table.gather_into(avx2, &hist, base, &mut out);
+                table.gather_into(path, &hist, base, &mut out);
                 for (a, b) in out.iter().zip(&expect) {
-                    assert_eq!(a.to_bits(), b.to_bits(), "avx2 {avx2}, m {m}: {a} vs {b}");
+                    assert_eq!(a.to_bits(), b.to_bits(), "{path:?}, m {m}: {a} vs {b}");
                 }
             }
         }
