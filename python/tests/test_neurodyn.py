@@ -205,8 +205,12 @@ def test_command_interrupted_then_python_resumes(tmp_path):
                           trajectory_without_wall_time(tmp_path / "whole")[1])
 
 
+# The child installs Python's own SIGINT handler: a child of a background job (`tools/test.sh &`
+# in a non-interactive shell) inherits SIGINT as ignored, and Python then never raises
+# KeyboardInterrupt, whatever the module does.
 INTERRUPT_SCRIPT = """
-import sys, neurodyn
+import signal, sys, neurodyn
+signal.signal(signal.SIGINT, signal.default_int_handler)
 exp = neurodyn.load_experiment(sys.argv[1], integration__duration=300.0)
 try:
     exp.fit(steps=400, out=sys.argv[2], optimization__checkpoint_every=1000)

@@ -288,29 +288,14 @@ pub fn step_vjp<M: NodeModel, S: Clamp>(
     gc: &mut [S],
     gp: &mut [S],
 ) -> [S; MAX_STATE] {
-    match tab.stages {
-        1 => step_vjp_stages::<M, S, 1>(tab, dt, x, c, p, eta, lam, gc, gp),
-        2 => step_vjp_stages::<M, S, 2>(tab, dt, x, c, p, eta, lam, gc, gp),
-        _ => step_vjp_stages::<M, S, 4>(tab, dt, x, c, p, eta, lam, gc, gp),
-    }
-}
-
-#[inline(always)]
-fn step_vjp_stages<M: NodeModel, S: Clamp, const ST: usize>(
-    tab: &Tableau,
-    dt: f64,
-    x: &[S; MAX_STATE],
-    c: &[S],
-    p: &[S],
-    eta: &[S; MAX_STATE],
-    lam: &[S; MAX_STATE],
-    gc: &mut [S],
-    gp: &mut [S],
-) -> [S; MAX_STATE] {
     // Replay the step for its record (the same sums in the same order as `step_stages`).
     let mut rec = stage_record();
-    step_stages_rec::<M, S, ST>(tab, dt, x, c, p, eta, &mut rec);
-    step_vjp_recorded_stages::<M, S, ST>(tab, dt, x, &rec, c, p, lam, gc, gp)
+    match tab.stages {
+        1 => step_stages_rec::<M, S, 1>(tab, dt, x, c, p, eta, &mut rec),
+        2 => step_stages_rec::<M, S, 2>(tab, dt, x, c, p, eta, &mut rec),
+        _ => step_stages_rec::<M, S, 4>(tab, dt, x, c, p, eta, &mut rec),
+    };
+    step_vjp_recorded::<M, S>(tab, dt, x, &rec, c, p, lam, gc, gp)
 }
 
 /// [`step_vjp`] from the step's [`StageRecord`] (written by [`step_stages_rec`] in the forward

@@ -43,17 +43,24 @@ impl GatherPath {
             return Self::Portable;
         }
         static CHOICE: OnceLock<GatherPath> = OnceLock::new();
-        *CHOICE.get_or_init(|| match std::env::var("NEURODYN_GATHER").as_deref() {
-            Ok("loads") => Self::Loads,
-            Ok("hardware") => Self::Hardware,
-            _ => Self::fastest(m, w, o),
-        })
+        match std::env::var("NEURODYN_GATHER").as_deref() {
+            Ok("loads") => return Self::Loads,
+            Ok("hardware") => return Self::Hardware,
+            _ => {}
+        }
+        // Without a table to time (interpolated delays: one table per parameter set), the
+        // choice already made, else the loads, and the timing is left to the first problem
+        // that has one.
+        if o.is_none() {
+            return CHOICE.get().copied().unwrap_or(Self::Loads);
+        }
+        *CHOICE.get_or_init(|| Self::fastest(m, w, o))
     }
 
     /// Times both AVX2 paths on a real delay table (its address pattern decides: on a
-    /// synthetic one both took the same time where the hardware gather was 16% faster in the
-    /// kernel): the best of five alternated rounds of 40 gathers each, a few milliseconds.
-    /// Without a table (per-set interpolated delays) the loads are kept.
+    /// synthetic one both took the same time where the hardware gather made the kernel's
+    /// forward pass 8% faster): the best of five alternated rounds of 40 gathers each, a few
+    /// milliseconds.
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     fn fastest(m: usize, w: &[f64], o: Option<&[i32]>) -> Self {
         #[cfg(target_arch = "x86_64")]
