@@ -54,7 +54,15 @@ impl GatherPath {
         if o.is_none() {
             return CHOICE.get().copied().unwrap_or(Self::Loads);
         }
-        *CHOICE.get_or_init(|| Self::fastest(m, w, o))
+        *CHOICE.get_or_init(|| {
+            if let Ok(v) = std::env::var("NEURODYN_GATHER") {
+                eprintln!(
+                    "neurodyn: NEURODYN_GATHER={v:?} is not one of `loads`, `hardware`; \
+                     timing both instead"
+                );
+            }
+            Self::fastest(m, w, o)
+        })
     }
 
     /// Times both AVX2 paths on a real delay table (its address pattern decides: on a
