@@ -17,8 +17,7 @@ unsafe impl GlobalAlloc for TrackingAllocator {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
+            grow(layout.size());
         }
         p
     }
@@ -31,8 +30,7 @@ unsafe impl GlobalAlloc for TrackingAllocator {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
+            grow(layout.size());
         }
         p
     }
@@ -42,9 +40,7 @@ unsafe impl GlobalAlloc for TrackingAllocator {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
-                let grow = new_size - layout.size();
-                let now = CURRENT.fetch_add(grow, Ordering::Relaxed) + grow;
-                PEAK.fetch_max(now, Ordering::Relaxed);
+                grow(new_size - layout.size());
             } else {
                 CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
             }
@@ -57,6 +53,12 @@ unsafe impl GlobalAlloc for TrackingAllocator {
         unsafe { System.dealloc(ptr, layout) };
         CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
     }
+}
+
+/// Counts `bytes` more live heap and raises the peak to match.
+fn grow(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
 }
 
 /// Resets the peak to the current live size; returns that size.

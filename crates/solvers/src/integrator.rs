@@ -150,10 +150,9 @@ fn clamp<M: NodeModel, S: Clamp>(x: &mut [S; MAX_STATE]) {
     }
 }
 
-/// Whether a model's state has bounds (clamped by the integrator); only then does the
-/// adjoint read `rec[0]` of a [`StageRecord`].
+/// Whether a model's state has bounds (clamped by the integrator).
 #[inline(always)]
-pub const fn has_bounds<M: NodeModel>() -> bool {
+const fn has_bounds<M: NodeModel>() -> bool {
     let mut k = 0;
     while k < M::NS {
         let (lo, hi) = M::STATE[k].bounds;
@@ -221,6 +220,13 @@ pub type StageRecord<S> = [[S; MAX_STATE]; MAX_STAGES];
 #[inline(always)]
 pub fn stage_record<S: Clamp>() -> StageRecord<S> {
     [[S::cst(0.0); MAX_STATE]; MAX_STAGES]
+}
+
+/// The first slot of a [`StageRecord`] that [`step_vjp_recorded`] reads: slot 0 (the unclamped
+/// result) only for models with bounds, else slot 1. Slots below it need not be kept.
+#[inline(always)]
+pub const fn first_read_slot<M: NodeModel>() -> usize {
+    if has_bounds::<M>() { 0 } else { 1 }
 }
 
 /// [`step_stages`], also writing the step's [`StageRecord`] into `rec`.

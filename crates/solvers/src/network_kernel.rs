@@ -28,7 +28,7 @@
 
 use crate::huge_pages;
 use crate::integrator::{
-    Method, StageRecord, Tableau, has_bounds, stage_record, step_stages_rec, step_vjp_recorded,
+    Method, StageRecord, Tableau, first_read_slot, stage_record, step_stages_rec, step_vjp_recorded,
 };
 use crate::lanes::{Clamp, F64x4, LANES};
 use crate::monitor::{Monitor, MonitorKind};
@@ -688,8 +688,7 @@ impl<'a> Plan<'a> {
         let (np, nch) = (lay.np(), lay.nch);
         let groups = n / LANES;
         assert!(!REC || rec.len() >= ST * M::NS * n);
-        // Slot 0 (the unclamped result) is read by the adjoint only for models with bounds.
-        let first = if has_bounds::<M>() { 0 } else { 1 };
+        let first = first_read_slot::<M>();
         for g in 0..groups {
             let i0 = g * LANES;
             let mut x = [F64x4::default(); MAX_STATE];
@@ -1163,7 +1162,7 @@ impl<'a> Plan<'a> {
             l[v] = S::load(&lam[v * n + i0..]);
         }
         let mut sr: StageRecord<S> = stage_record();
-        let first = if has_bounds::<M>() { 0 } else { 1 };
+        let first = first_read_slot::<M>();
         for (s, sv) in sr.iter_mut().enumerate().take(self.tab.stages).skip(first) {
             for v in 0..ns {
                 sv[v] = S::load(&rec[(s * ns + v) * n + i0..]);
