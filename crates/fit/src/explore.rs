@@ -306,8 +306,8 @@ impl ChunkStatistics<'_> {
         let obs = &self.setup.exp.observation;
         let freqs = obj.welch.freqs();
         let psd = if obj.kind == ObservationKind::Spectrum {
-            // The region-averaged spectrum of each point, by FFT on the host (the tensor
-            // program's DFT matmul was a sixth of the grid's CPU time; no gradient is needed).
+            // The region-averaged spectrum of each point, by FFT on the host: the trace is
+            // there already and no gradient is needed, so no tensor is made.
             let t = obj.welch.len();
             ensure!(
                 trace.len() == b * t * n,

@@ -538,7 +538,6 @@ fn welch<'py>(
 ) -> PyResult<Spectrum<'py>> {
     let ndim = x.ndim();
     let (v, rows, t) = as_rows(&x, "welch: x").map_err(py_err)?;
-    let device = host_device();
     let w = spectra::Welch::new(
         spectra::WelchConfig {
             fs,
@@ -546,13 +545,9 @@ fn welch<'py>(
             noverlap,
         },
         t,
-        &device,
     )
     .map_err(|e| NeurodynError::new_err(format!("welch: {e}")))?;
-    let xt =
-        burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [rows * t]), &device)
-            .reshape([1, rows, t]);
-    let psd = tensor_host(w.psd(xt)).map_err(py_err)?;
+    let psd = w.psd_host(&v, rows);
     let nf = w.freqs().len();
     let shape = if ndim == 1 { vec![nf] } else { vec![rows, nf] };
     Ok((

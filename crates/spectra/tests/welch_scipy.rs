@@ -49,7 +49,6 @@ fn case(name: &str, fs: f64, nperseg: Option<usize>, noverlap: Option<usize>, ki
             noverlap,
         },
         t,
-        &device,
     )
     .unwrap();
     for (a, b) in w.freqs().iter().zip(&f) {
@@ -105,7 +104,6 @@ fn correlation_loss_gradient_matches_finite_differences() {
             noverlap: None,
         },
         t,
-        &device,
     )
     .unwrap();
     let loss = |x: Tensor<3>| {

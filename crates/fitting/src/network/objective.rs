@@ -258,7 +258,6 @@ impl Objective {
                 noverlap: if spectrum { obs.noverlap } else { None },
             },
             samples,
-            device,
         )
         .map_err(|e| anyhow!("{file}: observation (nperseg, noverlap, stride): {e}"))?;
         check_observation(setup, &welch, samples, fs)?;
