@@ -11,6 +11,8 @@
 //! * the empirical order of every integrator by log-log slope;
 //! * a batch of parameter sets equals single runs, bit for bit (the per-set and the
 //!   batch-major four-lane kernels);
+//! * the drift and its VJP with kept intermediates (`drift_aux`, `drift_vjp_aux`) equal the
+//!   plain ones bit for bit;
 //! * parity with tvb-library 2.10's `Simulator` (float64 history) on dk84, from the committed
 //!   fixtures of `tools/make_tvb_fixtures.py` (every registered model must have one).
 //!
@@ -349,6 +351,70 @@ impl ModelVisitor for LaneChecks {
 fn lane_adjoints_equal_the_scalar_ones_bit_for_bit() {
     for &m in ModelKind::ALL {
         m.visit(LaneChecks);
+    }
+}
+
+/// Every model's `drift_aux` / `drift_vjp_aux` pair (what the network adjoint runs, with the
+/// intermediates kept by its recomputation) against `drift` / `drift_vjp`, bit for bit, in
+/// `f64` and in four lanes: keeping intermediates may save work, never change a result.
+struct AuxChecks;
+
+impl AuxChecks {
+    fn check<M: NodeModel, S: dynamics::Lanes>(x: &[S], c: &[S], p: &[S], lam: &[S], acc: &[S]) {
+        assert!(M::NAUX <= dynamics::MAX_AUX, "{}: NAUX > MAX_AUX", M::NAME);
+        let (ns, nc, np) = (M::NS, c.len(), M::NP);
+        let (mut dx, mut dx_aux) = (vec![S::default(); ns], vec![S::default(); ns]);
+        let mut aux = vec![S::default(); M::NAUX];
+        M::drift(x, c, p, &mut dx);
+        M::drift_aux(x, c, p, &mut dx_aux, &mut aux);
+        let bits = |v: &[S]| -> Vec<u64> {
+            v.iter()
+                .flat_map(|s| (0..S::WIDTH).map(move |l| s.lane(l).to_bits()))
+                .collect()
+        };
+        assert_eq!(bits(&dx), bits(&dx_aux), "{}: drift_aux's dx", M::NAME);
+        let outputs = |with_aux: bool| {
+            let (mut gx, mut gc, mut gp) =
+                (acc[..ns].to_vec(), acc[..nc].to_vec(), acc[..np].to_vec());
+            if with_aux {
+                M::drift_vjp_aux(x, c, p, &aux, lam, &mut gx, &mut gc, &mut gp);
+            } else {
+                M::drift_vjp(x, c, p, lam, &mut gx, &mut gc, &mut gp);
+            }
+            [bits(&gx), bits(&gc), bits(&gp)]
+        };
+        assert_eq!(outputs(true), outputs(false), "{}: drift_vjp_aux", M::NAME);
+    }
+}
+
+impl ModelVisitor for AuxChecks {
+    type Output = ();
+    fn visit<M: NodeModel>(self) {
+        let info = ModelInfo::of::<M>();
+        let pts: Vec<_> = (0..LANES).map(|k| sample_point(&info, k)).collect();
+        let (ns, nc, np) = (M::NS, pts[0].1.len(), M::NP);
+        let lam = |l: usize, v: usize| 0.7 - 0.3 * v as f64 + 0.11 * l as f64;
+        let acc = |l: usize, q: usize| 0.25 * (l + 1) as f64 - 0.5 * q as f64;
+        let width = ns.max(nc).max(np);
+        for (l, (x, c, p)) in pts.iter().enumerate() {
+            let lm: Vec<f64> = (0..ns).map(|v| lam(l, v)).collect();
+            let ac: Vec<f64> = (0..width).map(|q| acc(l, q)).collect();
+            Self::check::<M, f64>(x, c, p, &lm, &ac);
+        }
+        Self::check::<M, F64x4>(
+            &lanes4(&|l, v| pts[l].0[v], ns),
+            &lanes4(&|l, q| pts[l].1[q], nc),
+            &lanes4(&|l, j| pts[l].2[j], np),
+            &lanes4(&lam, ns),
+            &lanes4(&acc, width),
+        );
+    }
+}
+
+#[test]
+fn kept_intermediates_change_no_bit() {
+    for &m in ModelKind::ALL {
+        m.visit(AuxChecks);
     }
 }
 

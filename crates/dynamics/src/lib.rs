@@ -23,7 +23,7 @@ pub use connectome::{Connectome, ConnectomeError, Delays, Normalisation};
 pub use coupling::{CouplingFunction, CouplingInfo};
 pub use couplings::{CouplingKind, CouplingVisitor};
 pub use model::{
-    MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE, ModelInfo, NodeModel, ParamInfo, StateInfo,
+    MAX_AUX, MAX_COUPLING, MAX_MODEL_PARAMS, MAX_STATE, ModelInfo, NodeModel, ParamInfo, StateInfo,
     drift_tensor, drift_vjp_derived, drift_vjp_lanewise,
 };
 pub use models::{ModelKind, ModelVisitor};

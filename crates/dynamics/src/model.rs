@@ -28,6 +28,8 @@ pub const MAX_STATE: usize = 8;
 pub const MAX_COUPLING: usize = 4;
 /// Largest number of model parameters.
 pub const MAX_MODEL_PARAMS: usize = 32;
+/// Largest number of intermediates a drift keeps for its VJP ([`NodeModel::NAUX`]).
+pub const MAX_AUX: usize = 4;
 
 /// One entry of a parameter table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,6 +123,9 @@ pub trait NodeModel: Send + Sync + 'static {
     const NS: usize = Self::STATE.len();
     /// Number of parameters.
     const NP: usize = Self::PARAMS.len();
+    /// Number of intermediates [`Self::drift_aux`] keeps for [`Self::drift_vjp_aux`] (at most
+    /// [`MAX_AUX`]; 0, the default, keeps none).
+    const NAUX: usize = 0;
 
     /// The node drift `dx = f(x, c, p)`: `x` has [`Self::NS`] entries, `c` at least
     /// [`Self::N_COUPLING`], `p` [`Self::NP`]; writes `dx` ([`Self::NS`] entries).
@@ -142,6 +147,35 @@ pub trait NodeModel: Send + Sync + 'static {
         gp: &mut [S],
     ) {
         drift_vjp_lanewise::<Self, S>(x, c, p, lam, gx, gc, gp);
+    }
+
+    /// [`Self::drift`], also writing into `aux` ([`Self::NAUX`] values) intermediates that
+    /// [`Self::drift_vjp_aux`] reuses instead of computing them again (a sigmoid's
+    /// exponential). The network adjoint keeps them from its recomputation of the forward
+    /// pass. The same `dx` bits as `drift`; by default `drift` itself, keeping nothing.
+    #[inline]
+    fn drift_aux<S: Lanes>(x: &[S], c: &[S], p: &[S], dx: &mut [S], aux: &mut [S]) {
+        let _ = aux;
+        Self::drift(x, c, p, dx);
+    }
+
+    /// [`Self::drift_vjp`] at a point where [`Self::drift_aux`] wrote `aux`: the same
+    /// additions, bit for bit (the generic model suite checks it for every model); by default
+    /// `drift_vjp` itself.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn drift_vjp_aux<S: Lanes>(
+        x: &[S],
+        c: &[S],
+        p: &[S],
+        aux: &[S],
+        lam: &[S],
+        gx: &mut [S],
+        gc: &mut [S],
+        gp: &mut [S],
+    ) {
+        let _ = aux;
+        Self::drift_vjp(x, c, p, lam, gx, gc, gp);
     }
 }
 

@@ -20,7 +20,7 @@
 //!   a component that was clamped.
 
 use crate::lanes::Clamp;
-use dynamics::{MAX_COUPLING, MAX_STATE, NodeModel};
+use dynamics::{MAX_AUX, MAX_COUPLING, MAX_STATE, NodeModel};
 
 /// Largest number of stages.
 pub const MAX_STAGES: usize = 4;
@@ -210,16 +210,27 @@ pub fn step_stages<M: NodeModel, S: Clamp, const ST: usize>(
 }
 
 /// What the adjoint of a step needs from its forward evaluation ([`step_stages_rec`] writes
-/// it, [`step_vjp_recorded`] reads it): `rec[s]`, `s ≥ 1`, is stage input `X_s` before
-/// clamping, and `rec[0]` the result before clamping. With these the adjoint needs no
-/// re-evaluation of the drift to rebuild the stage inputs.
-pub type StageRecord<S> = [[S; MAX_STATE]; MAX_STAGES];
+/// it, [`step_vjp_recorded`] reads it): `x[s]`, `s ≥ 1`, is stage input `X_s` before clamping,
+/// and `x[0]` the result before clamping; `aux[s]` the intermediates the model's
+/// [`NodeModel::drift_aux`] kept at stage `s` ([`NodeModel::NAUX`] values). With these the
+/// adjoint neither re-evaluates the drift to rebuild the stage inputs nor recomputes what the
+/// model keeps (Jansen-Rit's sigmoid exponentials).
+#[derive(Debug, Clone, Copy)]
+pub struct StageRecord<S> {
+    /// Stage inputs (slots `1…`) and the unclamped result (slot 0).
+    pub x: [[S; MAX_STATE]; MAX_STAGES],
+    /// The model's intermediates per stage.
+    pub aux: [[S; MAX_AUX]; MAX_STAGES],
+}
 
-/// An all-zero [`StageRecord`]. (Written as an array expression: `Default::default()` of the
+/// An all-zero [`StageRecord`]. (Written as array expressions: `Default::default()` of a
 /// nested array is an out-of-line call with a copy, which cost a third of the forward step.)
 #[inline(always)]
 pub fn stage_record<S: Clamp>() -> StageRecord<S> {
-    [[S::cst(0.0); MAX_STATE]; MAX_STAGES]
+    StageRecord {
+        x: [[S::cst(0.0); MAX_STATE]; MAX_STAGES],
+        aux: [[S::cst(0.0); MAX_AUX]; MAX_STAGES],
+    }
 }
 
 /// The first slot of a [`StageRecord`] that [`step_vjp_recorded`] reads: slot 0 (the unclamped
@@ -227,6 +238,50 @@ pub fn stage_record<S: Clamp>() -> StageRecord<S> {
 #[inline(always)]
 pub const fn first_read_slot<M: NodeModel>() -> usize {
     if has_bounds::<M>() { 0 } else { 1 }
+}
+
+/// Where a [`StageRecord`] lies when the kernels keep one per region and step in a flat
+/// buffer of `stages·(NS + NAUX)` rows of `n` regions: the stage values `x[s][v]` in row
+/// `s·NS + v`, then the intermediates `aux[s][a]` in row `stages·NS + s·NAUX + a`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRows {
+    stages: usize,
+    ns: usize,
+    naux: usize,
+}
+
+impl RecordRows {
+    /// The layout for model `M` and a method of `stages` stages.
+    pub const fn of<M: NodeModel>(stages: usize) -> Self {
+        Self {
+            stages,
+            ns: M::NS,
+            naux: M::NAUX,
+        }
+    }
+
+    /// Rows per step.
+    #[inline(always)]
+    pub const fn len(&self) -> usize {
+        self.stages * (self.ns + self.naux)
+    }
+
+    /// Never true for a model (kept for clippy's `len` rule).
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row of stage value `x[s][v]`.
+    #[inline(always)]
+    pub const fn x(&self, s: usize, v: usize) -> usize {
+        s * self.ns + v
+    }
+
+    /// The row of intermediate `aux[s][a]`.
+    #[inline(always)]
+    pub const fn aux(&self, s: usize, a: usize) -> usize {
+        self.stages * self.ns + s * self.naux + a
+    }
 }
 
 /// [`step_stages`], also writing the step's [`StageRecord`] into `rec`.
@@ -243,9 +298,10 @@ pub fn step_stages_rec<M: NodeModel, S: Clamp, const ST: usize>(
     let ns = M::NS;
     let zero = S::cst(0.0);
     let mut k = [[zero; MAX_STATE]; MAX_STAGES];
+    let na = M::NAUX;
     for s in 0..ST {
         if s == 0 {
-            M::drift(&x[..ns], c, p, &mut k[0][..ns]);
+            M::drift_aux(&x[..ns], c, p, &mut k[0][..ns], &mut rec.aux[0][..na]);
         } else {
             let mut xs = [zero; MAX_STATE];
             for v in 0..ns {
@@ -255,12 +311,12 @@ pub fn step_stages_rec<M: NodeModel, S: Clamp, const ST: usize>(
                 }
                 xs[v] = x[v] + acc * dt + eta[v] * tab.c[s];
             }
-            rec[s] = xs;
+            rec.x[s] = xs;
             if has_bounds::<M>() {
                 clamp::<M, S>(&mut xs);
             }
             let (_, rest) = k.split_at_mut(s);
-            M::drift(&xs[..ns], c, p, &mut rest[0][..ns]);
+            M::drift_aux(&xs[..ns], c, p, &mut rest[0][..ns], &mut rec.aux[s][..na]);
         }
     }
     let mut out = [zero; MAX_STATE];
@@ -271,7 +327,7 @@ pub fn step_stages_rec<M: NodeModel, S: Clamp, const ST: usize>(
         }
         out[v] = x[v] + acc * dt + eta[v];
     }
-    rec[0] = out;
+    rec.x[0] = out;
     if has_bounds::<M>() {
         clamp::<M, S>(&mut out);
     }
@@ -340,7 +396,7 @@ fn step_vjp_recorded_stages<M: NodeModel, S: Clamp, const ST: usize>(
     gc: &mut [S],
     gp: &mut [S],
 ) -> [S; MAX_STATE] {
-    let ns = M::NS;
+    let (ns, na) = (M::NS, M::NAUX);
     let bounded = has_bounds::<M>();
     let (zero, one) = (S::cst(0.0), S::cst(1.0));
     // The stage inputs as the drift saw them (clamped), and the clamp masks.
@@ -348,7 +404,7 @@ fn step_vjp_recorded_stages<M: NodeModel, S: Clamp, const ST: usize>(
     let mut mask = [[one; MAX_STATE]; MAX_STAGES];
     xs[0] = *x;
     for s in 1..ST {
-        xs[s] = rec[s];
+        xs[s] = rec.x[s];
         if bounded {
             pass_mask::<M, S>(&xs[s], &mut mask[s]);
             clamp::<M, S>(&mut xs[s]);
@@ -357,7 +413,7 @@ fn step_vjp_recorded_stages<M: NodeModel, S: Clamp, const ST: usize>(
     let mut lam_out = *lam;
     if bounded {
         let mut m = [one; MAX_STATE];
-        pass_mask::<M, S>(&rec[0], &mut m);
+        pass_mask::<M, S>(&rec.x[0], &mut m);
         for v in 0..ns {
             lam_out[v] *= m[v];
         }
@@ -373,10 +429,11 @@ fn step_vjp_recorded_stages<M: NodeModel, S: Clamp, const ST: usize>(
     let mut gcs = [zero; MAX_COUPLING];
     for s in (1..ST).rev() {
         let mut gx = [zero; MAX_STATE];
-        M::drift_vjp(
+        M::drift_vjp_aux(
             &xs[s][..ns],
             c,
             p,
+            &rec.aux[s][..na],
             &lam_k[s][..ns],
             &mut gx[..ns],
             &mut gcs[..c.len()],
@@ -395,10 +452,11 @@ fn step_vjp_recorded_stages<M: NodeModel, S: Clamp, const ST: usize>(
             }
         }
     }
-    M::drift_vjp(
+    M::drift_vjp_aux(
         &x[..ns],
         c,
         p,
+        &rec.aux[0][..na],
         &lam_k[0][..ns],
         &mut lam_x[..ns],
         &mut gcs[..c.len()],

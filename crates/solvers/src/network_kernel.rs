@@ -28,7 +28,8 @@
 
 use crate::huge_pages;
 use crate::integrator::{
-    Method, StageRecord, Tableau, first_read_slot, stage_record, step_stages_rec, step_vjp_recorded,
+    Method, RecordRows, StageRecord, Tableau, first_read_slot, stage_record, step_stages_rec,
+    step_vjp_recorded,
 };
 use crate::lanes::{Clamp, F64x4, LANES};
 use crate::monitor::{Monitor, MonitorKind};
@@ -650,9 +651,9 @@ impl<'a> Plan<'a> {
     // Not inlined: the forward pass and the adjoint's recomputation share one copy per model,
     // coupling and stage count (this is most of the kernel's machine code, and compile time).
     ///
-    /// With `REC` (the adjoint's recomputation), also writes into `rec` (`[stages, S, n]`) each
-    /// region's [`StageRecord`] there: slot `s ≥ 1` the stage inputs, slot 0 the unclamped
-    /// result (models with bounds only).
+    /// With `REC` (the adjoint's recomputation), also writes into `rec` (laid out as
+    /// [`RecordRows`]) each region's [`StageRecord`]: slot `s ≥ 1` the stage inputs, slot 0
+    /// the unclamped result (models with bounds only), and the model's intermediates.
     #[inline(never)]
     fn step_all<M: NodeModel, C: CouplingFunction, const REC: bool>(
         &self,
@@ -687,7 +688,8 @@ impl<'a> Plan<'a> {
         let (n, lay) = (self.p.n, self.lay);
         let (np, nch) = (lay.np(), lay.nch);
         let groups = n / LANES;
-        assert!(!REC || rec.len() >= ST * M::NS * n);
+        let rows = RecordRows::of::<M>(ST);
+        assert!(!REC || rec.len() >= rows.len() * n);
         let first = first_read_slot::<M>();
         // One record for all groups, zeroed once per call rather than once per group (a 1 KiB
         // memset per group was 2–3% of a JR loss + gradient): every slot read back below is
@@ -719,9 +721,14 @@ impl<'a> Plan<'a> {
                 y[v].store(&mut state[v * n + i0..]);
             }
             if REC {
-                for (s, sv) in sr.iter().enumerate().take(ST).skip(first) {
+                for s in first..ST {
                     for v in 0..M::NS {
-                        sv[v].store(&mut rec[(s * M::NS + v) * n + i0..]);
+                        sr.x[s][v].store(&mut rec[rows.x(s, v) * n + i0..]);
+                    }
+                }
+                for s in 0..ST {
+                    for a in 0..M::NAUX {
+                        sr.aux[s][a].store(&mut rec[rows.aux(s, a) * n + i0..]);
                     }
                 }
             }
@@ -753,9 +760,14 @@ impl<'a> Plan<'a> {
                 state[v * n + i] = y[v];
             }
             if REC {
-                for (s, sv) in sr1.iter().enumerate().take(ST).skip(first) {
+                for s in first..ST {
                     for v in 0..M::NS {
-                        rec[(s * M::NS + v) * n + i] = sv[v];
+                        rec[rows.x(s, v) * n + i] = sr1.x[s][v];
+                    }
+                }
+                for s in 0..ST {
+                    for a in 0..M::NAUX {
+                        rec[rows.aux(s, a) * n + i] = sr1.aux[s][a];
                     }
                 }
             }
@@ -888,9 +900,9 @@ impl<'a> Plan<'a> {
         let mut eta = vec![0.0; ns * n];
         // Each step's stage inputs (the noise included), kept from the recomputation so that
         // the adjoint step neither evaluates the drift again to rebuild them nor draws the
-        // noise a second time ([`StageRecord`]; the coupling sums come from the forward
-        // pass's tape).
-        let srow = self.tab.stages * ns * n;
+        // noise a second time, nor recomputes what the model keeps ([`StageRecord`],
+        // [`NodeModel::drift_aux`]; the coupling sums come from the forward pass's tape).
+        let srow = RecordRows::of::<M>(self.tab.stages).len() * n;
         let mut stage_rec = vec![0.0; k_seg * srow];
         let mut lamc = vec![0.0; nch * n];
         let bold = p.monitor.bold();
@@ -1166,9 +1178,15 @@ impl<'a> Plan<'a> {
         }
         let mut sr: StageRecord<S> = stage_record();
         let first = first_read_slot::<M>();
-        for (s, sv) in sr.iter_mut().enumerate().take(self.tab.stages).skip(first) {
+        let rows = RecordRows::of::<M>(self.tab.stages);
+        for s in first..self.tab.stages {
             for v in 0..ns {
-                sv[v] = S::load(&rec[(s * ns + v) * n + i0..]);
+                sr.x[s][v] = S::load(&rec[rows.x(s, v) * n + i0..]);
+            }
+        }
+        for s in 0..self.tab.stages {
+            for a in 0..M::NAUX {
+                sr.aux[s][a] = S::load(&rec[rows.aux(s, a) * n + i0..]);
             }
         }
         let c = self.coupling_lanes::<M, C, S>(pn, csum, x, i0);
