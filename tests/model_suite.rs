@@ -993,10 +993,11 @@ fn a_batch_equals_single_runs_for_every_model() {
 }
 
 /// Batches of four or more sets with shared integer delays run four sets per SIMD register
-/// (the batch-major kernel, where the CPU has AVX2): every lane must equal the set's own run bit
-/// for bit (trace, final state, final history and the continuing noise), for every model ×
-/// coupling and method, with one noise stream for the batch or one per set, per-set initial
-/// states, the temporal-average and BOLD monitors, and a batch that is not a multiple of four.
+/// (the batch-major kernel, where the CPU has AVX2), eight per pass where there are eight:
+/// every lane must equal the set's own run bit for bit (trace, final state, final history and
+/// the continuing noise), for every model × coupling and method, with one noise stream for the
+/// batch or one per set, per-set initial states, the temporal-average and BOLD monitors, and a
+/// batch of 14 (one pass of eight, one of four, two sets alone).
 #[test]
 fn batch_major_lanes_equal_single_runs_bit_for_bit() {
     let mut cases = Vec::new();
@@ -1020,7 +1021,7 @@ fn batch_major_lanes_equal_single_runs_bit_for_bit() {
         let (mut problem, params) = zoo(m, c, method, steps, sigma);
         let info = m.info();
         let (ns, nh) = (info.state.len(), problem.horizon);
-        let batch = 6;
+        let batch = 14;
         let np = problem.layout().np();
         let all: Vec<f64> = (0..batch)
             .flat_map(|b| {
@@ -1034,7 +1035,7 @@ fn batch_major_lanes_equal_single_runs_bit_for_bit() {
             })
             .collect();
         match variant {
-            // One noise realisation per set (five: sets 0 and 5 share one).
+            // Noise realisations per set (five, reused cyclically: sets 0, 5 and 10 share one).
             1 if sigma > 0.0 => {
                 problem.noise = NoiseSource::realisations(7, 5, steps, ns, N, 1 << 20);
             }
