@@ -65,3 +65,17 @@ pub fn f64_device(kind: BackendKind, autodiff: bool) -> Device {
     };
     if autodiff { device.autodiff() } else { device }
 }
+
+/// Reads a float primitive of any CPU backend into host `f64` values (row-major): what every
+/// custom operation (the network simulation, Welch, the SSA, the rate network's transfer
+/// function and fixed point) does with its inputs and upstream gradients. A CPU tensor's read
+/// cannot fail; converting to `f64` from any float type cannot either.
+pub fn float_to_host<B: burn::backend::Backend>(
+    tensor: burn::backend::tensor::FloatTensor<B>,
+) -> Vec<f64> {
+    let data = burn::tensor::read_sync(B::float_into_data(tensor))
+        .expect("reading a CPU tensor cannot fail");
+    data.convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("converted to f64")
+}

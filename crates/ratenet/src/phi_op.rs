@@ -8,6 +8,7 @@
 #![allow(deprecated)] // burn-ndarray is deprecated in 0.22 but is the backend named in the design card
 
 use crate::phi::{LifConstants, PhiEval, phi_with_grad};
+pub(crate) use backend::float_to_host as to_host;
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -15,7 +16,7 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, TensorMetadata};
-use burn::tensor::{Shape, Tensor, TensorData, read_sync};
+use burn::tensor::{Shape, Tensor, TensorData};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,13 +30,6 @@ pub trait PhiOps: Backend {
         tau: FloatTensor<Self>,
         lif: LifConstants,
     ) -> FloatTensor<Self>;
-}
-
-pub(crate) fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
-    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>()
-        .try_into_vec::<f64>()
-        .expect("converted to f64")
 }
 
 /// Evaluates Phi and its derivatives on slices (two threads above 4096 elements).

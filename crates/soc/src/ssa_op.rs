@@ -10,6 +10,7 @@
 #![allow(deprecated)]
 
 use crate::ssa::smoothed_spectral_abscissa;
+use backend::float_to_host as to_host;
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -17,7 +18,7 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, TensorMetadata};
-use burn::tensor::{Shape, Tensor, TensorData, read_sync};
+use burn::tensor::{Shape, Tensor, TensorData};
 use faer::{Mat, Par};
 use std::sync::Arc;
 
@@ -26,13 +27,6 @@ use std::sync::Arc;
 pub trait SsaOps: Backend {
     /// `w` `[n, n]` → `[1]` holding `α̃_ε(w)`.
     fn smoothed_abscissa(w: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self>;
-}
-
-fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
-    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>()
-        .try_into_vec::<f64>()
-        .expect("converted to f64")
 }
 
 /// Runs the SSA on host data (row-major `[n, n]`): value and row-major gradient. Invalid input

@@ -11,6 +11,7 @@
 #![allow(deprecated)]
 
 use crate::network_kernel::{self, NetworkProblem, Tape};
+use backend::float_to_host as to_host;
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -18,7 +19,7 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, TensorMetadata};
-use burn::tensor::{Shape, Tensor, TensorData, read_sync};
+use burn::tensor::{Shape, Tensor, TensorData};
 use std::sync::Arc;
 
 /// A simulation problem shared with the backend (cheap to clone).
@@ -30,13 +31,6 @@ pub struct Simulation(pub Arc<NetworkProblem>);
 pub trait NetworkSimulateOps: Backend {
     /// Simulates `params` `[B, P, n]` and returns the monitored trace `[B, samples, vars, n]`.
     fn network_simulate(params: FloatTensor<Self>, sim: Simulation) -> FloatTensor<Self>;
-}
-
-fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
-    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>()
-        .try_into_vec::<f64>()
-        .expect("converted to f64")
 }
 
 fn trace_shape(problem: &NetworkProblem, batch: usize) -> Shape {

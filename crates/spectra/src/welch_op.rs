@@ -11,6 +11,7 @@
 #![allow(deprecated)]
 
 use crate::welch::Welch;
+use backend::float_to_host as to_host;
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -18,7 +19,7 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, TensorMetadata};
-use burn::tensor::{Tensor, TensorData, read_sync};
+use burn::tensor::{Tensor, TensorData};
 use rustfft::num_complex::Complex;
 use std::sync::Arc;
 
@@ -27,13 +28,6 @@ use std::sync::Arc;
 pub trait WelchOps: Backend {
     /// `x` `[rows, T]` → `[rows, F]`.
     fn welch_psd(x: FloatTensor<Self>, welch: Welch) -> FloatTensor<Self>;
-}
-
-fn to_host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f64> {
-    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor cannot fail");
-    data.convert::<f64>()
-        .try_into_vec::<f64>()
-        .expect("converted to f64")
 }
 
 /// The forward pass on `x` `[rows, T]`: the PSD tensor, the row count and (with `keep`) the
