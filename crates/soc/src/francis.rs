@@ -48,6 +48,38 @@ pub fn hessenberg_qr(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
     hessenberg_qr_generic::<CHUNK>(h, z, n)
 }
 
+/// One double-shift sweep ([`double_shift_sweep`]) on the active block `l..=iu` with the
+/// given shifts, in the AVX2 build where the CPU has it (see [`hessenberg_qr_avx2`]).
+pub(crate) fn sweep(
+    h: &mut [f64],
+    z: &mut [f64],
+    n: usize,
+    l: usize,
+    iu: usize,
+    shifts: ShiftPair,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { sweep_avx2(h, z, n, l, iu, shifts) };
+    }
+    double_shift_sweep::<CHUNK>(h, z, n, l, iu, shifts)
+}
+
+/// [`double_shift_sweep`] compiled for AVX2 (same operations, same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sweep_avx2(
+    h: &mut [f64],
+    z: &mut [f64],
+    n: usize,
+    l: usize,
+    iu: usize,
+    shifts: ShiftPair,
+) {
+    double_shift_sweep::<CHUNK>(h, z, n, l, iu, shifts)
+}
+
 /// Reflectors per chunk of a sweep whose updates away from the bulge are deferred and applied
 /// together ([`hessenberg_qr_generic`]).
 const CHUNK: usize = 64;
@@ -82,214 +114,47 @@ unsafe fn hessenberg_qr_avx2(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
     hessenberg_qr_generic::<CHUNK>(h, z, n)
 }
 
-/// The iteration. Each sweep's reflectors are generated and applied near the bulge as in
-/// `dlahqr`; their updates away from it — the rows of `H` to the right of the chunk's columns,
-/// the rows above the chunk, and all of `Z` — are deferred to the end of each chunk of `B`
-/// reflectors and applied there column by column (rows: row block by row block), each element
-/// receiving the same operations in the same order as in `dlahqr`'s order. So the result is
-/// the same bits for every `B` (`B = 1` is `dlahqr`'s order itself; a test checks this), and
-/// the strided row updates of `H` touch each column once per chunk instead of once per
-/// reflector.
+/// The iteration on all of `h` (rows and columns `0..n`).
 #[inline(always)]
 fn hessenberg_qr_generic<const B: usize>(h: &mut [f64], z: &mut [f64], n: usize) -> bool {
-    if n <= 1 {
-        return true;
-    }
-    let mut h = ColMajor { data: h, n };
-    let ulp = f64::EPSILON;
-    let safmin = f64::MIN_POSITIVE;
-    let smlnum = safmin * (n as f64 / ulp);
-    let itmax = 30 * n.max(10);
-    let mut i = n as isize - 1;
-    while i >= 0 {
+    n <= 1 || lahqr::<B>(h, z, n, 0, n - 1)
+}
+
+/// `dlahqr` on the active block `ilo..=ihi` of the Hessenberg `h` (`h[ilo, ilo − 1]` and
+/// `h[ihi + 1, ihi]` zero or outside), in full-Schur mode: the rows above and the columns right
+/// of the block receive the transformations too, and so do all rows of `z`. Returns `false` if
+/// the iteration did not converge. Inlined into its callers so that the AVX2 build of
+/// [`hessenberg_qr`] compiles it for AVX2 too.
+#[inline(always)]
+pub(crate) fn lahqr<const B: usize>(
+    h: &mut [f64],
+    z: &mut [f64],
+    n: usize,
+    ilo: usize,
+    ihi: usize,
+) -> bool {
+    let itmax = 30 * (ihi + 1 - ilo).max(10);
+    let mut i = ihi as isize;
+    while i >= ilo as isize {
         let iu = i as usize;
-        let mut l = 0usize;
+        let mut l = ilo;
         let mut converged = false;
         for its in 0..=itmax {
-            // Look for a single small subdiagonal element.
-            let mut k = iu;
-            while k > l {
-                let hkk1 = h.get(k, k - 1).abs();
-                if hkk1 <= smlnum {
-                    break;
-                }
-                let mut tst = h.get(k - 1, k - 1).abs() + h.get(k, k).abs();
-                if tst == 0.0 {
-                    if k >= 2 {
-                        tst += h.get(k - 1, k - 2).abs();
-                    }
-                    if k + 1 < n {
-                        tst += h.get(k + 1, k).abs();
-                    }
-                }
-                if hkk1 <= ulp * tst {
-                    let ab = hkk1.max(h.get(k - 1, k).abs());
-                    let ba = hkk1.min(h.get(k - 1, k).abs());
-                    let d = (h.get(k - 1, k - 1) - h.get(k, k)).abs();
-                    let aa = h.get(k, k).abs().max(d);
-                    let bb = h.get(k, k).abs().min(d);
-                    let s = aa + ab;
-                    if ba * (ab / s) <= smlnum.max(ulp * (bb * (aa / s))) {
-                        break;
-                    }
-                }
-                k -= 1;
-            }
-            l = k;
-            if l > 0 {
-                h.set(l, l - 1, 0.0);
+            l = deflation_point(h, n, l, iu);
+            if l > ilo {
+                h[l + (l - 1) * n] = 0.0;
             }
             if l + 1 >= iu {
                 converged = true;
                 break;
             }
-            // Shifts: eigenvalues of the trailing 2 × 2 block (exceptional at 10 and 20).
-            let (h11, h12, h21, h22) = if its == 10 {
-                let s = h.get(l + 1, l).abs() + h.get(l + 2, l + 1).abs();
-                let h11 = 0.75 * s + h.get(l, l);
-                (h11, -0.4375 * s, s, h11)
-            } else if its == 20 {
-                let s = h.get(iu, iu - 1).abs() + h.get(iu - 1, iu - 2).abs();
-                let h11 = 0.75 * s + h.get(iu, iu);
-                (h11, -0.4375 * s, s, h11)
+            let shifts = if its == 10 || its == 20 {
+                exceptional_shift(h, n, l, iu, its == 10)
             } else {
-                (
-                    h.get(iu - 1, iu - 1),
-                    h.get(iu - 1, iu),
-                    h.get(iu, iu - 1),
-                    h.get(iu, iu),
-                )
+                let g = |r: usize, c: usize| h[r + c * n];
+                two_by_two_eigenvalues(g(iu - 1, iu - 1), g(iu - 1, iu), g(iu, iu - 1), g(iu, iu))
             };
-            let s = h11.abs() + h12.abs() + h21.abs() + h22.abs();
-            let (rt1r, rt1i, rt2r, rt2i);
-            if s == 0.0 {
-                (rt1r, rt1i, rt2r, rt2i) = (0.0, 0.0, 0.0, 0.0);
-            } else {
-                let (h11, h12, h21, h22) = (h11 / s, h12 / s, h21 / s, h22 / s);
-                let tr = 0.5 * (h11 + h22);
-                let det = (h11 - tr) * (h22 - tr) - h12 * h21;
-                let rtdisc = det.abs().sqrt();
-                if det >= 0.0 {
-                    (rt1r, rt1i, rt2r, rt2i) = (tr * s, rtdisc * s, tr * s, -rtdisc * s);
-                } else {
-                    let (a, b) = (tr + rtdisc, tr - rtdisc);
-                    let r = if (a - h22).abs() <= (b - h22).abs() {
-                        a * s
-                    } else {
-                        b * s
-                    };
-                    (rt1r, rt1i, rt2r, rt2i) = (r, 0.0, r, 0.0);
-                }
-            }
-            // Look for two consecutive small subdiagonal elements.
-            let mut v = [0.0f64; 3];
-            let mut m = iu - 2;
-            loop {
-                let h21s0 = h.get(m + 1, m);
-                let s = (h.get(m, m) - rt2r).abs() + rt2i.abs() + h21s0.abs();
-                let h21s = h21s0 / s;
-                v[0] = h21s * h.get(m, m + 1) + (h.get(m, m) - rt1r) * ((h.get(m, m) - rt2r) / s)
-                    - rt1i * (rt2i / s);
-                v[1] = h21s * (h.get(m, m) + h.get(m + 1, m + 1) - rt1r - rt2r);
-                v[2] = h21s * h.get(m + 2, m + 1);
-                let s = v[0].abs() + v[1].abs() + v[2].abs();
-                v.iter_mut().for_each(|x| *x /= s);
-                if m == l {
-                    break;
-                }
-                let h00 = h.get(m, m - 1).abs() * (v[1].abs() + v[2].abs());
-                let h01 = v[0].abs()
-                    * (h.get(m - 1, m - 1).abs() + h.get(m, m).abs() + h.get(m + 1, m + 1).abs());
-                if h00 <= ulp * h01 {
-                    break;
-                }
-                m -= 1;
-            }
-            // Double-shift QR sweep (bulge chase) from row m to row i, in chunks of B
-            // reflectors.
-            let mut k0 = m;
-            while k0 < iu {
-                let k1 = (k0 + B).min(iu);
-                // Columns left of `kw` and rows from `k0` down are updated at once; the rest
-                // after the chunk (no reflector of the chunk reads them).
-                let kw = (k1 + 2).min(n);
-                let mut chunk = [Reflector {
-                    k: 0,
-                    nr: 0,
-                    v2: 0.0,
-                    v3: 0.0,
-                    t: [0.0; 3],
-                }; B];
-                for (k, slot) in (k0..k1).zip(chunk.iter_mut()) {
-                    let nr = 3.min(iu - k + 1);
-                    if k > m {
-                        for r in 0..nr {
-                            v[r] = h.get(k + r, k - 1);
-                        }
-                    }
-                    let t1 = householder(&mut v, nr);
-                    if k > m {
-                        h.set(k, k - 1, v[0]);
-                        h.set(k + 1, k - 1, 0.0);
-                        if k + 2 < iu + 1 && nr == 3 {
-                            h.set(k + 2, k - 1, 0.0);
-                        }
-                    } else if m > l {
-                        // LAPACK: avoids a bug when v[1] and v[2] underflow.
-                        let x = h.get(k, k - 1) * (1.0 - t1);
-                        h.set(k, k - 1, x);
-                    }
-                    let v2 = v[1];
-                    let v3 = if nr == 3 { v[2] } else { 0.0 };
-                    let rf = Reflector {
-                        k,
-                        nr,
-                        v2,
-                        v3,
-                        t: [t1, t1 * v2, t1 * v3],
-                    };
-                    apply_left(h.data, n, &rf, k..kw);
-                    let top = if nr == 3 { (k + 3).min(iu) } else { iu };
-                    apply_right(h.data, n, k0..top + 1, &rf);
-                    *slot = rf;
-                }
-                let chunk = &chunk[..k1 - k0];
-                // The deferred updates, each element's in the order of the reflectors.
-                // Eight columns at a time, the reflectors outermost: eight independent
-                // dependency chains (one column's reflectors overlap in rows, so alone they
-                // would run at the latency of a chain).
-                let (rlo, rhi) = (k0, (k1 + 2).min(n));
-                for cols in h.data[kw * n..].chunks_mut(16 * n) {
-                    let mut seg: [&mut [f64]; 16] = Default::default();
-                    let mut used = 0;
-                    for (s, col) in seg.iter_mut().zip(cols.chunks_exact_mut(n)) {
-                        *s = &mut col[rlo..rhi];
-                        used += 1;
-                    }
-                    for rf in chunk {
-                        let r = Reflector {
-                            k: rf.k - rlo,
-                            ..*rf
-                        };
-                        for s in seg[..used].iter_mut() {
-                            apply_left_column(s, &r);
-                        }
-                    }
-                }
-                for r0 in (0..k0).step_by(ROW_BLOCK) {
-                    let rows = r0..(r0 + ROW_BLOCK).min(k0);
-                    for rf in chunk {
-                        apply_right(h.data, n, rows.clone(), rf);
-                    }
-                }
-                for r0 in (0..n).step_by(ROW_BLOCK) {
-                    let rows = r0..(r0 + ROW_BLOCK).min(n);
-                    for rf in chunk {
-                        apply_right(z, n, rows.clone(), rf);
-                    }
-                }
-                k0 = k1;
-            }
+            double_shift_sweep::<B>(h, z, n, l, iu, shifts);
         }
         if !converged {
             return false;
@@ -297,6 +162,222 @@ fn hessenberg_qr_generic<const B: usize>(h: &mut [f64], z: &mut [f64], n: usize)
         i = l as isize - 1;
     }
     true
+}
+
+/// The largest `k` in `l..=iu` with a negligible subdiagonal `h[k, k − 1]`, or `l`.
+pub(crate) fn deflation_point(h: &[f64], n: usize, l: usize, iu: usize) -> usize {
+    let mut k = iu;
+    while k > l && !negligible_subdiagonal(h, n, k) {
+        k -= 1;
+    }
+    k
+}
+
+/// Whether `h[k, k − 1]` (k ≥ 1) may be set to zero: `dlahqr`'s test (Ahues–Tisseur), which
+/// compares it with its neighbours rather than with the norm of `h`.
+#[inline]
+pub(crate) fn negligible_subdiagonal(h: &[f64], n: usize, k: usize) -> bool {
+    let h = |r: usize, c: usize| h[r + c * n];
+    let ulp = f64::EPSILON;
+    let smlnum = f64::MIN_POSITIVE * (n as f64 / ulp);
+    let hkk1 = h(k, k - 1).abs();
+    if hkk1 <= smlnum {
+        return true;
+    }
+    let mut tst = h(k - 1, k - 1).abs() + h(k, k).abs();
+    if tst == 0.0 {
+        if k >= 2 {
+            tst += h(k - 1, k - 2).abs();
+        }
+        if k + 1 < n {
+            tst += h(k + 1, k).abs();
+        }
+    }
+    if hkk1 <= ulp * tst {
+        let ab = hkk1.max(h(k - 1, k).abs());
+        let ba = hkk1.min(h(k - 1, k).abs());
+        let d = (h(k - 1, k - 1) - h(k, k)).abs();
+        let aa = h(k, k).abs().max(d);
+        let bb = h(k, k).abs().min(d);
+        let s = aa + ab;
+        if ba * (ab / s) <= smlnum.max(ulp * (bb * (aa / s))) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A shift pair `(re₁, im₁, re₂, im₂)`: two real shifts or a complex-conjugate pair.
+pub(crate) type ShiftPair = (f64, f64, f64, f64);
+
+/// `dlahqr`'s exceptional shifts (iterations 10 and 20 without deflation): from the top of the
+/// active block (`top`) or from its bottom.
+pub(crate) fn exceptional_shift(h: &[f64], n: usize, l: usize, iu: usize, top: bool) -> ShiftPair {
+    let g = |r: usize, c: usize| h[r + c * n];
+    let (h11, h12, h21, h22) = if top {
+        let s = g(l + 1, l).abs() + g(l + 2, l + 1).abs();
+        let h11 = 0.75 * s + g(l, l);
+        (h11, -0.4375 * s, s, h11)
+    } else {
+        let s = g(iu, iu - 1).abs() + g(iu - 1, iu - 2).abs();
+        let h11 = 0.75 * s + g(iu, iu);
+        (h11, -0.4375 * s, s, h11)
+    };
+    two_by_two_eigenvalues(h11, h12, h21, h22)
+}
+
+/// The eigenvalues of `[[h11, h12], [h21, h22]]` as `dlahqr` computes its shifts: a complex
+/// pair, or a real pair collapsed onto the eigenvalue nearer `h22` (used twice).
+pub(crate) fn two_by_two_eigenvalues(h11: f64, h12: f64, h21: f64, h22: f64) -> ShiftPair {
+    let s = h11.abs() + h12.abs() + h21.abs() + h22.abs();
+    if s == 0.0 {
+        return (0.0, 0.0, 0.0, 0.0);
+    }
+    let (h11, h12, h21, h22) = (h11 / s, h12 / s, h21 / s, h22 / s);
+    let tr = 0.5 * (h11 + h22);
+    let det = (h11 - tr) * (h22 - tr) - h12 * h21;
+    let rtdisc = det.abs().sqrt();
+    if det >= 0.0 {
+        (tr * s, rtdisc * s, tr * s, -rtdisc * s)
+    } else {
+        let (a, b) = (tr + rtdisc, tr - rtdisc);
+        let r = if (a - h22).abs() <= (b - h22).abs() {
+            a * s
+        } else {
+            b * s
+        };
+        (r, 0.0, r, 0.0)
+    }
+}
+
+/// One double-shift QR sweep (bulge chase) on the active block `l..=iu` with the shift pair
+/// `shifts`: it starts at the lowest row `m` where two consecutive subdiagonal entries are
+/// small. Each sweep's reflectors are generated and applied near the bulge as in `dlahqr`;
+/// their updates away from it — the rows of `H` to the right of the chunk's columns, the rows
+/// above the chunk, and all of `Z` — are deferred to the end of each chunk of `B` reflectors
+/// and applied there column by column (rows: row block by row block), each element receiving
+/// the same operations in the same order as in `dlahqr`'s order. So the result is the same bits
+/// for every `B` (`B = 1` is `dlahqr`'s order itself; a test checks this), and the strided row
+/// updates of `H` touch each column once per chunk instead of once per reflector.
+#[inline(always)]
+pub(crate) fn double_shift_sweep<const B: usize>(
+    h_data: &mut [f64],
+    z: &mut [f64],
+    n: usize,
+    l: usize,
+    iu: usize,
+    (rt1r, rt1i, rt2r, rt2i): ShiftPair,
+) {
+    let ulp = f64::EPSILON;
+    let mut h = ColMajor { data: h_data, n };
+    // Look for two consecutive small subdiagonal elements.
+    let mut v = [0.0f64; 3];
+    let mut m = iu - 2;
+    loop {
+        let h21s0 = h.get(m + 1, m);
+        let s = (h.get(m, m) - rt2r).abs() + rt2i.abs() + h21s0.abs();
+        let h21s = h21s0 / s;
+        v[0] = h21s * h.get(m, m + 1) + (h.get(m, m) - rt1r) * ((h.get(m, m) - rt2r) / s)
+            - rt1i * (rt2i / s);
+        v[1] = h21s * (h.get(m, m) + h.get(m + 1, m + 1) - rt1r - rt2r);
+        v[2] = h21s * h.get(m + 2, m + 1);
+        let s = v[0].abs() + v[1].abs() + v[2].abs();
+        v.iter_mut().for_each(|x| *x /= s);
+        if m == l {
+            break;
+        }
+        let h00 = h.get(m, m - 1).abs() * (v[1].abs() + v[2].abs());
+        let h01 = v[0].abs()
+            * (h.get(m - 1, m - 1).abs() + h.get(m, m).abs() + h.get(m + 1, m + 1).abs());
+        if h00 <= ulp * h01 {
+            break;
+        }
+        m -= 1;
+    }
+    // Double-shift QR sweep (bulge chase) from row m to row iu, in chunks of B reflectors.
+    let mut k0 = m;
+    while k0 < iu {
+        let k1 = (k0 + B).min(iu);
+        // Columns left of `kw` and rows from `k0` down are updated at once; the rest
+        // after the chunk (no reflector of the chunk reads them).
+        let kw = (k1 + 2).min(n);
+        let mut chunk = [Reflector {
+            k: 0,
+            nr: 0,
+            v2: 0.0,
+            v3: 0.0,
+            t: [0.0; 3],
+        }; B];
+        for (k, slot) in (k0..k1).zip(chunk.iter_mut()) {
+            let nr = 3.min(iu - k + 1);
+            if k > m {
+                for r in 0..nr {
+                    v[r] = h.get(k + r, k - 1);
+                }
+            }
+            let t1 = householder(&mut v, nr);
+            if k > m {
+                h.set(k, k - 1, v[0]);
+                h.set(k + 1, k - 1, 0.0);
+                if k + 2 < iu + 1 && nr == 3 {
+                    h.set(k + 2, k - 1, 0.0);
+                }
+            } else if m > l {
+                // LAPACK: avoids a bug when v[1] and v[2] underflow.
+                let x = h.get(k, k - 1) * (1.0 - t1);
+                h.set(k, k - 1, x);
+            }
+            let v2 = v[1];
+            let v3 = if nr == 3 { v[2] } else { 0.0 };
+            let rf = Reflector {
+                k,
+                nr,
+                v2,
+                v3,
+                t: [t1, t1 * v2, t1 * v3],
+            };
+            apply_left(h.data, n, &rf, k..kw);
+            let top = if nr == 3 { (k + 3).min(iu) } else { iu };
+            apply_right(h.data, n, k0..top + 1, &rf);
+            *slot = rf;
+        }
+        let chunk = &chunk[..k1 - k0];
+        // The deferred updates, each element's in the order of the reflectors.
+        // Sixteen columns at a time, the reflectors outermost: sixteen independent
+        // dependency chains (one column's reflectors overlap in rows, so alone they
+        // would run at the latency of a chain).
+        let (rlo, rhi) = (k0, (k1 + 2).min(n));
+        for cols in h.data[kw * n..].chunks_mut(16 * n) {
+            let mut seg: [&mut [f64]; 16] = Default::default();
+            let mut used = 0;
+            for (s, col) in seg.iter_mut().zip(cols.chunks_exact_mut(n)) {
+                *s = &mut col[rlo..rhi];
+                used += 1;
+            }
+            for rf in chunk {
+                let r = Reflector {
+                    k: rf.k - rlo,
+                    ..*rf
+                };
+                for s in seg[..used].iter_mut() {
+                    apply_left_column(s, &r);
+                }
+            }
+        }
+        for r0 in (0..k0).step_by(ROW_BLOCK) {
+            let rows = r0..(r0 + ROW_BLOCK).min(k0);
+            for rf in chunk {
+                apply_right(h.data, n, rows.clone(), rf);
+            }
+        }
+        for r0 in (0..n).step_by(ROW_BLOCK) {
+            let rows = r0..(r0 + ROW_BLOCK).min(n);
+            for rf in chunk {
+                apply_right(z, n, rows.clone(), rf);
+            }
+        }
+        k0 = k1;
+    }
 }
 
 /// Generates an elementary reflector (`dlarfg`): on exit `v[0] = β`, `v[1..nr]` holds the

@@ -1,12 +1,13 @@
 //! Real Schur decomposition `W = Z T Zᵀ` (Z orthogonal, T upper quasi-triangular) with faer.
 //!
 //! faer 0.24 computes a real Schur form inside its eigen-solver but keeps that routine
-//! crate-private. faer's public Hessenberg reduction gives `W = Q_h H Q_hᵀ`; the hand-written
-//! Francis double-shift QR of [`crate::francis`] then reduces `H` to `T` and accumulates the
-//! Schur vectors `Z`.
+//! crate-private. faer's public (blocked) Hessenberg reduction gives `W = Q_h H Q_hᵀ`; the
+//! hand-written QR iteration then reduces `H` to `T` and accumulates the Schur vectors `Z`:
+//! LAPACK's `dlaqr0` scheme (`crate::multishift`: aggressive early deflation with many shifts
+//! per iteration) from 128 rows, the double-shift `dlahqr` (`crate::francis`) below.
 
 use crate::error::SocError;
-use crate::francis;
+use crate::multishift;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::evd::hessenberg;
 use faer::linalg::{householder, qr};
@@ -90,7 +91,7 @@ impl RealSchur {
 
         let mut hv: Vec<f64> = (0..n * n).map(|k| h[(k % n, k / n)]).collect();
         let mut zv: Vec<f64> = (0..n * n).map(|k| z[(k % n, k / n)]).collect();
-        if !francis::hessenberg_qr(&mut hv, &mut zv, n) {
+        if !multishift::schur_qr(&mut hv, &mut zv, n, par) {
             return Err(SocError::SchurFailed);
         }
         let h = Mat::from_fn(n, n, |i, j| if i > j + 1 { 0.0 } else { hv[i + j * n] });
