@@ -420,6 +420,12 @@ fn bench_suites(steps: usize, quick: bool, suite: &str, rep: &mut Report) -> Res
             rep.add("soc", "one SOC step", &format!("N = {n}"))
                 .with("ms_per_step", ms);
         }
+        println!("  real Schur decomposition alone (median; compare LAPACK's dgees alone):");
+        for (n, ms) in soc::bench::bench_schur(sizes) {
+            println!("  N = {n:4}: {ms:9.2} ms");
+            rep.add("soc", "real Schur decomposition alone", &format!("N = {n}"))
+                .with("ms", ms);
+        }
     }
     Ok(())
 }

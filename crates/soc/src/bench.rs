@@ -1,8 +1,12 @@
-//! Benchmarks for `fit bench`: time per SOC step and the full reference run.
+//! Benchmarks for `fit bench`: time per SOC step, per Schur decomposition, and the full
+//! reference run.
 
 use crate::error::SocError;
-use crate::optimizer::{SocConfig, SocOptimizer, StepStats, block_ratios, inhibitory_density};
-use faer::Mat;
+use crate::optimizer::{
+    SocConfig, SocOptimizer, StepStats, block_ratios, inhibitory_density, initial_weights,
+};
+use crate::schur::RealSchur;
+use faer::{Mat, Par};
 use std::time::Instant;
 
 /// Milliseconds per SOC step (wall clock, sequential linear algebra) for each `N` in `sizes`
@@ -24,6 +28,35 @@ pub fn bench_steps(sizes: &[usize]) -> Vec<(usize, f64)> {
                 opt.step().expect("SOC step");
             }
             (n, t0.elapsed().as_secs_f64() * 1e3 / reps as f64)
+        })
+        .collect()
+}
+
+/// Milliseconds per real Schur decomposition alone ([`RealSchur::new`], sequential) of the SOC
+/// initial weights (seed 0) for each `N` in `sizes`: median of timed repetitions after one
+/// warm-up, comparable with LAPACK's `dgees` alone (`tools/bench_soc_numpy.py` prints it).
+pub fn bench_schur(sizes: &[usize]) -> Vec<(usize, f64)> {
+    sizes
+        .iter()
+        .map(|&n| {
+            let cfg = SocConfig {
+                n,
+                ..SocConfig::default()
+            };
+            let w = initial_weights(&cfg).expect("valid default configuration");
+            RealSchur::new(w.as_ref(), Par::Seq).expect("Schur decomposition");
+            let reps = (40_000_000 / (n * n * n)).clamp(5, 51);
+            let mut ms: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    let s = RealSchur::new(w.as_ref(), Par::Seq).expect("Schur decomposition");
+                    let dt = t0.elapsed().as_secs_f64() * 1e3;
+                    std::hint::black_box(s);
+                    dt
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            (n, ms[ms.len() / 2])
         })
         .collect()
 }
