@@ -63,20 +63,10 @@ pub(crate) fn aggressive_early_deflation(
     }
 
     // The window's Schur form T = Vᵀ H_w V.
-    let mut t = vec![0.0; jw * jw];
-    for c in 0..jw {
-        for r in 0..jw.min(c + 2) {
-            t[r + c * jw] = h[kwtop + r + (kwtop + c) * n];
-        }
-    }
-    let mut v = vec![0.0; jw * jw];
-    for i in 0..jw {
-        v[i * (jw + 1)] = 1.0;
-    }
-    if !francis::hessenberg_qr(&mut t, &mut v, jw) {
+    let Some((mut t, mut v)) = francis::block_schur(h, n, kwtop, jw) else {
         // No Schur form of the window: deflate nothing; the driver's sweep uses other shifts.
         return Deflation::default();
-    }
+    };
 
     // Deflation: test the bottom block's spike; deflate it or move it to the top (`ilst`).
     let mut ns = jw;

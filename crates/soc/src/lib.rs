@@ -28,6 +28,8 @@ pub mod schur;
 pub mod ssa;
 pub mod ssa_op;
 pub mod sylvester;
+#[cfg(test)]
+mod test_matrices;
 
 pub use bench::{bench_steps, full_run};
 pub use error::SocError;

@@ -205,21 +205,10 @@ fn trailing_eigenvalues(
     ns: usize,
 ) -> Vec<(f64, f64)> {
     let ns = ns.min(kbot + 1 - ktop);
-    let k0 = kbot + 1 - ns;
-    let mut t = vec![0.0; ns * ns];
-    for c in 0..ns {
-        for r in 0..ns.min(c + 2) {
-            t[r + c * ns] = h[k0 + r + (k0 + c) * n];
-        }
+    match francis::block_schur(h, n, kbot + 1 - ns, ns) {
+        Some((t, _)) => block_eigenvalues(&t, ns, ns),
+        None => Vec::new(),
     }
-    let mut v = vec![0.0; ns * ns];
-    for i in 0..ns {
-        v[i * (ns + 1)] = 1.0;
-    }
-    if !francis::hessenberg_qr(&mut t, &mut v, ns) {
-        return Vec::new();
-    }
-    block_eigenvalues(&t, ns, ns)
 }
 
 /// At most `ns / 2` shift pairs from the bottom of `shifts` (the eigenvalues nearest the bottom
@@ -265,64 +254,18 @@ fn pair_up(shifts: Vec<(f64, f64)>, ns: usize, h_kk: f64) -> Vec<ShiftPair> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A random upper Hessenberg matrix (column-major) from a fixed xorshift stream; `graded`
-    /// scales row i and column i by 2^(−i/8) (a graded matrix, harder for deflation).
-    fn hessenberg(n: usize, seed: u64, graded: bool) -> Vec<f64> {
-        let mut state = seed | 1;
-        let mut h = vec![0.0; n * n];
-        for j in 0..n {
-            for i in 0..n.min(j + 2) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let x = (state % 20_000) as f64 / 10_000.0 - 1.0;
-                let scale = if graded {
-                    2f64.powf(-(i as f64) / 8.0) / 2f64.powf(-(j as f64) / 8.0)
-                } else {
-                    1.0
-                };
-                h[i + j * n] = x * scale;
-            }
-        }
-        h
-    }
-
-    /// `max |Z T Zᵀ − H₀|`, `max |Zᵀ Z − I|` and the largest entry below the quasi-triangle.
-    fn check(h0: &[f64], t: &[f64], z: &[f64], n: usize) -> (f64, f64) {
-        let mut zt = vec![0.0; n * n];
-        for i in 0..n {
-            for q in 0..n {
-                zt[i + q * n] = (0..n).map(|p| z[i + p * n] * t[p + q * n]).sum();
-            }
-        }
-        let mut resid = 0.0f64;
-        let mut orth = 0.0f64;
-        for i in 0..n {
-            for j in 0..n {
-                let a: f64 = (0..n).map(|q| zt[i + q * n] * z[j + q * n]).sum();
-                resid = resid.max((a - h0[i + j * n]).abs());
-                let o: f64 = (0..n).map(|q| z[q + i * n] * z[q + j * n]).sum();
-                orth = orth.max((o - if i == j { 1.0 } else { 0.0 }).abs());
-            }
-        }
-        (resid, orth)
-    }
+    use crate::test_matrices::{hessenberg, identity, schur_residuals};
 
     /// Runs the iteration with aggressive early deflation on `h0` and checks that it is a real
     /// Schur decomposition: backward error and orthogonality at rounding level, zeros below
     /// the subdiagonal, no two consecutive nonzero subdiagonal entries. Returns `T`.
     fn decompose_and_check(h0: &[f64], n: usize, label: &str) -> Vec<f64> {
-        let mut t = h0.to_vec();
-        let mut z = vec![0.0; n * n];
-        for i in 0..n {
-            z[i * (n + 1)] = 1.0;
-        }
+        let (mut t, mut z) = (h0.to_vec(), identity(n));
         assert!(
             aed_qr(&mut t, &mut z, n, Par::Seq),
             "{label}: no convergence"
         );
-        let (resid, orth) = check(h0, &t, &z, n);
+        let (resid, orth) = schur_residuals(h0, &t, &z, n);
         let hnorm = h0.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1.0);
         assert!(
             resid < 1e-13 * n as f64 * hnorm,
@@ -351,9 +294,7 @@ mod tests {
     fn aggressive_early_deflation_converges_on_hard_matrices() {
         for n in [20, 64, 150] {
             let mut cases: Vec<(&str, Vec<f64>)> = vec![("zero", vec![0.0; n * n])];
-            let mut eye = vec![0.0; n * n];
-            (0..n).for_each(|i| eye[i * (n + 1)] = 1.0);
-            cases.push(("identity", eye));
+            cases.push(("identity", identity(n)));
             let mut shift = vec![0.0; n * n];
             (1..n).for_each(|i| shift[i + (i - 1) * n] = 1.0);
             cases.push(("nilpotent", shift.clone()));

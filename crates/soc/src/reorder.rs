@@ -12,6 +12,8 @@
 //! References: Bai & Demmel, "On swapping diagonal blocks in real Schur form", Linear Algebra
 //! Appl. 186 (1993); LAPACK `dlaexc`.
 
+use crate::sylvester;
+
 /// Column-major `n × n` matrix data (`a[i + j n]`).
 type Cm<'a> = &'a mut [f64];
 
@@ -135,13 +137,13 @@ fn rotation(d: &[[f64; 4]; 4], p: usize, q: usize) -> Option<[[f64; 4]; 4]> {
     let m = p + q;
     // The Kronecker system (I_q ⊗ A − Bᵀ ⊗ I_p) vec(X) = −vec(C), X column-major (p × q).
     let np = p * q;
-    let mut k = [[0.0f64; 5]; 4];
+    let mut k = [[0.0f64; 4]; 4];
+    let mut rhs = [0.0f64; 4];
     for cx in 0..q {
         for rx in 0..p {
             let row = rx + cx * p;
             for cy in 0..q {
                 for ry in 0..p {
-                    let col = ry + cy * p;
                     let mut val = 0.0;
                     if cy == cx {
                         val += d[rx][ry];
@@ -149,13 +151,17 @@ fn rotation(d: &[[f64; 4]; 4], p: usize, q: usize) -> Option<[[f64; 4]; 4]> {
                     if ry == rx {
                         val -= d[p + cy][p + cx];
                     }
-                    k[row][col] = val;
+                    k[row][ry + cy * p] = val;
                 }
             }
-            k[row][4] = -d[rx][p + cx];
+            rhs[row] = -d[rx][p + cx];
         }
     }
-    let x = solve(&mut k, np)?;
+    // A singular system (the blocks share an eigenvalue) gives non-finite values.
+    let x = sylvester::solve_dense(&mut k, &mut rhs, np);
+    if !x[..np].iter().all(|v| v.is_finite()) {
+        return None;
+    }
     // Householder QR of M = [X; I_q] (m × q).
     let mut mm = [[0.0f64; 4]; 4];
     for r in 0..p {
@@ -205,85 +211,18 @@ fn rotation(d: &[[f64; 4]; 4], p: usize, q: usize) -> Option<[[f64; 4]; 4]> {
     Some(qm)
 }
 
-/// Gaussian elimination with complete pivoting on the `n × n` system `k[.][..n] x = k[.][4]`;
-/// `None` if it is singular to working precision (the blocks share an eigenvalue).
-fn solve(k: &mut [[f64; 5]; 4], n: usize) -> Option<[f64; 4]> {
-    let scale = (0..n)
-        .flat_map(|r| (0..n).map(move |c| (r, c)))
-        .fold(0.0f64, |acc, (r, c)| acc.max(k[r][c].abs()));
-    let smin = (f64::EPSILON * scale).max(f64::MIN_POSITIVE);
-    let mut perm = [0usize, 1, 2, 3];
-    for i in 0..n {
-        let (mut pr, mut pc, mut best) = (i, i, -1.0);
-        for r in i..n {
-            for c in i..n {
-                if k[r][c].abs() > best {
-                    (pr, pc, best) = (r, c, k[r][c].abs());
-                }
-            }
-        }
-        if best < smin {
-            return None;
-        }
-        k.swap(i, pr);
-        for row in k.iter_mut() {
-            row.swap(i, pc);
-        }
-        perm.swap(i, pc);
-        for r in i + 1..n {
-            let f = k[r][i] / k[i][i];
-            for c in i..n {
-                k[r][c] -= f * k[i][c];
-            }
-            k[r][4] -= f * k[i][4];
-        }
-    }
-    let mut y = [0.0f64; 4];
-    for i in (0..n).rev() {
-        let s: f64 = (i + 1..n).map(|c| k[i][c] * y[c]).sum();
-        y[i] = (k[i][4] - s) / k[i][i];
-    }
-    let mut x = [0.0f64; 4];
-    for i in 0..n {
-        x[perm[i]] = y[i];
-    }
-    Some(x)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aed::block_eigenvalues;
+    use crate::test_matrices::{identity, schur_residuals};
 
-    /// `Z T Zᵀ` for column-major n × n matrices.
-    fn reconstruct(t: &[f64], z: &[f64], n: usize) -> Vec<f64> {
-        let mut out = vec![0.0; n * n];
-        for i in 0..n {
-            for j in 0..n {
-                let mut acc = 0.0;
-                for p in 0..n {
-                    for q in 0..n {
-                        acc += z[i + p * n] * t[p + q * n] * z[j + q * n];
-                    }
-                }
-                out[i + j * n] = acc;
-            }
-        }
-        out
-    }
-
+    /// The eigenvalues of the `size × size` diagonal block of `t` at `k`.
     fn eig(t: &[f64], n: usize, k: usize, size: usize) -> Vec<(f64, f64)> {
-        let g = |r: usize, c: usize| t[r + c * n];
-        if size == 1 {
-            return vec![(g(k, k), 0.0)];
-        }
-        let (a, b, c, d) = (g(k, k), g(k, k + 1), g(k + 1, k), g(k + 1, k + 1));
-        let ht = 0.5 * (a + d);
-        let disc = 0.25 * (a - d) * (a - d) + b * c;
-        if disc >= 0.0 {
-            vec![(ht + disc.sqrt(), 0.0), (ht - disc.sqrt(), 0.0)]
-        } else {
-            vec![(ht, (-disc).sqrt()), (ht, -(-disc).sqrt())]
-        }
+        let b: Vec<f64> = (0..size * size)
+            .map(|e| t[k + e % size + (k + e / size) * n])
+            .collect();
+        block_eigenvalues(&b, size, size)
     }
 
     /// Every pair of block sizes swaps: the result is an orthogonal similarity of the input
@@ -322,18 +261,11 @@ mod tests {
                     }
                 }
                 let t0 = t.clone();
-                let mut z = vec![0.0; n * n];
-                for i in 0..n {
-                    z[i * (n + 1)] = 1.0;
-                }
+                let mut z = identity(n);
                 let before_a = eig(&t, n, j0, p);
                 let before_b = eig(&t, n, j0 + p, q);
                 assert!(swap(&mut t, n, &mut z, n, j0, p, q), "p = {p}, q = {q}");
-                let back = reconstruct(&t, &z, n);
-                let err = back
-                    .iter()
-                    .zip(&t0)
-                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                let (err, _) = schur_residuals(&t0, &t, &z, n);
                 assert!(err < 1e-13, "p = {p}, q = {q}: residual {err:e}");
                 for j in 0..n {
                     for i in j + 2..n {

@@ -205,7 +205,7 @@ fn solve_small_generic(a: MatRef<'_, f64>, b: MatRef<'_, f64>, sigma: f64, mut c
 /// system yields non-finite values, which callers detect.
 // Always inlined, so that it is part of the AVX2 build of `solve_small`.
 #[inline(always)]
-fn solve_dense(mat: &mut [[f64; 4]; 4], rhs: &mut [f64; 4], dim: usize) -> [f64; 4] {
+pub(crate) fn solve_dense(mat: &mut [[f64; 4]; 4], rhs: &mut [f64; 4], dim: usize) -> [f64; 4] {
     for col in 0..dim {
         let piv = (col..dim)
             .max_by(|&x, &y| mat[x][col].abs().total_cmp(&mat[y][col].abs()))
