@@ -145,13 +145,7 @@ fn hessenberg_qr_generic<const B: usize>(h: &mut [f64], z: &mut [f64], n: usize)
 /// the iteration did not converge. Inlined into its callers so that the AVX2 build of
 /// [`hessenberg_qr`] compiles it for AVX2 too.
 #[inline(always)]
-pub(crate) fn lahqr<const B: usize>(
-    h: &mut [f64],
-    z: &mut [f64],
-    n: usize,
-    ilo: usize,
-    ihi: usize,
-) -> bool {
+fn lahqr<const B: usize>(h: &mut [f64], z: &mut [f64], n: usize, ilo: usize, ihi: usize) -> bool {
     let itmax = 30 * (ihi + 1 - ilo).max(10);
     let mut i = ihi as isize;
     while i >= ilo as isize {
@@ -184,7 +178,7 @@ pub(crate) fn lahqr<const B: usize>(
 }
 
 /// The largest `k` in `l..=iu` with a negligible subdiagonal `h[k, k − 1]`, or `l`.
-pub(crate) fn deflation_point(h: &[f64], n: usize, l: usize, iu: usize) -> usize {
+fn deflation_point(h: &[f64], n: usize, l: usize, iu: usize) -> usize {
     let mut k = iu;
     while k > l && !negligible_subdiagonal(h, n, k) {
         k -= 1;
@@ -231,7 +225,7 @@ pub(crate) type ShiftPair = (f64, f64, f64, f64);
 
 /// `dlahqr`'s exceptional shifts (iterations 10 and 20 without deflation): from the top of the
 /// active block (`top`) or from its bottom.
-pub(crate) fn exceptional_shift(h: &[f64], n: usize, l: usize, iu: usize, top: bool) -> ShiftPair {
+fn exceptional_shift(h: &[f64], n: usize, l: usize, iu: usize, top: bool) -> ShiftPair {
     let g = |r: usize, c: usize| h[r + c * n];
     let (h11, h12, h21, h22) = if top {
         let s = g(l + 1, l).abs() + g(l + 2, l + 1).abs();
@@ -279,7 +273,7 @@ pub(crate) fn two_by_two_eigenvalues(h11: f64, h12: f64, h21: f64, h22: f64) -> 
 /// for every `B` (`B = 1` is `dlahqr`'s order itself; a test checks this), and the strided row
 /// updates of `H` touch each column once per chunk instead of once per reflector.
 #[inline(always)]
-pub(crate) fn double_shift_sweep<const B: usize>(
+fn double_shift_sweep<const B: usize>(
     h_data: &mut [f64],
     z: &mut [f64],
     n: usize,
