@@ -11,6 +11,7 @@
 
 use crate::francis;
 use crate::reorder;
+use crate::schur::quasi_triangular_eigenvalues;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
@@ -127,7 +128,8 @@ pub(crate) fn aggressive_early_deflation(
 
     // The updates away from the window, as products with V.
     let vm = MatRef::from_column_major_slice(&v, jw, jw);
-    let mut tmp = vec![0.0; n.max(jw) * jw.max(n - kbot - 1).max(1)];
+    // Scratch for the products: at most n rows (or n − kbot − 1 ≤ n columns) by jw.
+    let mut tmp = vec![0.0; n * jw];
     // Rows above the window: H[0..kwtop, window] ← H[0..kwtop, window] · V.
     if kwtop > 0 {
         slab_right(h, n, kwtop, kwtop, jw, vm, &mut tmp, par);
@@ -173,72 +175,39 @@ fn slab_right(
     }
 }
 
-/// The eigenvalues of the diagonal blocks of the quasi-triangular `t` (jw × jw) in rows
-/// `0..ns`, top to bottom.
-pub(crate) fn block_eigenvalues(t: &[f64], jw: usize, ns: usize) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity(ns);
-    let mut k = 0;
-    while k < ns {
-        if k + 1 < ns && t[k + 1 + k * jw] != 0.0 {
-            let g = |r: usize, c: usize| t[r + c * jw];
-            let (a, b, c, d) = (g(k, k), g(k, k + 1), g(k + 1, k), g(k + 1, k + 1));
-            let half_trace = 0.5 * (a + d);
-            let disc = 0.25 * (a - d) * (a - d) + b * c;
-            if disc >= 0.0 {
-                out.push((half_trace + disc.sqrt(), 0.0));
-                out.push((half_trace - disc.sqrt(), 0.0));
-            } else {
-                out.push((half_trace, (-disc).sqrt()));
-                out.push((half_trace, -(-disc).sqrt()));
-            }
-            k += 2;
-        } else {
-            out.push((t[k + k * jw], 0.0));
-            k += 1;
-        }
-    }
-    out
+/// The eigenvalues of the diagonal blocks of the quasi-triangular `t` (column-major, leading
+/// dimension `ld`) in rows `0..ns`, top to bottom.
+pub(crate) fn block_eigenvalues(t: &[f64], ld: usize, ns: usize) -> Vec<(f64, f64)> {
+    quasi_triangular_eigenvalues(ns, |r, c| t[r + c * ld])
 }
 
 /// Folds the spike `V[0, 0..ns]` back onto its first entry with one reflector and returns the
 /// undeflated `ns × ns` part of `t` to Hessenberg form (`dlarfg` + `dgehd2`), accumulating both
 /// into the columns `0..ns` of `v`.
 fn fold_spike_back(t: &mut [f64], v: &mut [f64], jw: usize, ns: usize) {
+    // One buffer for every reflector of the fold and of the reduction, one for row sums.
     let mut w: Vec<f64> = (0..ns).map(|j| v[j * jw]).collect();
-    let tau = reflector(&mut w);
+    let mut acc = Vec::with_capacity(jw);
+    let tau = francis::householder(&mut w);
     w[0] = 1.0;
     reflect_left(t, jw, &w, tau, 0, 0..jw);
-    reflect_right(t, jw, &w, tau, 0, 0..ns);
-    reflect_right(v, jw, &w, tau, 0, 0..jw);
+    reflect_right(t, jw, &w, tau, 0, 0..ns, &mut acc);
+    reflect_right(v, jw, &w, tau, 0, 0..jw, &mut acc);
     // Entries below the subdiagonal of the undeflated part are filled by the reflector;
     // reduce them with reflectors on rows k + 1..ns (the deflated rows stay untouched).
     for k in 0..ns.saturating_sub(2) {
-        let mut x: Vec<f64> = (k + 1..ns).map(|r| t[r + k * jw]).collect();
-        let tau = reflector(&mut x);
-        t[k + 1 + k * jw] = x[0];
+        w.clear();
+        w.extend((k + 1..ns).map(|r| t[r + k * jw]));
+        let tau = francis::householder(&mut w);
+        t[k + 1 + k * jw] = w[0];
         for r in k + 2..ns {
             t[r + k * jw] = 0.0;
         }
-        x[0] = 1.0;
-        reflect_left(t, jw, &x, tau, k + 1, k + 1..jw);
-        reflect_right(t, jw, &x, tau, k + 1, 0..ns);
-        reflect_right(v, jw, &x, tau, k + 1, 0..jw);
+        w[0] = 1.0;
+        reflect_left(t, jw, &w, tau, k + 1, k + 1..jw);
+        reflect_right(t, jw, &w, tau, k + 1, 0..ns, &mut acc);
+        reflect_right(v, jw, &w, tau, k + 1, 0..jw, &mut acc);
     }
-}
-
-/// `dlarfg` on `x`: returns τ and leaves β in `x[0]`, the reflector's tail in `x[1..]`.
-fn reflector(x: &mut [f64]) -> f64 {
-    let alpha = x[0];
-    let xnorm = x[1..].iter().map(|y| y * y).sum::<f64>().sqrt();
-    if xnorm == 0.0 {
-        return 0.0;
-    }
-    let beta = -alpha.signum() * alpha.hypot(xnorm);
-    let tau = (beta - alpha) / beta;
-    let scale = 1.0 / (alpha - beta);
-    x[1..].iter_mut().for_each(|y| *y *= scale);
-    x[0] = beta;
-    tau
 }
 
 /// `a[r0.., cols] ← (I − τ w wᵀ) a[r0.., cols]` (w on rows `r0..r0 + w.len()`).
@@ -260,7 +229,9 @@ fn reflect_left(
     }
 }
 
-/// `a[rows, c0..] ← a[rows, c0..] (I − τ w wᵀ)` (w on columns `c0..c0 + w.len()`).
+/// `a[rows, c0..] ← a[rows, c0..] (I − τ w wᵀ)` (w on columns `c0..c0 + w.len()`); `acc` is
+/// scratch for the row sums (column by column, so the inner loops run down contiguous columns).
+#[allow(clippy::too_many_arguments)]
 fn reflect_right(
     a: &mut [f64],
     ld: usize,
@@ -268,21 +239,23 @@ fn reflect_right(
     tau: f64,
     c0: usize,
     rows: std::ops::Range<usize>,
+    acc: &mut Vec<f64>,
 ) {
     if tau == 0.0 {
         return;
     }
-    let mut s = vec![0.0; rows.len()];
+    acc.clear();
+    acc.resize(rows.len(), 0.0);
     for (k, &wk) in w.iter().enumerate() {
-        let col = &a[(c0 + k) * ld..];
-        for (acc, r) in s.iter_mut().zip(rows.clone()) {
-            *acc += col[r] * wk;
+        let col = &a[(c0 + k) * ld + rows.start..(c0 + k) * ld + rows.end];
+        for (s, x) in acc.iter_mut().zip(col) {
+            *s += x * wk;
         }
     }
     for (k, &wk) in w.iter().enumerate() {
-        let col = &mut a[(c0 + k) * ld..];
-        for (acc, r) in s.iter().zip(rows.clone()) {
-            col[r] -= tau * acc * wk;
+        let col = &mut a[(c0 + k) * ld + rows.start..(c0 + k) * ld + rows.end];
+        for (x, s) in col.iter_mut().zip(acc.iter()) {
+            *x -= tau * s * wk;
         }
     }
 }

@@ -328,7 +328,7 @@ fn double_shift_sweep<const B: usize>(
                     v[r] = h.get(k + r, k - 1);
                 }
             }
-            let t1 = householder(&mut v, nr);
+            let t1 = householder(&mut v[..nr]);
             if k > m {
                 h.set(k, k - 1, v[0]);
                 h.set(k + 1, k - 1, 0.0);
@@ -393,11 +393,12 @@ fn double_shift_sweep<const B: usize>(
     }
 }
 
-/// Generates an elementary reflector (`dlarfg`): on exit `v[0] = β`, `v[1..nr]` holds the
-/// reflector's tail (its head is 1); returns τ.
-fn householder(v: &mut [f64; 3], nr: usize) -> f64 {
+/// Generates an elementary reflector (`dlarfg`) for `v`: on exit `v[0] = β`, `v[1..]` holds
+/// the reflector's tail (its head is 1); returns τ. Used by the sweep (length 2 or 3) and by
+/// the deflation window's reductions.
+pub(crate) fn householder(v: &mut [f64]) -> f64 {
     let alpha = v[0];
-    let xnorm = v[1..nr].iter().map(|x| x * x).sum::<f64>().sqrt();
+    let xnorm = v[1..].iter().map(|x| x * x).sum::<f64>().sqrt();
     if xnorm == 0.0 {
         return 0.0;
     }
@@ -412,7 +413,7 @@ fn householder(v: &mut [f64; 3], nr: usize) -> f64 {
     let beta = -alpha.signum() * norm;
     let tau = (beta - alpha) / beta;
     let scale = 1.0 / (alpha - beta);
-    v[1..nr].iter_mut().for_each(|x| *x *= scale);
+    v[1..].iter_mut().for_each(|x| *x *= scale);
     v[0] = beta;
     tau
 }

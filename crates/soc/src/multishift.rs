@@ -144,7 +144,7 @@ fn aed_qr(h: &mut [f64], z: &mut [f64], n: usize, par: Par) -> bool {
             let ns = nsr_max.min(2.max(kb - ktop));
             ns - ns % 2
         };
-        let pairs = if ndfl % KEXSH == 0 {
+        let mut pairs = if ndfl % KEXSH == 0 {
             exceptional_shifts(h, n, ktop, kb, ns_wanted)
         } else {
             let mut shifts = defl.shifts;
@@ -154,18 +154,16 @@ fn aed_qr(h: &mut [f64], z: &mut [f64], n: usize, par: Par) -> bool {
             pair_up(shifts, ns_wanted, g(h, kb, kb))
         };
         if pairs.is_empty() {
-            let g = |r: usize, c: usize| h[r + c * n];
-            let pair = francis::two_by_two_eigenvalues(
-                g(kb - 1, kb - 1),
-                g(kb - 1, kb),
-                g(kb, kb - 1),
-                g(kb, kb),
-            );
+            // No shifts found: the trailing 2 × 2 block's, as in `dlahqr`.
+            pairs.push(francis::two_by_two_eigenvalues(
+                g(h, kb - 1, kb - 1),
+                g(h, kb - 1, kb),
+                g(h, kb, kb - 1),
+                g(h, kb, kb),
+            ));
+        }
+        for pair in pairs {
             francis::sweep(h, z, n, ktop, kb, pair);
-        } else {
-            for pair in pairs {
-                francis::sweep(h, z, n, ktop, kb, pair);
-            }
         }
         // Deflations the sweeps revealed anywhere in the block.
         for k in ktop + 1..=kb {

@@ -40,6 +40,39 @@ pub fn diagonal_blocks(t: MatRef<'_, f64>) -> Vec<(usize, usize)> {
     blocks
 }
 
+/// The eigenvalues `(re, im)` of the diagonal blocks (1 × 1, or 2 × 2 where the subdiagonal
+/// entry is nonzero, not necessarily standardized) of the leading `n × n` part of a
+/// quasi-triangular matrix read through `get(row, column)`, top to bottom; a complex pair as
+/// `(re, +im), (re, −im)`.
+pub(crate) fn quasi_triangular_eigenvalues(
+    n: usize,
+    get: impl Fn(usize, usize) -> f64,
+) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(n);
+    let mut k = 0;
+    while k < n {
+        if k + 1 < n && get(k + 1, k) != 0.0 {
+            let (a, b, c, d) = (get(k, k), get(k, k + 1), get(k + 1, k), get(k + 1, k + 1));
+            let half_trace = 0.5 * (a + d);
+            let disc = 0.25 * (a - d) * (a - d) + b * c;
+            if disc >= 0.0 {
+                let r = disc.sqrt();
+                out.push((half_trace + r, 0.0));
+                out.push((half_trace - r, 0.0));
+            } else {
+                let r = (-disc).sqrt();
+                out.push((half_trace, r));
+                out.push((half_trace, -r));
+            }
+            k += 2;
+        } else {
+            out.push((get(k, k), 0.0));
+            k += 1;
+        }
+    }
+    out
+}
+
 impl RealSchur {
     /// Decomposes the square matrix `w`; fails on non-finite entries.
     pub fn new(w: MatRef<'_, f64>, par: Par) -> Result<Self, SocError> {
@@ -102,26 +135,7 @@ impl RealSchur {
     /// Eigenvalues `(re, im)` read from the diagonal blocks of `T`.
     pub fn eigenvalues(&self) -> Vec<(f64, f64)> {
         let t = self.t.as_ref();
-        let mut out = Vec::with_capacity(t.nrows());
-        for (k, size) in diagonal_blocks(t) {
-            if size == 1 {
-                out.push((t[(k, k)], 0.0));
-            } else {
-                let (a, b, c, d) = (t[(k, k)], t[(k, k + 1)], t[(k + 1, k)], t[(k + 1, k + 1)]);
-                let half_trace = 0.5 * (a + d);
-                let disc = 0.25 * (a - d) * (a - d) + b * c;
-                if disc >= 0.0 {
-                    let r = disc.sqrt();
-                    out.push((half_trace + r, 0.0));
-                    out.push((half_trace - r, 0.0));
-                } else {
-                    let r = (-disc).sqrt();
-                    out.push((half_trace, r));
-                    out.push((half_trace, -r));
-                }
-            }
-        }
-        out
+        quasi_triangular_eigenvalues(t.nrows(), |r, c| t[(r, c)])
     }
 
     /// Spectral abscissa `α = max Re λ(W)`.
